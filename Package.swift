@@ -1,0 +1,50 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, lowest first; each target imports only those below it (see README "Source layout"):
+//   C shims (CJemalloc, CZstd, CSluiceChecksum)
+//   -> SluiceColumnar: memory and format (arena buffers, memory budget, columns, blocks, serializer, codec)
+//   -> Sluice: the streaming library users import
+//   -> SluiceTesting: test doubles for users and for our own tests
+//   -> streambench
+let package = Package(
+    name: "Sluice",
+    products: [
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        // The memory and format layer, a product only so that Benchmarks/ (its own package) can measure it.
+        .library(name: "SluiceColumnar", targets: ["SluiceColumnar"]),
+        .executable(name: "streambench", targets: ["streambench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CJemalloc", providers: [.apt(["libjemalloc-dev"])]),
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "CSluiceChecksum"),
+        .target(
+            name: "SluiceColumnar",
+            dependencies: ["CJemalloc", "CZstd", "CSluiceChecksum"],
+            swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "Sluice",
+            dependencies: ["SluiceColumnar"]
+        ),
+        .target(
+            name: "SluiceTesting",
+            dependencies: ["Sluice", "SluiceColumnar", "CSluiceChecksum"]
+        ),
+        .executableTarget(
+            name: "streambench",
+            dependencies: [
+                "Sluice", "SluiceColumnar",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

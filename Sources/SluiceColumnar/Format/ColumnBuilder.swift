@@ -1,0 +1,122 @@
+/// Builds one column row by row; ``finish()`` hands out an immutable ``Column`` sharing its buffers.
+///
+/// Reusable: ``reset()`` keeps the buffers' capacity (copy-on-write makes a builder that is reused after
+/// `finish()` copy once, leaving the finished column intact).
+public struct ColumnBuilder: Sendable {
+    /// The type of the column being built.
+    public let type: ColumnType
+    @usableFromInline var _count = 0
+    /// Rows appended so far.
+    public var count: Int { _count }
+    /// Null rows appended so far.
+    public private(set) var nullCount = 0
+    @usableFromInline var validity: ArenaBuffer
+    @usableFromInline var values: ArenaBuffer
+    @usableFromInline var data: ArenaBuffer
+
+    /// An empty builder whose buffers come from `pool`.
+    /// - Throws: ``MemoryError`` when the pool's allocator has no memory.
+    public init(type: ColumnType, pool: BufferPool = .shared) throws(MemoryError) {
+        self.type = type
+        self.validity = try ArenaBuffer(pool: pool)
+        self.values = try ArenaBuffer(pool: pool)
+        self.data = try ArenaBuffer(pool: pool)
+        if type.kind.isVariableWidth {
+            values.append(littleEndian: UInt32(0))
+        }
+    }
+
+    /// Makes room for `rows` more rows (and `bytes` more bytes of string or binary data).
+    /// - Throws: ``MemoryError`` when the allocator has no memory.
+    public mutating func reserveCapacity(rows: Int, bytes: Int = 0) throws(MemoryError) {
+        let total = count + rows
+        if type.nullable { try validity.reserveCapacity((total + 7) / 8) }
+        switch type.kind {
+        case .bool: try values.reserveCapacity((total + 7) / 8)
+        case .string, .binary:
+            try values.reserveCapacity((total + 1) * 4)
+            try data.reserveCapacity(data.count + bytes)
+        default: try values.reserveCapacity(total * (type.kind.fixedWidth ?? 0))
+        }
+    }
+
+    /// Forgets all rows, keeping the memory.
+    public mutating func reset() {
+        _count = 0
+        nullCount = 0
+        validity.removeAll()
+        values.removeAll()
+        data.removeAll()
+        if type.kind.isVariableWidth {
+            values.append(littleEndian: UInt32(0))
+        }
+    }
+
+    @inlinable
+    mutating func markPresent() {
+        if type.nullable { validity.appendBit(true, index: count) }
+    }
+
+    /// Appends a fixed-width value; `T` must match the column's kind.
+    @inlinable
+    public mutating func append<T: FixedWidthColumnValue>(_ value: T) {
+        precondition(T.columnKind == type.kind, "\(T.self) appended to a \(type.kind) column")
+        markPresent()
+        withUnsafeBytes(of: value) { values.append(contentsOf: $0) }
+        _count += 1
+    }
+
+    /// Appends a `bool` value.
+    @inlinable
+    public mutating func append(_ value: Bool) {
+        precondition(type.kind == .bool, "Bool appended to a \(type.kind) column")
+        markPresent()
+        values.appendBit(value, index: count)
+        _count += 1
+    }
+
+    /// Appends the bytes of a `string` or `binary` row.
+    @inlinable
+    public mutating func append(bytes: UnsafeRawBufferPointer) {
+        precondition(type.kind.isVariableWidth, "bytes appended to a \(type.kind) column")
+        precondition(data.count + bytes.count <= Int(UInt32.max), "a column's data passed 4 GiB")
+        markPresent()
+        data.append(contentsOf: bytes)
+        values.append(littleEndian: UInt32(truncatingIfNeeded: data.count))
+        _count += 1
+    }
+
+    /// Appends a `string` row.
+    @inlinable
+    public mutating func append(string: String) {
+        var string = string
+        string.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends a null row; the column must be nullable.
+    public mutating func appendNull() {
+        precondition(type.nullable, "null appended to a non-nullable \(type.kind) column")
+        validity.appendBit(false, index: count)
+        switch type.kind {
+        case .bool: values.appendBit(false, index: count)
+        case .string, .binary: values.append(littleEndian: UInt32(truncatingIfNeeded: data.count))
+        default: values.appendZeros(type.kind.fixedWidth ?? 0)
+        }
+        _count += 1
+        nullCount += 1
+    }
+
+    /// The column built so far. The builder stays usable; its next write copies instead of changing this column.
+    public func finish() -> Column {
+        Column(
+            type: type, count: count, nullCount: nullCount,
+            validity: type.nullable ? validity.slice() : nil,
+            values: values.slice(),
+            data: type.kind.isVariableWidth ? data.slice() : nil)
+    }
+
+    /// The bytes each buffer holds: validity, values, data (for laying out a block).
+    var bufferLengths: (validity: Int, values: Int, data: Int) {
+        (type.nullable ? validity.count : 0, values.count, type.kind.isVariableWidth ? data.count : 0)
+    }
+}

@@ -1,0 +1,47 @@
+import CJemalloc
+
+/// jemalloc's own arena for Sluice buffers, created once per process.
+enum JemallocArena {
+    /// The index of the arena, or 0 (jemalloc's first automatic arena) if one could not be created.
+    static let buffers: UInt32 = {
+        var arena: UInt32 = 0
+        var size = MemoryLayout<UInt32>.size
+        let rc = mallctl("arenas.create", &arena, &size, nil, 0)
+        return rc == 0 ? arena : 0
+    }()
+}
+
+/// Allocated and resident bytes as jemalloc counts them (refreshed on each call).
+public struct AllocatorStatistics: Sendable, Equatable {
+    /// Bytes the process's live allocations hold (`stats.allocated`).
+    public var allocated: Int
+    /// Bytes in active pages (`stats.active`).
+    public var active: Int
+    /// Bytes in physically resident pages that jemalloc maps (`stats.resident`).
+    public var resident: Int
+    /// Bytes held in allocations of Sluice's buffer arena (small and large).
+    public var bufferArena: Int
+
+    /// Reads the statistics now. Returns `nil` when jemalloc is not the process allocator or was built without
+    /// statistics.
+    public static func current() -> AllocatorStatistics? {
+        var epochIn: UInt64 = 1
+        var epochOut: UInt64 = 0
+        var epochSize = MemoryLayout<UInt64>.size
+        // Separate variables for old and new values: passing one twice violates exclusivity.
+        guard mallctl("epoch", &epochOut, &epochSize, &epochIn, MemoryLayout<UInt64>.size) == 0 else { return nil }
+        guard let allocated = read("stats.allocated"), let active = read("stats.active"),
+            let resident = read("stats.resident")
+        else { return nil }
+        let arena = JemallocArena.buffers
+        let small = read("stats.arenas.\(arena).small.allocated") ?? 0
+        let large = read("stats.arenas.\(arena).large.allocated") ?? 0
+        return AllocatorStatistics(allocated: allocated, active: active, resident: resident, bufferArena: small + large)
+    }
+
+    private static func read(_ name: String) -> Int? {
+        var value = 0
+        var size = MemoryLayout<Int>.size
+        return mallctl(name, &value, &size, nil, 0) == 0 ? value : nil
+    }
+}

@@ -1,0 +1,199 @@
+/// A growable byte buffer in pooled, 64-byte aligned memory, with value semantics (copy-on-write).
+///
+/// The building material of columns, blocks, serialized rows and compressed frames. Growth doubles the capacity
+/// through the buffer's ``BufferPool``; `removeAll(keepingCapacity:)` keeps the memory for the next batch.
+/// A growth that the allocator cannot serve stops the process with a message, as Swift's `Array` does; sizes a
+/// caller plans ahead go through the throwing ``init(minimumCapacity:pool:)`` and ``reserveCapacity(_:)``.
+public struct ArenaBuffer: Sendable {
+    @usableFromInline var storage: ArenaStorage
+    @usableFromInline var _count: Int
+    /// The number of bytes written.
+    public var count: Int { _count }
+
+    /// The bytes this buffer can hold before it grows.
+    public var capacity: Int { storage.capacity }
+
+    /// An empty buffer with room for at least `minimumCapacity` bytes.
+    /// - Throws: ``MemoryError`` when the allocator has no memory.
+    public init(minimumCapacity: Int = 0, pool: BufferPool = .shared) throws(MemoryError) {
+        guard let storage = pool.takeStorage(minimumCapacity: minimumCapacity) else {
+            throw MemoryError(.allocationFailed(bytes: minimumCapacity))
+        }
+        self.storage = storage
+        self._count = 0
+    }
+
+    init(storage: ArenaStorage, count: Int) {
+        self.storage = storage
+        self._count = count
+    }
+
+    /// The pool the buffer's memory comes from.
+    public var pool: BufferPool { storage.pool }
+
+    /// Makes sure `minimumCapacity` bytes fit without growing, and that the storage is this value's own.
+    /// - Throws: ``MemoryError`` when the allocator has no memory.
+    public mutating func reserveCapacity(_ minimumCapacity: Int) throws(MemoryError) {
+        if minimumCapacity <= storage.capacity && isKnownUniquelyReferenced(&storage) { return }
+        try reallocate(capacity: max(minimumCapacity, count))
+    }
+
+    private mutating func reallocate(capacity: Int) throws(MemoryError) {
+        guard let fresh = storage.pool.takeStorage(minimumCapacity: capacity) else {
+            throw MemoryError(.allocationFailed(bytes: capacity))
+        }
+        // Safe: both regions hold at least `count` bytes and are distinct allocations.
+        fresh.pointer.copyMemory(from: storage.pointer, byteCount: count)
+        storage = fresh
+    }
+
+    @usableFromInline
+    mutating func makeRoom(for extra: Int) {
+        let needed = count + extra
+        if needed <= storage.capacity && isKnownUniquelyReferenced(&storage) { return }
+        let target = needed <= storage.capacity ? storage.capacity : max(needed, storage.capacity * 2)
+        do {
+            try reallocate(capacity: target)
+        } catch {
+            fatalError("Sluice: \(error) while growing a buffer of \(count) bytes")
+        }
+    }
+
+    /// Appends `bytes`.
+    @inlinable
+    public mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0, let base = bytes.baseAddress else { return }
+        makeRoom(for: bytes.count)
+        // Safe: makeRoom guaranteed count + bytes.count <= capacity on a uniquely owned storage.
+        (storage.pointer + count).copyMemory(from: base, byteCount: bytes.count)
+        _count += bytes.count
+    }
+
+    /// Appends the UTF-8 bytes of `string`.
+    @inlinable
+    public mutating func append(utf8 string: String) {
+        var string = string
+        string.withUTF8 { append(contentsOf: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends `value` in little-endian byte order.
+    @inlinable
+    public mutating func append<T: FixedWidthInteger>(littleEndian value: T) {
+        let size = MemoryLayout<T>.size
+        makeRoom(for: size)
+        // Safe: room was made for `size` bytes at `count`.
+        (storage.pointer + count).storeBytes(of: value.littleEndian, as: T.self)
+        _count += size
+    }
+
+    /// Appends `byteCount` zero bytes.
+    public mutating func appendZeros(_ byteCount: Int) {
+        guard byteCount > 0 else { return }
+        makeRoom(for: byteCount)
+        // Safe: room was made for `byteCount` bytes at `count`.
+        (storage.pointer + count).initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        _count += byteCount
+    }
+
+    /// Appends zero bytes until `count` is a multiple of `alignment` (a power of two).
+    public mutating func pad(toMultipleOf alignment: Int) {
+        let remainder = count & (alignment - 1)
+        if remainder != 0 { appendZeros(alignment - remainder) }
+    }
+
+    /// Lets `body` write into `extra` new bytes at the end, then counts the `written` bytes it reports.
+    /// - Parameter body: writes into the buffer and returns how many bytes it wrote (at most `extra`).
+    public mutating func appendWithUnsafeBytes<E: Error>(
+        reserving extra: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> Int
+    ) throws(E) {
+        makeRoom(for: extra)
+        let written = try body(UnsafeMutableRawBufferPointer(start: storage.pointer + count, count: extra))
+        precondition(written >= 0 && written <= extra, "appendWithUnsafeBytes wrote \(written) of \(extra) bytes")
+        _count += written
+    }
+
+    /// Overwrites `value` in little-endian order at `offset`, which must lie within the written bytes.
+    public mutating func set<T: FixedWidthInteger>(littleEndian value: T, at offset: Int) {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "write past the end of a buffer")
+        makeRoom(for: 0)
+        // Safe: the range was checked against count <= capacity on a uniquely owned storage.
+        (storage.pointer + offset).storeBytes(of: value.littleEndian, as: T.self)
+    }
+
+    /// Forgets the bytes; with `keepingCapacity` the memory stays for the next use.
+    public mutating func removeAll(keepingCapacity: Bool = true) {
+        if keepingCapacity && isKnownUniquelyReferenced(&storage) {
+            _count = 0
+        } else if let fresh = storage.pool.takeStorage(minimumCapacity: 0) {
+            storage = fresh
+            _count = 0
+        } else {
+            _count = 0
+            makeRoom(for: 0)
+        }
+    }
+
+    /// Calls `body` with the written bytes. The pointer must not escape `body`.
+    @inlinable
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// Calls `body` with the written bytes, mutable. The pointer must not escape `body`.
+    public mutating func withUnsafeMutableBytes<R, E: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        makeRoom(for: 0)
+        return try body(UnsafeMutableRawBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// The written bytes as an array (a copy; for tests and small values).
+    public var bytes: [UInt8] {
+        withUnsafeBytes { Array($0) }
+    }
+
+    /// Whether this value is the only one referencing its memory (so it can be recycled whole).
+    mutating func isUniquelyReferenced() -> Bool {
+        isKnownUniquelyReferenced(&storage)
+    }
+}
+
+extension ArenaBuffer {
+    /// A buffer holding a copy of `bytes`.
+    /// - Throws: ``MemoryError`` when the allocator has no memory.
+    public init(copying bytes: some Collection<UInt8>, pool: BufferPool = .shared) throws(MemoryError) {
+        try self.init(minimumCapacity: bytes.count, pool: pool)
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { append(contentsOf: UnsafeRawBufferPointer($0)) }
+        if copied == nil {
+            for b in bytes { append(littleEndian: b) }
+        }
+    }
+}
+
+extension ArenaBuffer {
+    /// Appends bit number `index` of a bit-packed sequence (bit i lives in byte i/8), adding a byte every 8 bits.
+    @inlinable
+    mutating func appendBit(_ bit: Bool, index: Int) {
+        if index & 7 == 0 {
+            append(littleEndian: UInt8(bit ? 1 : 0))
+        } else if bit {
+            makeRoom(for: 0)
+            // Safe: bit `index` lives in the last byte, which was appended for bit index & ~7.
+            let byte = storage.pointer + (count - 1)
+            byte.storeBytes(of: byte.load(as: UInt8.self) | UInt8(1 << (index & 7)), as: UInt8.self)
+        }
+    }
+
+    /// The bytes from `offset` of length `length` as a slice that shares this buffer's storage.
+    func slice(offset: Int = 0, length: Int? = nil) -> BufferSlice {
+        BufferSlice(storage: storage, offset: offset, length: length ?? count)
+    }
+}
+
+extension ArenaBuffer {
+    /// Drops the bytes past `newCount` (which must not exceed `count`).
+    public mutating func truncate(to newCount: Int) {
+        precondition(newCount >= 0 && newCount <= count, "truncate to \(newCount) of \(count) bytes")
+        _count = newCount
+    }
+}

@@ -1,0 +1,49 @@
+import CJemalloc
+
+/// Where buffer memory comes from: a pair of functions, injectable so that tests can count allocations and
+/// simulate exhaustion (the idea of swift-nio's `ByteBufferAllocator`).
+///
+/// Every pointer it returns must be aligned to ``BufferAllocator/alignment`` (64 bytes: one cache line, and
+/// enough for any column value type).
+public struct BufferAllocator: Sendable {
+    /// The alignment of every buffer Sluice allocates.
+    public static let alignment = 64
+
+    @usableFromInline let allocateFunction: @Sendable (Int) -> UnsafeMutableRawPointer?
+    @usableFromInline let deallocateFunction: @Sendable (UnsafeMutableRawPointer, Int) -> Void
+
+    /// An allocator made of two functions.
+    /// - Parameters:
+    ///   - allocate: returns `byteCount` bytes aligned to 64, or `nil` when memory is exhausted.
+    ///   - deallocate: releases memory that `allocate` returned for the same `byteCount`.
+    public init(
+        allocate: @escaping @Sendable (_ byteCount: Int) -> UnsafeMutableRawPointer?,
+        deallocate: @escaping @Sendable (_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> Void
+    ) {
+        self.allocateFunction = allocate
+        self.deallocateFunction = deallocate
+    }
+
+    /// Allocates `byteCount` bytes, or returns `nil` when the allocator is exhausted.
+    @inlinable
+    public func allocate(byteCount: Int) -> UnsafeMutableRawPointer? {
+        allocateFunction(byteCount)
+    }
+
+    /// Releases memory returned by ``allocate(byteCount:)`` with the same `byteCount`.
+    @inlinable
+    public func deallocate(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        deallocateFunction(pointer, byteCount)
+    }
+
+    /// jemalloc, in an arena of Sluice's own, so that buffer memory is accounted apart from the rest of the
+    /// process (``AllocatorStatistics/bufferArena``). Thread caches are bypassed: ``BufferPool`` recycles.
+    public static let jemalloc: BufferAllocator = {
+        let arena = JemallocArena.buffers
+        let flags = sluice_mallocx_flags(arena, BufferAllocator.alignment)
+        return BufferAllocator(
+            allocate: { byteCount in mallocx(max(byteCount, 1), flags) },
+            deallocate: { pointer, byteCount in sdallocx(pointer, max(byteCount, 1), flags) }
+        )
+    }()
+}

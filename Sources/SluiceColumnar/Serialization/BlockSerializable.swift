@@ -1,0 +1,121 @@
+/// A type whose values Sluice can store in blocks (for the write-ahead log, checkpoints, serialized storage
+/// levels and spill files) and in its compact row encoding.
+///
+/// Built in: `Int`, `Int64`, `Int32`, `UInt64`, `UInt`, `UInt8`, `Double`, `Float`, `Bool`, `String`, and
+/// `Optional` and `Array` of these. Tuples and pairs go through ``ElementCodec`` (`ElementCodec.tuple`),
+/// one column group per component, since Swift tuples cannot conform to protocols.
+///
+/// A type of your own opts in with `encode(to:)` and `decode(from:)`; a `Codable` type needs nothing more than
+/// the conformance (a slower path through ``CompactEncoder``). Its values then go into one `binary` column.
+/// To store a type as several columns, implement the column requirements too.
+public protocol BlockSerializable: Sendable {
+    /// The columns a value occupies, in order. Default: one `binary` column holding the row encoding.
+    static var columnTypes: [ColumnType] { get }
+    /// `columnTypes.count`, cheap to ask per row. Default: 1.
+    static var columnCount: Int { get }
+    /// Whether any column can hold a null. Default: `false`.
+    static var hasNullableColumns: Bool { get }
+    /// Writes `value` into the builder's next ``columnCount`` columns.
+    static func writeColumns(_ value: Self, to builder: inout BlockBuilder)
+    /// Reads a value from the reader's next ``columnCount`` columns.
+    static func readColumns(from row: inout RowReader) throws -> Self
+    /// Writes the value in the compact row encoding.
+    func encode(to writer: inout BinaryWriter)
+    /// Reads a value written by ``encode(to:)``.
+    /// - Throws: ``FormatError`` naming the problem and offset when the bytes are not a valid encoding.
+    static func decode(from reader: inout BinaryReader) throws -> Self
+}
+
+extension BlockSerializable {
+    public static var columnTypes: [ColumnType] { [ColumnType(.binary)] }
+    public static var columnCount: Int { 1 }
+    public static var hasNullableColumns: Bool { false }
+
+    public static func writeColumns(_ value: Self, to builder: inout BlockBuilder) {
+        builder.writeEncoded(value)
+    }
+
+    public static func readColumns(from row: inout RowReader) throws -> Self {
+        try row.readEncoded(Self.self)
+    }
+}
+
+extension BlockBuilder {
+    /// Writes `value`'s row encoding as the next `binary` column, through a reused scratch buffer.
+    public mutating func writeEncoded<T: BlockSerializable>(_ value: T) {
+        if scratch == nil {
+            do {
+                scratch = try BinaryWriter(pool: pool)
+            } catch {
+                fatalError("Sluice: \(error) while making a scratch buffer")
+            }
+        }
+        // Safe: set just above.
+        scratch!.reset()
+        value.encode(to: &scratch!)
+        scratch!.buffer.withUnsafeBytes { write(bytes: $0) }
+    }
+}
+
+/// Reads one row of a ``Block`` column by column, in the order a ``BlockSerializable`` type wrote them.
+public struct RowReader {
+    /// The block read from.
+    public let block: Block
+    /// The row read.
+    public let row: Int
+    /// The next column to read.
+    public private(set) var column: Int
+
+    /// A reader of row `row` of `block`, starting at column `column`.
+    public init(block: Block, row: Int, column: Int = 0) {
+        precondition(row >= 0 && row < block.rowCount, "row \(row) out of 0..<\(block.rowCount)")
+        self.block = block
+        self.row = row
+        self.column = column
+    }
+
+    mutating func next() -> Column {
+        defer { column += 1 }
+        return block.column(column)
+    }
+
+    /// Whether the next column is null at this row (does not advance).
+    public func isNextNull() -> Bool {
+        block.column(column).isNull(row)
+    }
+
+    /// Skips `count` columns.
+    public mutating func skip(_ count: Int) { column += count }
+
+    /// Reads a fixed-width value from the next column.
+    public mutating func read<T: FixedWidthColumnValue>(_ type: T.Type = T.self) -> T {
+        next().value(at: row, as: T.self)
+    }
+
+    /// Reads a `bool` from the next column.
+    public mutating func readBool() -> Bool { next().bool(at: row) }
+
+    /// Reads a `string` from the next column.
+    public mutating func readString() -> String { next().string(at: row) }
+
+    /// Calls `body` with the bytes of the next `string`/`binary` column at this row.
+    public mutating func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try next().withBytes(at: row, body)
+    }
+
+    /// Decodes a value's row encoding from the next `binary` column; every byte must be used.
+    /// - Throws: ``FormatError`` with the offset within the row's bytes.
+    public mutating func readEncoded<T: BlockSerializable>(_ type: T.Type) throws -> T {
+        let (row, column) = (self.row, self.column)
+        return try withBytes { bytes in
+            try BinaryReader.withReader(bytes) { reader in
+                let value = try T.decode(from: &reader)
+                guard reader.isAtEnd else {
+                    throw FormatError(.inconsistent, at: reader.offset,
+                        "row \(row), column \(column): \(reader.remaining) bytes left after decoding \(T.self)")
+                }
+                return value
+            }
+        }
+    }
+}

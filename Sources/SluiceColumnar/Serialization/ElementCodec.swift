@@ -1,0 +1,123 @@
+/// How values of `Element` map to columns and to the row encoding: the bridge the engine uses for any element
+/// type, including tuples and pairs (which Swift cannot make conform to ``BlockSerializable``).
+///
+/// Make one with ``ElementCodecs``: `ElementCodecs.standard(Int.self)` or
+/// `ElementCodecs.tuple(String.self, Int.self)` for `(String, Int)` pairs, stored as a key column and a value
+/// column.
+public struct ElementCodec<Element>: Sendable {
+    /// The columns one element occupies.
+    public let columnTypes: [ColumnType]
+    @usableFromInline let writeColumns: @Sendable (Element, inout BlockBuilder) -> Void
+    let readColumns: @Sendable (inout RowReader) throws -> Element
+    let encodeRow: @Sendable (Element, inout BinaryWriter) -> Void
+    let decodeRow: @Sendable (inout BinaryReader) throws -> Element
+
+    /// A codec from its parts (for element types with a mapping of their own).
+    public init(
+        columnTypes: [ColumnType],
+        writeColumns: @escaping @Sendable (Element, inout BlockBuilder) -> Void,
+        readColumns: @escaping @Sendable (inout RowReader) throws -> Element,
+        encode: @escaping @Sendable (Element, inout BinaryWriter) -> Void,
+        decode: @escaping @Sendable (inout BinaryReader) throws -> Element
+    ) {
+        self.columnTypes = columnTypes
+        self.writeColumns = writeColumns
+        self.readColumns = readColumns
+        self.encodeRow = encode
+        self.decodeRow = decode
+    }
+
+    /// A builder for blocks of this element type.
+    /// - Throws: ``MemoryError`` when memory runs out.
+    public func makeBuilder(pool: BufferPool = .shared) throws(MemoryError) -> BlockBuilder {
+        try BlockBuilder(schema: columnTypes, pool: pool)
+    }
+
+    /// Appends one element as a row.
+    @inlinable
+    public func append(_ element: Element, to builder: inout BlockBuilder) {
+        writeColumns(element, &builder)
+        builder.endRow()
+    }
+
+    /// Encodes `elements` into one sealed block.
+    /// - Throws: ``FormatError`` (`tooLarge`) or ``MemoryError``.
+    public func encode(_ elements: some Sequence<Element>, pool: BufferPool = .shared) throws -> Block {
+        var builder = try makeBuilder(pool: pool)
+        for element in elements { append(element, to: &builder) }
+        return try builder.seal()
+    }
+
+    /// Checks that `block` has exactly this codec's columns.
+    /// - Throws: ``FormatError`` (`schemaMismatch`) naming both schemas.
+    public func checkSchema(of block: Block) throws(FormatError) {
+        var matches = block.columnCount == columnTypes.count
+        if matches {
+            for (i, type) in columnTypes.enumerated() where block.columnType(at: i) != type {
+                matches = false
+            }
+        }
+        guard matches else {
+            throw FormatError(.schemaMismatch, at: 8,
+                "block columns \(block.schema) do not match \(Element.self)'s columns \(columnTypes)")
+        }
+    }
+
+    /// The element in row `row` of a block whose schema was checked.
+    public func element(at row: Int, of block: Block) throws -> Element {
+        var reader = RowReader(block: block, row: row)
+        return try readColumns(&reader)
+    }
+
+    /// Every element of `block`, in row order.
+    /// - Throws: ``FormatError`` when the schema does not match or a row cannot be decoded.
+    public func decode(_ block: Block) throws -> [Element] {
+        try checkSchema(of: block)
+        var result: [Element] = []
+        result.reserveCapacity(block.rowCount)
+        for row in 0..<block.rowCount {
+            result.append(try element(at: row, of: block))
+        }
+        return result
+    }
+
+    /// Writes `element` in the compact row encoding.
+    public func encode(_ element: Element, to writer: inout BinaryWriter) { encodeRow(element, &writer) }
+
+    /// Reads an element written by ``encode(_:to:)``.
+    public func decode(from reader: inout BinaryReader) throws -> Element { try decodeRow(&reader) }
+}
+
+/// Makers of ``ElementCodec``s.
+public enum ElementCodecs {
+    /// The codec of a ``BlockSerializable`` type.
+    public static func standard<T: BlockSerializable>(_ type: T.Type) -> ElementCodec<T> {
+        ElementCodec(
+            columnTypes: T.columnTypes,
+            writeColumns: { value, builder in T.writeColumns(value, to: &builder) },
+            readColumns: { row in try T.readColumns(from: &row) },
+            encode: { value, writer in value.encode(to: &writer) },
+            decode: { reader in try T.decode(from: &reader) })
+    }
+
+    /// The codec of a tuple of ``BlockSerializable`` types: the components' columns side by side, the
+    /// components' row encodings one after the other. Pairs `(K, V)` are the common case.
+    public static func tuple<each T: BlockSerializable>(_ types: repeat (each T).Type) -> ElementCodec<(repeat each T)> {
+        var columns: [ColumnType] = []
+        for type in repeat each types { columns += type.columnTypes }
+        return ElementCodec(
+            columnTypes: columns,
+            writeColumns: { value, builder in
+                for component in repeat each value { writeComponent(component, &builder) }
+            },
+            readColumns: { row in (repeat try (each T).readColumns(from: &row)) },
+            encode: { value, writer in
+                for component in repeat each value { component.encode(to: &writer) }
+            },
+            decode: { reader in (repeat try (each T).decode(from: &reader)) })
+    }
+
+    private static func writeComponent<U: BlockSerializable>(_ value: U, _ builder: inout BlockBuilder) {
+        U.writeColumns(value, to: &builder)
+    }
+}

@@ -1,0 +1,162 @@
+import Testing
+@testable import SluiceColumnar
+import SluiceTesting
+
+@Suite struct ArenaBufferTests {
+    @Test func appendsGrowAndKeepAlignment() throws {
+        var b = try ArenaBuffer()
+        for i in 0..<10_000 { b.append(littleEndian: UInt32(i)) }
+        #expect(b.count == 40_000)
+        b.withUnsafeBytes { bytes in
+            #expect(Int(bitPattern: bytes.baseAddress) % BufferAllocator.alignment == 0)
+            #expect(bytes.loadUnaligned(fromByteOffset: 4 * 9_999, as: UInt32.self) == 9_999)
+        }
+    }
+
+    @Test func copiesAreIndependent() throws {
+        var a = try ArenaBuffer(copying: [1, 2, 3])
+        var b = a
+        b.append(littleEndian: UInt8(4))
+        a.set(littleEndian: UInt8(9), at: 0)
+        #expect(a.bytes == [9, 2, 3])
+        #expect(b.bytes == [1, 2, 3, 4])
+    }
+
+    @Test func exhaustionIsAnErrorOnPlannedAllocations() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 0)
+        counting.failAfter(0)
+        #expect(throws: MemoryError(.allocationFailed(bytes: 1 << 20))) {
+            _ = try ArenaBuffer(minimumCapacity: 1 << 20, pool: pool)
+        }
+        counting.failAfter(nil)
+        var b = try ArenaBuffer(minimumCapacity: 64, pool: pool)
+        counting.failAfter(0)
+        #expect(throws: MemoryError.self) { try b.reserveCapacity(1 << 20) }
+        #expect(b.count == 0)
+    }
+}
+
+@Suite struct BufferPoolTests {
+    @Test func sizeClassesArePowersOfTwoFrom64Bytes() {
+        #expect(BufferPool.sizeClass(for: 0) == 0)
+        #expect(BufferPool.sizeClass(for: 64) == 0)
+        #expect(BufferPool.sizeClass(for: 65) == 1)
+        #expect(BufferPool.sizeClass(for: 1 << 30) == 24)
+        #expect(BufferPool.sizeClass(for: (1 << 30) + 1) == nil)
+    }
+
+    @Test func steadyStateOfRecycledBlocksCallsNoAllocator() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 64 << 20)
+        var builder = try BlockBuilder(schema: [ColumnType(.int64), ColumnType(.string, nullable: true)], pool: pool)
+        func oneBatch() throws {
+            builder.reset()
+            for i in 0..<5_000 {
+                builder.write(Int64(i))
+                if i % 7 == 0 { builder.writeNulls() } else { builder.write(string: "word\(i % 100)") }
+                builder.endRow()
+            }
+            let block = try builder.seal()
+            #expect(block.rowCount == 5_000)
+            block.recycle()
+        }
+        for _ in 0..<3 { try oneBatch() }
+        let before = counting.allocations
+        for _ in 0..<50 { try oneBatch() }
+        #expect(counting.allocations == before, "steady state must reuse pooled buffers")
+        #expect(pool.statistics.reuses > 50)
+    }
+
+    @Test func retentionIsBoundedAndTrimReturnsMemory() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 1 << 20)
+        do {
+            let buffers = try (0..<8).map { _ in try ArenaBuffer(minimumCapacity: 512 << 10, pool: pool) }
+            #expect(buffers.count == 8)
+        }
+        #expect(pool.statistics.bytesRetained <= 1 << 20)
+        #expect(counting.liveBytes == pool.statistics.bytesRetained)
+        pool.trim()
+        #expect(counting.liveBytes == 0)
+        #expect(pool.statistics.bytesInUse == 0)
+    }
+
+    @Test func concurrentUseKeepsCountsConsistent() async throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 8 << 20)
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<4 {
+                group.addTask {
+                    for i in 0..<2_000 {
+                        guard var b = try? ArenaBuffer(minimumCapacity: 64 << ((i + t) % 10), pool: pool) else { return }
+                        b.append(littleEndian: UInt64(i))
+                    }
+                }
+            }
+        }
+        #expect(pool.statistics.bytesInUse == 0)
+        pool.trim()
+        #expect(counting.liveBytes == 0)
+    }
+}
+
+@Suite struct MemoryBudgetTests {
+    @Test func reservationsFailPastTheLimitAndNameTheConsumer() throws {
+        let budget = MemoryBudget(limit: 1_000)
+        let store = budget.reservation(for: "block store")
+        try store.grow(by: 600)
+        let shuffle = budget.reservation(for: "shuffle 3")
+        let error = #expect(throws: MemoryError.self) { try shuffle.grow(by: 500) }
+        #expect(error?.description.contains("'shuffle 3' asked for 500 bytes, 600 of 1000") == true)
+        #expect(shuffle.size == 0)
+        #expect(shuffle.tryGrow(by: 400))
+        #expect(budget.availableBytes == 0)
+        store.shrink(by: 100)
+        #expect(budget.reservedBytes == 900)
+        #expect(budget.report().byConsumer == ["block store": 500, "shuffle 3": 400])
+    }
+
+    @Test func releasedWhenFreedOrDropped() throws {
+        let budget = MemoryBudget(limit: 100)
+        do {
+            let r = budget.reservation(for: "window")
+            try r.resize(to: 80)
+            #expect(budget.reservedBytes == 80)
+        }
+        #expect(budget.reservedBytes == 0)
+        let r = budget.reservation(for: "state")
+        try r.grow(by: 100)
+        r.free()
+        #expect(budget.reservedBytes == 0)
+    }
+
+    @Test func concurrentReservationsNeverPassTheLimit() async {
+        let budget = MemoryBudget(limit: 10_000)
+        let reservations = (0..<8).map { budget.reservation(for: "task \($0)") }
+        await withTaskGroup(of: Void.self) { group in
+            for r in reservations {
+                group.addTask {
+                    for _ in 0..<1_000 { _ = r.tryGrow(by: 7) }
+                }
+            }
+        }
+        // 56,000 bytes were asked for: the budget fills to within one request of its limit and no further.
+        let granted = reservations.reduce(0) { $0 + $1.size }
+        #expect(granted <= 10_000 && granted > 10_000 - 7)
+        #expect(budget.reservedBytes == granted)
+        for r in reservations { r.free() }
+        #expect(budget.reservedBytes == 0)
+    }
+
+    @Test func jemallocIsTheProcessAllocatorAndReportsStatistics() throws {
+        let before = try #require(AllocatorStatistics.current())
+        var buffer = try ArenaBuffer(minimumCapacity: 64 << 20, pool: BufferPool(allocator: .jemalloc, maxRetainedBytes: 0))
+        buffer.appendZeros(64 << 20)
+        let after = try #require(AllocatorStatistics.current())
+        #expect(after.bufferArena - before.bufferArena >= 64 << 20)
+        #expect(after.allocated > before.allocated)
+        #expect(after.resident > 0)
+        withExtendedLifetime(buffer) {}
+    }
+}
