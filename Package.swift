@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting"]),
+        .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting"]),
     ],
     swiftLanguageModes: [.v6]

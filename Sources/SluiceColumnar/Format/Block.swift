@@ -65,6 +65,7 @@ public struct Block: Sendable {
     /// batch's blocks are released when the batch is cleaned up, so that steady state allocates nothing.
     public consuming func recycle() {
         var storage = self.storage
+        _ = consume self  // drop this value's reference, so that `storage` can be the only one
         if isKnownUniquelyReferenced(&storage) {
             storage.pool.recycle(storage)
         }

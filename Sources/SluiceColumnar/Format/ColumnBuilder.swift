@@ -62,7 +62,7 @@ public struct ColumnBuilder: Sendable {
     public mutating func append<T: FixedWidthColumnValue>(_ value: T) {
         precondition(T.columnKind == type.kind, "\(T.self) appended to a \(type.kind) column")
         markPresent()
-        withUnsafeBytes(of: value) { values.append(contentsOf: $0) }
+        values.append(raw: value)
         _count += 1
     }
 
@@ -76,21 +76,69 @@ public struct ColumnBuilder: Sendable {
     }
 
     /// Appends the bytes of a `string` or `binary` row.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func append(bytes: UnsafeRawBufferPointer) {
         precondition(type.kind.isVariableWidth, "bytes appended to a \(type.kind) column")
-        precondition(data.count + bytes.count <= Int(UInt32.max), "a column's data passed 4 GiB")
+        let n = bytes.count
+        let end = data._count &+ n
+        precondition(end <= Int(UInt32.max), "a column's data passed 4 GiB")
         markPresent()
-        data.append(contentsOf: bytes)
-        values.append(littleEndian: UInt32(truncatingIfNeeded: data.count))
+        // Both buffers are made writable before any store: raw stores may alias the buffers' own fields, so
+        // checking first lets the compiler keep pointers and counts in registers for the copies below.
+        data.makeRoom(for: n)
+        values.makeRoom(for: 4)
+        let target = data.storage.pointer + data._count
+        let offsetSlot = values.storage.pointer + values._count
+        if let base = bytes.baseAddress {
+            if n <= 16 {
+                for i in 0..<n {
+                    target.storeBytes(of: base.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
+                }
+            } else {
+                target.copyMemory(from: base, byteCount: n)
+            }
+        }
+        // Safe: makeRoom made room for n data bytes and one UInt32 offset.
+        offsetSlot.storeBytes(of: UInt32(truncatingIfNeeded: end).littleEndian, as: UInt32.self)
+        data._count = end
+        values._count &+= 4
         _count += 1
     }
 
     /// Appends a `string` row.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func append(string: String) {
-        var string = string
-        string.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
+        if string.utf8.withContiguousStorageIfAvailable({ append(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            var copy = string  // a bridged or lazily stored string: make it contiguous once
+            copy.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Appends `count` present values that `body` writes into the column's memory: the fast path for a
+    /// producer that fills values in bulk (a generator, a decoder, a vectorized operator).
+    /// - Parameter body: must initialize every element of the buffer it gets.
+    public mutating func appendValues<T: FixedWidthColumnValue, E: Error>(
+        count: Int, as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws(E) -> Void
+    ) throws(E) {
+        precondition(T.columnKind == self.type.kind, "\(T.self) appended to a \(self.type.kind) column")
+        let size = count * MemoryLayout<T>.stride
+        try values.appendWithUnsafeBytes(reserving: size) { (raw) throws(E) -> Int in
+            // Safe: the buffer is 64-byte aligned at its start and values are appended in whole strides.
+            try body(raw.bindMemory(to: T.self))
+            return size
+        }
+        if self.type.nullable {
+            for _ in 0..<count { markPresent(); _count += 1 }
+        } else {
+            _count += count
+        }
+    }
+
+    /// Appends present values copied from `source`.
+    public mutating func append<T: FixedWidthColumnValue>(contentsOf source: UnsafeBufferPointer<T>) {
+        appendValues(count: source.count, as: T.self) { target in
+            _ = target.initialize(fromContentsOf: source)
+        }
     }
 
     /// Appends a null row; the column must be nullable.

@@ -7,6 +7,7 @@ public enum ColumnKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case int64 = 1, int32, uint64, double, float, bool, string, binary
 
     /// Bytes per value for fixed-width kinds; `nil` for bit-packed `bool` and variable-width kinds.
+    @inlinable
     public var fixedWidth: Int? {
         switch self {
         case .int64, .uint64, .double: return 8
@@ -16,6 +17,7 @@ public enum ColumnKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Whether values are offsets into a data buffer (`string`, `binary`).
+    @inlinable
     public var isVariableWidth: Bool { self == .string || self == .binary }
 
     public var description: String {

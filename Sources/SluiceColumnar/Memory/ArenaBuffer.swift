@@ -47,10 +47,16 @@ public struct ArenaBuffer: Sendable {
         storage = fresh
     }
 
-    @usableFromInline
+    /// Makes `extra` bytes writable at the end; the check is inlined, growth is not.
+    @inlinable @inline(__always)
     mutating func makeRoom(for extra: Int) {
+        if _count &+ extra <= storage.capacity && isKnownUniquelyReferenced(&storage) { return }
+        grow(for: extra)
+    }
+
+    @usableFromInline @inline(never)
+    mutating func grow(for extra: Int) {
         let needed = count + extra
-        if needed <= storage.capacity && isKnownUniquelyReferenced(&storage) { return }
         let target = needed <= storage.capacity ? storage.capacity : max(needed, storage.capacity * 2)
         do {
             try reallocate(capacity: target)
@@ -60,20 +66,39 @@ public struct ArenaBuffer: Sendable {
     }
 
     /// Appends `bytes`.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0, let base = bytes.baseAddress else { return }
-        makeRoom(for: bytes.count)
-        // Safe: makeRoom guaranteed count + bytes.count <= capacity on a uniquely owned storage.
-        (storage.pointer + count).copyMemory(from: base, byteCount: bytes.count)
-        _count += bytes.count
+        let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress else { return }
+        makeRoom(for: n)
+        // Safe: makeRoom guaranteed count + n <= capacity on a uniquely owned storage.
+        let target = storage.pointer + _count
+        if n <= 16 {
+            // Short strings dominate streams of words: a byte loop beats a call to memcpy.
+            for i in 0..<n { target.storeBytes(of: base.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        } else {
+            target.copyMemory(from: base, byteCount: n)
+        }
+        _count &+= n
     }
 
     /// Appends the UTF-8 bytes of `string`.
     @inlinable
     public mutating func append(utf8 string: String) {
-        var string = string
-        string.withUTF8 { append(contentsOf: UnsafeRawBufferPointer($0)) }
+        if string.utf8.withContiguousStorageIfAvailable({ append(contentsOf: UnsafeRawBufferPointer($0)) }) == nil {
+            var copy = string
+            copy.withUTF8 { append(contentsOf: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Appends the bytes of a fixed-width value in native (little-endian) layout.
+    @inlinable @inline(__always)
+    public mutating func append<T: BitwiseCopyable>(raw value: T) {
+        let size = MemoryLayout<T>.size
+        makeRoom(for: size)
+        // Safe: room was made for `size` bytes at `count`.
+        (storage.pointer + _count).storeBytes(of: value, as: T.self)
+        _count &+= size
     }
 
     /// Appends `value` in little-endian byte order.

@@ -1,0 +1,152 @@
+import Benchmark
+import SluiceColumnar
+
+// The format layer's figures (issue "Foundation"): encode and decode of an Int64 column and of a String
+// column of short words, zstd on such a block, and allocator calls per recycled block in steady state.
+// Throughput = bytes of column data per second: divide the bytes below by the wall-clock time per iteration.
+
+let rows = 1 << 20  // 8 MiB of Int64 values
+let vocabulary = (0..<10_000).map { "w\($0)" }
+let words = (0..<rows).map { vocabulary[($0 &* 2_654_435_761) % vocabulary.count] }
+
+func int64Block(_ builder: inout BlockBuilder) throws -> Block {
+    builder.reset()
+    builder.withColumn(0) { column in
+        for i in 0..<rows { column.append(Int64(i &* 7)) }
+    }
+    return try builder.seal()
+}
+
+func stringBlock(_ builder: inout BlockBuilder) throws -> Block {
+    builder.reset()
+    builder.withColumn(0) { column in
+        for w in words { column.append(string: w) }
+    }
+    return try builder.seal()
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
+        timeUnits: .microseconds,
+        warmupIterations: 3,
+        maxDuration: .seconds(3),
+        maxIterations: 200,
+        thresholds: [
+            .mallocCountTotal: .init(absolute: [.p90: 2]),
+        ]
+    )
+
+    Benchmark("Int64 column encode (8 MiB, recycled)") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.int64)])
+        _ = try int64Block(&builder)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let block = try int64Block(&builder)
+            blackHole(block.byteCount)
+            block.recycle()
+        }
+    }
+
+    Benchmark("Int64 column decode (8 MiB: validate, checksum, sum)") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.int64)])
+        let bytes = try int64Block(&builder).buffer
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let block = try Block(validating: bytes)
+            let sum = block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
+            blackHole(sum)
+        }
+    }
+
+    Benchmark("String column encode (1M words, recycled)") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        _ = try stringBlock(&builder)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let block = try stringBlock(&builder)
+            blackHole(block.byteCount)
+            block.recycle()
+        }
+    }
+
+    Benchmark("String column decode (1M words: validate, checksum, read every row)") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        let bytes = try stringBlock(&builder).buffer
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let block = try Block(validating: bytes)
+            let column = block.column(0)
+            var total = 0
+            for r in 0..<block.rowCount {
+                total &+= column.withBytes(at: r) { $0.count &+ Int($0[0]) }
+            }
+            blackHole(total)
+        }
+    }
+
+    Benchmark("String column decode to Swift Strings (1M words)") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        let bytes = try stringBlock(&builder).buffer
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let block = try Block(validating: bytes)
+            let column = block.column(0)
+            var total = 0
+            for r in 0..<block.rowCount { total &+= column.string(at: r).utf8.count }
+            blackHole(total)
+        }
+    }
+
+    Benchmark("zstd-1 compress string block") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        let block = try stringBlock(&builder)
+        let compressor = try ZstdCompressor(level: 1)
+        var out = try ArenaBuffer(minimumCapacity: block.byteCount)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.removeAll()
+            try block.withUnsafeBytes { try Envelope.write($0, compressor: compressor, to: &out) }
+            blackHole(out.count)
+        }
+    }
+
+    Benchmark("zstd decompress string block") { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        let block = try stringBlock(&builder)
+        let packed = try block.compressed(with: try ZstdCompressor(level: 1))
+        let decompressor = try ZstdDecompressor()
+        var out = try ArenaBuffer(minimumCapacity: block.byteCount)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.removeAll()
+            try packed.withUnsafeBytes { _ = try Envelope.read($0, decompressor: decompressor, into: &out) }
+            blackHole(out.count)
+        }
+    }
+
+    // Steady state of a receiver: 5,000 (word, count) rows per block, sealed, read, recycled.
+    Benchmark(
+        "Recycled pair block, steady state (mallocs per block)",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxIterations: 2_000,
+            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 0])])
+    ) { benchmark in
+        let codec = ElementCodecs.tuple(String.self, Int.self)
+        var builder = try codec.makeBuilder()
+        func batch() throws {
+            builder.reset()
+            for i in 0..<5_000 {
+                builder.write(string: vocabulary[i % 1_000])
+                builder.write(Int64(i))
+                builder.endRow()
+            }
+            let block = try builder.seal()
+            let column = block.column(1)
+            blackHole(column.value(at: 4_999, as: Int64.self))
+            block.recycle()
+        }
+        for _ in 0..<10 { try batch() }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { try batch() }
+    }
+}

@@ -1,0 +1,25 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// package-benchmark suites for Sluice's pieces. Run from this folder:
+//   swift package benchmark                       (all suites, release build)
+//   swift package benchmark thresholds check      (compare with Thresholds/, checked in)
+let package = Package(
+    name: "SluiceBenchmarks",
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "Columnar",
+            dependencies: [
+                .product(name: "SluiceColumnar", package: "main"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Columnar",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
