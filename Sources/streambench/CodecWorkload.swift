@@ -61,6 +61,7 @@ struct CodecWorkload {
     let rows: Int
     let seconds: Double
     let zstdLevel: Int32
+    let saveWordBlock: String?
 
     func run() throws -> CodecReport {
         let perStage = seconds / 8
@@ -108,16 +109,20 @@ struct CodecWorkload {
                 bytesPerIteration: bytes, rowsPerIteration: rows))
         }
 
-        try measure("Int64 column: build row by row + seal", bytes: intBytes) { try buildInts().recycle() }
-        try measure("Int64 column: build in bulk + seal", bytes: intBytes) { try buildIntsInBulk().recycle() }
+        try measure("Int64 column: build row by row + seal", bytes: intBytes) { var b = try buildInts(); b.recycle() }
+        try measure("Int64 column: build in bulk + seal", bytes: intBytes) { var b = try buildIntsInBulk(); b.recycle() }
         let intBlock = try buildInts().buffer
         var sink: Int64 = 0
         try measure("Int64 column: open (checksum, validate) + read", bytes: intBytes) {
             let block = try Block(validating: intBlock)
             sink &+= block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
         }
-        try measure("String column: build row by row + seal", bytes: wordBytes) { try buildWords().recycle() }
+        try measure("String column: build row by row + seal", bytes: wordBytes) { var b = try buildWords(); b.recycle() }
         let wordBlock = try buildWords()
+        if let saveWordBlock {
+            var sink = try FileSink(creating: saveWordBlock)
+            try wordBlock.withUnsafeBytes { try sink.write($0) }
+        }
         let wordBuffer = wordBlock.buffer
         try measure("String column: open + read every row's bytes", bytes: wordBytes) {
             let block = try Block(validating: wordBuffer)
@@ -145,7 +150,7 @@ struct CodecWorkload {
 
         let before = BufferPool.shared.statistics.allocatorCalls
         let blocks = 50
-        for _ in 0..<blocks { try buildWords().recycle() }
+        for _ in 0..<blocks { var b = try buildWords(); b.recycle() }
         let calls = Double(BufferPool.shared.statistics.allocatorCalls - before) / Double(blocks)
         if sink == 42 { print("") }  // keeps the reads from being optimised away
         return CodecReport(stages: stages, rows: rows, compressionRatio: ratio, allocatorCallsPerBlock: calls,

@@ -29,6 +29,9 @@ struct StreamBench: ParsableCommand {
     @Option(help: "Also write the report as JSON to this file.")
     var json: String?
 
+    @Option(help: "Write the uncompressed word block to this file, to compare with `zstd -b1 FILE`.")
+    var saveWordBlock: String?
+
     enum Workload: String, ExpressibleByArgument, CaseIterable {
         case codec
     }
@@ -41,7 +44,9 @@ struct StreamBench: ParsableCommand {
     }
 
     func run() throws {
-        let report = try CodecWorkload(rows: blockRows, seconds: duration, zstdLevel: zstdLevel).run()
+        let report = try CodecWorkload(
+            rows: blockRows, seconds: duration, zstdLevel: zstdLevel, saveWordBlock: saveWordBlock
+        ).run()
         print(report.table())
         if let json {
             var sink = try FileSink(creating: json)

@@ -4,13 +4,13 @@
 /// reading its columns afterwards is zero-copy and cannot go out of bounds. The same bytes go to the WAL, to
 /// checkpoints and (compressed) to spill files. See ``BlockLayout`` for the byte layout.
 public struct Block: Sendable {
-    @usableFromInline let storage: ArenaStorage
+    @usableFromInline private(set) var storage: ArenaStorage
     /// The block's size in bytes.
-    public let byteCount: Int
+    public private(set) var byteCount: Int
     /// The number of rows.
-    public let rowCount: Int
+    public private(set) var rowCount: Int
     /// The number of columns.
-    public let columnCount: Int
+    public private(set) var columnCount: Int
 
     init(storage: ArenaStorage, byteCount: Int, rowCount: Int, columnCount: Int) {
         self.storage = storage
@@ -61,13 +61,20 @@ public struct Block: Sendable {
             data: type.kind.isVariableWidth ? slice(24) : nil)
     }
 
-    /// Hands the block's memory back to its pool for the next block, when no other value shares it. The way a
-    /// batch's blocks are released when the batch is cleaned up, so that steady state allocates nothing.
-    public consuming func recycle() {
-        var storage = self.storage
-        _ = consume self  // drop this value's reference, so that `storage` can be the only one
-        if isKnownUniquelyReferenced(&storage) {
-            storage.pool.recycle(storage)
+    /// Hands the block's memory back to its pool for the next block, when no other value (a copy of the block,
+    /// a ``Column`` read from it) shares it; the block is left empty (no rows, no columns). The way a batch's
+    /// blocks are released when the batch is cleaned up, so that steady state allocates nothing.
+    ///
+    /// Mutating rather than consuming: taking the storage out of the caller's own variable makes uniqueness
+    /// independent of how long the compiler keeps a named value alive.
+    public mutating func recycle() {
+        var taken = storage
+        storage = ArenaStorage.empty
+        byteCount = 0
+        rowCount = 0
+        columnCount = 0
+        if isKnownUniquelyReferenced(&taken) {
+            taken.pool.recycle(taken)
         }
     }
 }

@@ -184,6 +184,15 @@ final class ArenaStorage: @unchecked Sendable {
         self.pool = pool
     }
 
+    /// A storage of no bytes that is never freed: what a recycled block holds.
+    static let empty: ArenaStorage = {
+        let pool = BufferPool(allocator: BufferPool.shared.allocator, maxRetainedBytes: 0)
+        guard let storage = pool.takeStorage(minimumCapacity: 0) else {
+            fatalError("Sluice: no memory for a 64-byte buffer at start-up")
+        }
+        return storage
+    }()
+
     deinit {
         if freeOnDeinit {
             pool.allocator.deallocate(pointer, byteCount: capacity)

@@ -57,7 +57,7 @@ import SluiceTesting
                 if i % 7 == 0 { builder.writeNulls() } else { builder.write(string: "word\(i % 100)") }
                 builder.endRow()
             }
-            let block = try builder.seal()
+            var block = try builder.seal()
             #expect(block.rowCount == 5_000)
             block.recycle()
         }
@@ -158,5 +158,32 @@ import SluiceTesting
         #expect(after.allocated > before.allocated)
         #expect(after.resident > 0)
         withExtendedLifetime(buffer) {}
+    }
+}
+
+@Suite struct RecycleTests {
+    @Test func aRecycledBlockGivesItsStorageObjectToTheNextSeal() throws {
+        let pool = BufferPool(allocator: .jemalloc, maxRetainedBytes: 1 << 20)
+        var builder = try BlockBuilder(schema: [ColumnType(.int64)], pool: pool)
+        builder.write(Int64(1))
+        builder.endRow()
+        var first = try builder.seal()
+        let id = ObjectIdentifier(first.storage)
+        first.recycle()
+        #expect(first.rowCount == 0 && first.columnCount == 0 && first.byteCount == 0)
+        let second = try builder.seal()
+        #expect(ObjectIdentifier(second.storage) == id, "the storage object itself is reused: no malloc")
+    }
+
+    @Test func aBlockStillReadIsNotRecycled() throws {
+        let pool = BufferPool(allocator: .jemalloc, maxRetainedBytes: 1 << 20)
+        var block = try ElementCodecs.standard(String.self).encode(["kept", "alive"], pool: pool)
+        let column = block.column(0)
+        let id = ObjectIdentifier(block.storage)
+        block.recycle()
+        var other = try ElementCodecs.standard(String.self).encode(["x", "y"], pool: pool)
+        #expect(ObjectIdentifier(other.storage) != id)
+        #expect(column.string(at: 1) == "alive", "a column read from a recycled block stays valid")
+        other.recycle()
     }
 }
