@@ -4,8 +4,9 @@ import Synchronization
 /// state in which building a block calls no allocator at all.
 ///
 /// Buffers from 64 bytes up to 1 GiB are pooled; larger ones go straight to the allocator. Memory released by a
-/// buffer goes back to its class's free list unless the pool already retains `maxRetainedBytes`, in which case
-/// it is returned to the allocator. Rounding up to a power of two costs address space, not resident memory:
+/// buffer goes back to its class's free list; when that would pass `maxRetainedBytes`, free buffers of other
+/// classes are given back to the allocator to make room (the buffer just released is the one most likely to be
+/// needed again), and only a buffer larger than the whole limit is returned itself. Rounding up to a power of two costs address space, not resident memory:
 /// pages past the bytes a buffer writes are never touched.
 ///
 /// Thread-safe: one short critical section per buffer taken or released, none per element.
@@ -108,25 +109,67 @@ public final class BufferPool: Sendable {
         }
     }
 
+    /// Free buffers taken off the lists to make room; released outside the lock.
+    private struct Evicted {
+        var memory: [(UInt, Int)] = []
+        var storage: [ArenaStorage] = []
+    }
+
+    /// Makes room for `capacity` more retained bytes by evicting free buffers of other classes, largest class
+    /// first. Returns `false` when `capacity` alone passes the limit.
+    private static func makeRoom(
+        _ capacity: Int, keeping sizeClass: Int, limit: Int, in state: inout State, evicted: inout Evicted
+    ) -> Bool {
+        guard capacity <= limit else { return false }
+        var c = classCount - 1
+        while state.retainedBytes + capacity > limit && c >= 0 {
+            if c != sizeClass, let s = state.freeStorage[c].popLast() {
+                evicted.storage.append(s)
+                state.retainedBytes -= s.capacity
+            } else if c != sizeClass, let address = state.freeMemory[c].popLast() {
+                evicted.memory.append((address, minimumCapacity << c))
+                state.retainedBytes -= minimumCapacity << c
+            } else {
+                c -= 1
+            }
+        }
+        return state.retainedBytes + capacity <= limit
+    }
+
+    private func release(_ evicted: Evicted) {
+        for (address, capacity) in evicted.memory {
+            if let pointer = UnsafeMutableRawPointer(bitPattern: address) {
+                allocator.deallocate(pointer, byteCount: capacity)
+            }
+        }
+        for s in evicted.storage { s.freeOnDeinit = true }
+        // `evicted.storage` goes out of scope with the caller's value; each deinit frees its memory.
+    }
+
     /// Takes back a whole storage object (memory and object) that no one else references.
     func recycle(_ storage: ArenaStorage) {
         let sizeClass = storage.sizeClass
         guard sizeClass >= 0 else { return }  // unpooled: its deinit frees it
+        var evicted = Evicted()
         state.withLock { state in
-            // When the pool is full the storage is not kept: its deinit returns (or frees) its memory.
-            guard state.retainedBytes + storage.capacity <= maxRetainedBytes else { return }
+            // When it cannot be kept, the storage's deinit returns (or frees) its memory.
+            guard Self.makeRoom(storage.capacity, keeping: sizeClass, limit: maxRetainedBytes,
+                in: &state, evicted: &evicted) else { return }
             state.statistics.bytesInUse -= storage.capacity
             state.retainedBytes += storage.capacity
             state.statistics.bytesRetained = state.retainedBytes
             state.freeStorage[sizeClass].append(storage)
         }
+        release(evicted)
     }
 
     /// Called by a storage's deinit: keeps its memory for reuse or returns it to the allocator.
     func returnMemory(_ pointer: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int) {
+        var evicted = Evicted()
         let kept: Bool = state.withLock { state in
             state.statistics.bytesInUse -= capacity
-            guard sizeClass >= 0, state.retainedBytes + capacity <= maxRetainedBytes else { return false }
+            guard sizeClass >= 0, Self.makeRoom(capacity, keeping: sizeClass, limit: maxRetainedBytes,
+                in: &state, evicted: &evicted) else { return false }
             state.retainedBytes += capacity
             state.statistics.bytesRetained = state.retainedBytes
             state.freeMemory[sizeClass].append(UInt(bitPattern: pointer))
@@ -135,6 +178,7 @@ public final class BufferPool: Sendable {
         if !kept {
             allocator.deallocate(pointer, byteCount: capacity)
         }
+        release(evicted)
     }
 
     /// Returns every retained free buffer to the allocator.

@@ -187,3 +187,25 @@ import SluiceTesting
         other.recycle()
     }
 }
+
+@Suite struct PoolEvictionTests {
+    @Test func aFullPoolEvictsOtherClassesForTheBufferJustReleased() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 1 << 20)
+        do {  // fill the pool with free 64 KiB buffers
+            let small = try (0..<16).map { _ in try ArenaBuffer(minimumCapacity: 64 << 10, pool: pool) }
+            #expect(small.count == 16)
+        }
+        #expect(pool.statistics.bytesRetained == 1 << 20)
+        var builder = try BlockBuilder(schema: [ColumnType(.int64)], pool: pool)
+        builder.withColumn(0) { $0.appendValues(count: 60_000, as: Int64.self) { $0.initialize(repeating: 7) } }
+        var block = try builder.seal()  // a 512 KiB class
+        let id = ObjectIdentifier(block.storage)
+        block.recycle()
+        #expect(pool.statistics.bytesRetained <= 1 << 20)
+        let again = try builder.seal()
+        #expect(ObjectIdentifier(again.storage) == id, "the recycled block was kept, older small buffers evicted")
+        pool.trim()
+        withExtendedLifetime(again) {}
+    }
+}
