@@ -209,3 +209,17 @@ import SluiceTesting
         withExtendedLifetime(again) {}
     }
 }
+
+@Suite struct ReuseTests {
+    @Test func writingEnvelopesIntoAClearedBufferKeepsItsStorage() throws {
+        let block = try ElementCodecs.standard(String.self).encode((0..<20_000).map { "w\($0 % 300)" })
+        let compressor = try ZstdCompressor()
+        var out = try ArenaBuffer(minimumCapacity: block.byteCount)
+        let id = ObjectIdentifier(out.storage)
+        for _ in 0..<3 {
+            out.removeAll()
+            try block.withUnsafeBytes { try Envelope.write($0, compressor: compressor, to: &out) }
+            #expect(ObjectIdentifier(out.storage) == id)
+        }
+    }
+}
