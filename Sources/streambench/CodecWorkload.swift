@@ -79,12 +79,17 @@ struct CodecWorkload {
             intBuilder.withColumn(0) { c in for i in 0..<rows { c.append(Int64(i &* 7)) } }
             return try intBuilder.seal()
         }
-        func buildIntsInBulk() throws -> Block {
+        func buildIntsWithAppender() throws -> Block {
             intBuilder.reset()
             intBuilder.withColumn(0) { c in
-                c.appendValues(count: rows, as: Int64.self) { v in for i in 0..<rows { v[i] = Int64(i &* 7) } }
+                c.withAppender(of: Int64.self) { a in for i in 0..<rows { a.append(Int64(i &* 7)) } }
             }
             return try intBuilder.seal()
+        }
+        func buildWordsWithAppender() throws -> Block {
+            wordBuilder.reset()
+            wordBuilder.withColumn(0) { c in c.withBytesAppender { a in for w in words { a.append(w) } } }
+            return try wordBuilder.seal()
         }
         func buildWords() throws -> Block {
             wordBuilder.reset()
@@ -110,7 +115,7 @@ struct CodecWorkload {
         }
 
         try measure("Int64 column: build row by row + seal", bytes: intBytes) { var b = try buildInts(); b.recycle() }
-        try measure("Int64 column: build in bulk + seal", bytes: intBytes) { var b = try buildIntsInBulk(); b.recycle() }
+        try measure("Int64 column: build with an appender + seal", bytes: intBytes) { var b = try buildIntsWithAppender(); b.recycle() }
         let intBlock = try buildInts().buffer
         var sink: Int64 = 0
         try measure("Int64 column: open (checksum, validate) + read", bytes: intBytes) {
@@ -118,6 +123,10 @@ struct CodecWorkload {
             sink &+= block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
         }
         try measure("String column: build row by row + seal", bytes: wordBytes) { var b = try buildWords(); b.recycle() }
+        try measure("String column: build with an appender + seal", bytes: wordBytes) {
+            var b = try buildWordsWithAppender()
+            b.recycle()
+        }
         let wordBlock = try buildWords()
         if let saveWordBlock {
             var sink = try FileSink(creating: saveWordBlock)

@@ -114,31 +114,11 @@ public struct ColumnBuilder: Sendable {
         }
     }
 
-    /// Appends `count` present values that `body` writes into the column's memory: the fast path for a
-    /// producer that fills values in bulk (a generator, a decoder, a vectorized operator).
-    /// - Parameter body: must initialize every element of the buffer it gets.
-    public mutating func appendValues<T: FixedWidthColumnValue, E: Error>(
-        count: Int, as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws(E) -> Void
-    ) throws(E) {
-        precondition(T.columnKind == self.type.kind, "\(T.self) appended to a \(self.type.kind) column")
-        let size = count * MemoryLayout<T>.stride
-        try values.appendWithUnsafeBytes(reserving: size) { (raw) throws(E) -> Int in
-            // Safe: the buffer is 64-byte aligned at its start and values are appended in whole strides.
-            try body(raw.bindMemory(to: T.self))
-            return size
-        }
-        if self.type.nullable {
-            for _ in 0..<count { markPresent(); _count += 1 }
-        } else {
-            _count += count
-        }
-    }
-
     /// Appends present values copied from `source`.
     public mutating func append<T: FixedWidthColumnValue>(contentsOf source: UnsafeBufferPointer<T>) {
-        appendValues(count: source.count, as: T.self) { target in
-            _ = target.initialize(fromContentsOf: source)
-        }
+        precondition(T.columnKind == self.type.kind, "\(T.self) appended to a \(self.type.kind) column")
+        values.append(contentsOf: UnsafeRawBufferPointer(source))
+        markAppended(source.count)
     }
 
     /// Appends a null row; the column must be nullable.

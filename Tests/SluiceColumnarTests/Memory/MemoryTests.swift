@@ -198,7 +198,7 @@ import SluiceTesting
         }
         #expect(pool.statistics.bytesRetained == 1 << 20)
         var builder = try BlockBuilder(schema: [ColumnType(.int64)], pool: pool)
-        builder.withColumn(0) { $0.appendValues(count: 60_000, as: Int64.self) { $0.initialize(repeating: 7) } }
+        builder.withColumn(0) { $0.withAppender(of: Int64.self) { a in for _ in 0..<60_000 { a.append(7) } } }
         var block = try builder.seal()  // a 512 KiB class
         let id = ObjectIdentifier(block.storage)
         block.recycle()

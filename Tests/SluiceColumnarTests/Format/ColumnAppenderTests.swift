@@ -1,0 +1,81 @@
+import Testing
+@testable import SluiceColumnar
+import SluiceTesting
+
+struct ProducerFailed: Error {}
+
+@Suite struct ColumnAppenderTests {
+    @Test(arguments: [false, true])
+    func valuesMatchAPlainArrayAcrossManyRefills(nullable: Bool) throws {
+        var g = SeededGenerator(seed: nullable ? 1 : 2)
+        let expected = (0..<100_000).map { _ in Int64.random(in: .min ... .max, using: &g) }
+        var builder = try ColumnBuilder(type: ColumnType(.int64, nullable: nullable))
+        builder.append(Int64(-1))  // row by row before
+        let appended = builder.withAppender(of: Int64.self) { a in
+            for v in expected { a.append(v) }
+            return a.appended
+        }
+        if nullable { builder.appendNull() }
+        #expect(appended == expected.count)
+        let column = builder.finish()
+        #expect(column.count == expected.count + 1 + (nullable ? 1 : 0))
+        #expect(column.value(at: 0, as: Int64.self) == -1)
+        #expect((1...expected.count).map { column.value(at: $0, as: Int64.self) } == expected)
+        #expect((1...expected.count).allSatisfy { !column.isNull($0) })
+        if nullable { #expect(column.isNull(expected.count + 1) && column.nullCount == 1) }
+    }
+
+    @Test(arguments: [false, true])
+    func bytesMatchAPlainArrayAcrossManyRefills(nullable: Bool) throws {
+        var g = SeededGenerator(seed: 9)
+        let words = (0..<50_000).map { i in
+            i % 1_000 == 0
+                ? String(repeating: "long-é-", count: Int.random(in: 5...400, using: &g))  // past 16 bytes and past refills
+                : "w\(Int.random(in: 0..<10_000, using: &g))"
+        }
+        var builder = try BlockBuilder(schema: [ColumnType(.string, nullable: nullable)])
+        builder.withColumn(0) { c in
+            c.append(string: "first")
+            c.withBytesAppender { a in for w in words { a.append(w) } }
+            if nullable { c.appendNull() }
+            c.append(string: "last")
+        }
+        let block = try builder.seal()
+        let column = try Block(validating: try ArenaBuffer(copying: block.withUnsafeBytes { Array($0) })).column(0)
+        var expected = ["first"] + words
+        if nullable { expected.append("") }
+        expected.append("last")
+        #expect((0..<column.count).map(column.string(at:)) == expected)
+        #expect(column.nullCount == (nullable ? 1 : 0))
+    }
+
+    @Test func aFinishedColumnIsUnchangedByALaterAppender() throws {
+        var builder = try ColumnBuilder(type: ColumnType(.double))
+        builder.withAppender(of: Double.self) { a in a.append(1.5) }
+        let before = builder.finish()
+        builder.withAppender(of: Double.self) { a in for _ in 0..<10_000 { a.append(9) } }
+        #expect(before.count == 1 && before.value(at: 0, as: Double.self) == 1.5)
+        #expect(builder.count == 10_001)
+    }
+
+    @Test func aThrowingProducerKeepsWhatItAppendedAndTheBuilderStaysUsable() throws {
+        var builder = try BlockBuilder(schema: [ColumnType(.int32), ColumnType(.binary)])
+        #expect(throws: ProducerFailed.self) {
+            try builder.withColumn(0) { c in
+                try c.withAppender(of: Int32.self) { a in
+                    for i in 0..<3 { a.append(Int32(i)) }
+                    throw ProducerFailed()
+                }
+            }
+        }
+        builder.withColumn(1) { c in
+            c.withBytesAppender { a in
+                for b: [UInt8] in [[1], [], [2, 3]] { b.withUnsafeBytes { a.append(bytes: $0) } }
+            }
+        }
+        let block = try builder.seal()
+        #expect(block.rowCount == 3)
+        #expect((0..<3).map { block.column(0).value(at: $0, as: Int32.self) } == [0, 1, 2])
+        #expect(block.column(1).bytes(at: 2) == [2, 3])
+    }
+}
