@@ -110,7 +110,7 @@ static uint32_t crc32c_hardware(uint32_t crc, const unsigned char *p, size_t n) 
 }
 #endif
 
-int sluice_crc32c_hardware(void) {
+static int hardware_available(void) {
 #if defined(__x86_64__)
     return __builtin_cpu_supports("sse4.2") ? 1 : 0;
 #else
@@ -127,7 +127,7 @@ uint32_t sluice_crc32c(uint32_t crc, const void *data, size_t length) {
     static int hw = -1;
     int h = __atomic_load_n(&hw, __ATOMIC_RELAXED);
     if (h < 0) {
-        h = sluice_crc32c_hardware();
+        h = hardware_available();
         __atomic_store_n(&hw, h, __ATOMIC_RELAXED);
     }
     if (h) return crc32c_hardware(crc, (const unsigned char *)data, length);

@@ -33,6 +33,22 @@ func stringBlockRowByRow(_ builder: inout BlockBuilder) throws -> Block {
     return try builder.seal()
 }
 
+/// Builds, seals and recycles one block per iteration with a reused builder: the steady state of a receiver.
+func encodeBenchmark(
+    _ name: String, _ kind: ColumnKind, build: @escaping @Sendable (inout BlockBuilder) throws -> Block
+) {
+    Benchmark(name) { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(kind)])
+        _ = try build(&builder)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            var block = try build(&builder)
+            blackHole(block.byteCount)
+            block.recycle()
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -45,16 +61,7 @@ let benchmarks: @Sendable () -> Void = {
         ]
     )
 
-    Benchmark("Int64 column encode (8 MiB, recycled)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.int64)])
-        _ = try int64Block(&builder)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var block = try int64Block(&builder)
-            blackHole(block.byteCount)
-            block.recycle()
-        }
-    }
+    encodeBenchmark("Int64 column encode (8 MiB, recycled)", .int64, build: int64Block)
 
     Benchmark("Int64 column decode (8 MiB: validate, checksum, sum)") { benchmark in
         var builder = try BlockBuilder(schema: [ColumnType(.int64)])
@@ -67,27 +74,8 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("String column encode (1M words, recycled)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.string)])
-        _ = try stringBlock(&builder)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var block = try stringBlock(&builder)
-            blackHole(block.byteCount)
-            block.recycle()
-        }
-    }
-
-    Benchmark("String column encode row by row (1M words, recycled)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.string)])
-        _ = try stringBlockRowByRow(&builder)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var block = try stringBlockRowByRow(&builder)
-            blackHole(block.byteCount)
-            block.recycle()
-        }
-    }
+    encodeBenchmark("String column encode (1M words, recycled)", .string, build: stringBlock)
+    encodeBenchmark("String column encode row by row (1M words, recycled)", .string, build: stringBlockRowByRow)
 
     Benchmark("String column decode (1M words: validate, checksum, read every row)") { benchmark in
         var builder = try BlockBuilder(schema: [ColumnType(.string)])

@@ -9,7 +9,4 @@ uint32_t sluice_crc32c(uint32_t crc, const void *data, size_t length);
 
 /// The same checksum by table lookups only (the reference the fast path is tested against).
 uint32_t sluice_crc32c_portable(uint32_t crc, const void *data, size_t length);
-
-/// 1 when the hardware path is in use (reported by benchmarks).
-int sluice_crc32c_hardware(void);
 #endif

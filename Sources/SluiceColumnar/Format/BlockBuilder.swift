@@ -87,9 +87,6 @@ public struct BlockBuilder: Sendable {
         }
     }
 
-    /// The type of the column the next `write` goes to.
-    public var nextColumnType: ColumnType { schema[cursor] }
-
     /// Closes the current row; every column must have been written once.
     @inlinable
     public mutating func endRow() {

@@ -73,16 +73,7 @@ public struct BytesAppender: ~Copyable {
     public mutating func append(bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         if dataLimit - dataCursor < n || offsetLimit - offsetCursor < 4 { refill(n) }
-        if let source = bytes.baseAddress {
-            if n <= 16 {
-                // Short words dominate: a byte loop beats a call to memcpy.
-                for i in 0..<n {
-                    dataCursor.storeBytes(of: source.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
-                }
-            } else {
-                dataCursor.copyMemory(from: source, byteCount: n)
-            }
-        }
+        if let source = bytes.baseAddress { copyBytes(to: dataCursor, from: source, count: n) }
         dataCursor += n
         // Safe: refill guaranteed room for n data bytes and one offset; the data stays under 4 GiB.
         offsetCursor.storeBytes(of: UInt32(truncatingIfNeeded: dataCursor - dataBase).littleEndian, as: UInt32.self)
@@ -128,12 +119,7 @@ extension ColumnBuilder {
     ) throws(E) -> R {
         precondition(T.columnKind == self.type.kind, "\(T.self) appended to a \(self.type.kind) column")
         var appender = ValueAppender<T>(takeValues())
-        let result: Result<R, E>
-        do throws(E) {
-            result = .success(try body(&appender))
-        } catch {
-            result = .failure(error)
-        }
+        let result = capture { () throws(E) in try body(&appender) }
         let added = appender.appended
         values = appender.finish()
         markAppended(added)
@@ -144,12 +130,7 @@ extension ColumnBuilder {
     public mutating func withBytesAppender<R, E: Error>(_ body: (inout BytesAppender) throws(E) -> R) throws(E) -> R {
         precondition(type.kind.isVariableWidth, "bytes appended to a \(type.kind) column")
         var appender = BytesAppender(data: takeData(), offsets: takeValues())
-        let result: Result<R, E>
-        do throws(E) {
-            result = .success(try body(&appender))
-        } catch {
-            result = .failure(error)
-        }
+        let result = capture { () throws(E) in try body(&appender) }
         let added = appender.appended
         (data, values) = appender.finish()
         markAppended(added)
@@ -178,5 +159,15 @@ extension ColumnBuilder {
         } else {
             _count += n
         }
+    }
+}
+
+/// Runs `body` and keeps its outcome, so that an appender's buffers go back to the builder before an error
+/// is rethrown.
+private func capture<R, E: Error>(_ body: () throws(E) -> R) -> Result<R, E> {
+    do throws(E) {
+        return .success(try body())
+    } catch {
+        return .failure(error)
     }
 }

@@ -89,15 +89,7 @@ public struct ColumnBuilder: Sendable {
         values.makeRoom(for: 4)
         let target = data.storage.pointer + data._count
         let offsetSlot = values.storage.pointer + values._count
-        if let base = bytes.baseAddress {
-            if n <= 16 {
-                for i in 0..<n {
-                    target.storeBytes(of: base.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
-                }
-            } else {
-                target.copyMemory(from: base, byteCount: n)
-            }
-        }
+        if let base = bytes.baseAddress { copyBytes(to: target, from: base, count: n) }
         // Safe: makeRoom made room for n data bytes and one UInt32 offset.
         offsetSlot.storeBytes(of: UInt32(truncatingIfNeeded: end).littleEndian, as: UInt32.self)
         data._count = end

@@ -72,23 +72,8 @@ public struct ArenaBuffer: Sendable {
         guard n > 0, let base = bytes.baseAddress else { return }
         makeRoom(for: n)
         // Safe: makeRoom guaranteed count + n <= capacity on a uniquely owned storage.
-        let target = storage.pointer + _count
-        if n <= 16 {
-            // Short strings dominate streams of words: a byte loop beats a call to memcpy.
-            for i in 0..<n { target.storeBytes(of: base.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
-        } else {
-            target.copyMemory(from: base, byteCount: n)
-        }
+        copyBytes(to: storage.pointer + _count, from: base, count: n)
         _count &+= n
-    }
-
-    /// Appends the UTF-8 bytes of `string`.
-    @inlinable
-    public mutating func append(utf8 string: String) {
-        if string.utf8.withContiguousStorageIfAvailable({ append(contentsOf: UnsafeRawBufferPointer($0)) }) == nil {
-            var copy = string
-            copy.withUTF8 { append(contentsOf: UnsafeRawBufferPointer($0)) }
-        }
     }
 
     /// Appends the bytes of a fixed-width value in native (little-endian) layout.
@@ -177,10 +162,6 @@ public struct ArenaBuffer: Sendable {
         withUnsafeBytes { Array($0) }
     }
 
-    /// Whether this value is the only one referencing its memory (so it can be recycled whole).
-    mutating func isUniquelyReferenced() -> Bool {
-        isKnownUniquelyReferenced(&storage)
-    }
 }
 
 extension ArenaBuffer {
@@ -220,5 +201,18 @@ extension ArenaBuffer {
     public mutating func truncate(to newCount: Int) {
         precondition(newCount >= 0 && newCount <= count, "truncate to \(newCount) of \(count) bytes")
         _count = newCount
+    }
+}
+
+/// Copies `count` bytes; short runs (words dominate streams of text) by a byte loop, which beats a call to
+/// memcpy, longer ones by memcpy. The caller guarantees both ranges are valid and distinct.
+@inlinable @inline(__always)
+func copyBytes(to target: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) {
+    if count <= 16 {
+        for i in 0..<count {
+            target.storeBytes(of: source.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
+        }
+    } else {
+        target.copyMemory(from: source, byteCount: count)
     }
 }

@@ -223,3 +223,21 @@ import SluiceTesting
         }
     }
 }
+
+@Suite struct PlannedAllocationTests {
+    @Test func reservingRowsAheadThrowsInsteadOfTrappingWhenMemoryRunsOut() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 0)
+        var builder = try BlockBuilder(schema: [ColumnType(.int64), ColumnType(.string, nullable: true)], pool: pool)
+        try builder.reserveCapacity(rows: 1_000, bytesPerVariableColumn: 8_000)
+        counting.failAfter(0)
+        let error = #expect(throws: MemoryError.self) { try builder.reserveCapacity(rows: 1 << 20) }
+        #expect(error?.description.contains("out of memory") == true)
+        for i in 0..<1_000 {  // what was reserved before still works without the allocator
+            builder.write(Int64(i))
+            builder.write(string: "w\(i % 10)")
+            builder.endRow()
+        }
+        #expect(builder.rowCount == 1_000)
+    }
+}
