@@ -65,8 +65,18 @@ func parseDuration(_ text: String) throws -> Double {
     throw ValidationError("'\(text)' is not a duration: use a number with ms, s, min or h (e.g. 500ms, 5s)")
 }
 
-/// Peak resident set size of this process in bytes.
+/// Peak resident set size of this process in bytes: `VmHWM` of /proc/self/status, which belongs to this
+/// address space (`getrusage`'s `ru_maxrss` survives `execve`, so under `swift run` it would report the
+/// driver's peak), or `ru_maxrss` where /proc is missing.
 func peakRSS() -> Int {
+    if let file = fopen("/proc/self/status", "r") {
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("VmHWM:"), let kB = Int(text.dropFirst(6).filter(\.isNumber)) { return kB * 1024 }
+        }
+    }
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return usage.ru_maxrss * 1024
