@@ -4,6 +4,7 @@ import PackageDescription
 // Layers, lowest first; each target imports only those below it (see README "Source layout"):
 //   C shims (CJemalloc, CZstd, CSluiceChecksum)
 //   -> SluiceColumnar: memory and format (arena buffers, memory budget, columns, blocks, serializer, codec)
+//   -> SluiceExecution: threads (the work-stealing pool; partitions, shuffle, block store and spill to come)
 //   -> Sluice: the streaming library users import
 //   -> SluiceTesting: test doubles for users and for our own tests
 //   -> streambench
@@ -18,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CJemalloc", providers: [.apt(["libjemalloc-dev"])]),
@@ -27,6 +29,10 @@ let package = Package(
             name: "SluiceColumnar",
             dependencies: ["CJemalloc", "CZstd", "CSluiceChecksum"],
             swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]
+        ),
+        .target(
+            name: "SluiceExecution",
+            dependencies: ["SluiceColumnar", .product(name: "DequeModule", package: "swift-collections")]
         ),
         .target(
             name: "Sluice",
@@ -44,6 +50,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
+        .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,112 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import SluiceExecution
+
+struct TaskFailed: Error, Equatable { let index: Int }
+
+/// Counts per index, to check that every task ran exactly once.
+final class Tally: Sendable {
+    let slots: Mutex<[Int]>
+    init(_ n: Int) { slots = Mutex(Array(repeating: 0, count: n)) }
+    func hit(_ i: Int) { slots.withLock { $0[i] += 1 } }
+    var allOnce: Bool { slots.withLock { $0.allSatisfy { $0 == 1 } } }
+    var total: Int { slots.withLock { $0.reduce(0, +) } }
+}
+
+@Suite struct WorkStealingPoolTests {
+    @Test(arguments: [1, 2, 4])
+    func aHundredThousandTinyTasksEachRunOnce(workers: Int) throws {
+        let pool = try WorkStealingPool(workers: workers)
+        defer { pool.shutdown() }
+        let tally = Tally(100_000)
+        try pool.run(tasks: 100_000) { tally.hit($0) }
+        #expect(tally.allOnce)
+        for _ in 0..<20 {  // many small jobs one after another
+            let small = Tally(37)
+            try pool.run(tasks: 37) { small.hit($0) }
+            #expect(small.allOnce)
+        }
+    }
+
+    @Test func aFailingTaskFailsItsJobAndThePoolCarriesOn() throws {
+        let pool = try WorkStealingPool(workers: 2)
+        defer { pool.shutdown() }
+        let ran = Tally(1_000)
+        let error = #expect(throws: TaskFailed.self) {
+            try pool.run(tasks: 1_000) { i in
+                ran.hit(i)
+                if i == 500 || i == 700 { throw TaskFailed(index: i) }
+            }
+        }
+        #expect(error?.index == 500 || error?.index == 700)
+        #expect(ran.total <= 1_000)
+        let after = Tally(100)
+        try pool.run(tasks: 100) { after.hit($0) }
+        #expect(after.allOnce, "the pool runs the next job normally")
+    }
+
+    @Test(arguments: [1, 2])
+    func nestedJobsFromInsideTasksDoNotDeadlock(workers: Int) throws {
+        let pool = try WorkStealingPool(workers: workers)
+        defer { pool.shutdown() }
+        let inner = Tally(8 * 50)
+        try pool.run(tasks: 8) { outer in
+            try pool.run(tasks: 50) { i in
+                inner.hit(outer * 50 + i)
+            }
+        }
+        #expect(inner.allOnce)
+        // Three levels, and a nested failure reaching the outermost caller.
+        let deepest = Tally(4 * 4 * 4)
+        try pool.run(tasks: 4) { a in
+            try pool.run(tasks: 4) { b in
+                try pool.run(tasks: 4) { c in deepest.hit(a * 16 + b * 4 + c) }
+            }
+        }
+        #expect(deepest.allOnce)
+        #expect(throws: TaskFailed.self) {
+            try pool.run(tasks: 3) { _ in
+                try pool.run(tasks: 3) { i in if i == 2 { throw TaskFailed(index: i) } }
+            }
+        }
+    }
+
+    @Test func idleWorkersStealFromABusyOne() throws {
+        let pool = try WorkStealingPool(workers: 2)
+        defer { pool.shutdown() }
+        let threads = Mutex<Set<UInt>>([])
+        // Every task is pushed by worker 0 (a nested job), so worker 1 only gets work by stealing.
+        try pool.run(tasks: 1) { _ in
+            try pool.run(tasks: 200) { _ in
+                threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+                usleep(200)
+            }
+        }
+        #expect(threads.withLock { $0.count } == 2)
+    }
+
+    @Test func aShutDownPoolRefusesJobsClearly() throws {
+        let pool = try WorkStealingPool(workers: 1)
+        pool.shutdown()
+        pool.shutdown()  // idempotent
+        let error = #expect(throws: PoolError.self) { try pool.run(tasks: 1) { _ in } }
+        #expect(error?.message.contains("shut down") == true)
+        #expect(throws: PoolError.self) { _ = try WorkStealingPool(workers: 0) }
+    }
+
+    @Test func jobsFromManyThreadsAtOnce() async throws {
+        let pool = try WorkStealingPool(workers: 2)
+        defer { pool.shutdown() }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let tally = Tally(5_000)
+                    try pool.run(tasks: 5_000) { tally.hit($0) }
+                    return tally.allOnce
+                }
+            }
+            for try await ok in group { #expect(ok) }
+        }
+    }
+}
