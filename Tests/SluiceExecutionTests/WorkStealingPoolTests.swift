@@ -110,3 +110,36 @@ final class Tally: Sendable {
         }
     }
 }
+
+@Suite struct PoolLifetimeTests {
+    /// A task's closure can hold the last reference to the pool (an RDD captured in a closure): releasing it
+    /// on one of its own workers must stop it cleanly, not trap or touch freed memory.
+    @Test func thePoolMayBeReleasedOnItsOwnWorker() throws {
+        let releasedOnWorker = Atomic<Int>(0)
+        for _ in 0..<300 {
+            let pool = try WorkStealingPool(workers: 2)
+            let probe = ReleaseProbe { if WorkerThread.current != nil { releasedOnWorker.add(1, ordering: .relaxed) } }
+            // The job's closure holds the pool and the probe; after `run` returns, the worker that finished the
+            // last task may still hold the job, and with it the last references.
+            try pool.run(tasks: 2) { _ in withExtendedLifetime((pool, probe)) {} }
+        }
+        // Not asserted: how often the race goes the worker's way varies; the point is that neither way traps.
+        _ = releasedOnWorker.load(ordering: .relaxed)
+    }
+
+    @Test func releasingAPoolFinishesItsQueuedWork() throws {
+        let ran = Tally(200)
+        do {
+            let pool = try WorkStealingPool(workers: 2)
+            try pool.run(tasks: 200) { ran.hit($0) }
+        }
+        #expect(ran.allOnce)
+    }
+}
+
+/// Calls `onRelease` from its deinit, to see on which thread the last reference went.
+final class ReleaseProbe: Sendable {
+    let onRelease: @Sendable () -> Void
+    init(_ onRelease: @escaping @Sendable () -> Void) { self.onRelease = onRelease }
+    deinit { onRelease() }
+}

@@ -20,58 +20,52 @@ public struct PoolError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// Tasks are not preempted: a long task must split its work (the engine processes partitions in bounded
 /// morsels) so that it cannot starve the others.
+///
+/// Releasing the pool stops it: queued tasks still run, then the threads exit. That may happen on one of its
+/// own workers (a task's closure held the last reference), so the threads keep what they use alive themselves.
 public final class WorkStealingPool: Sendable {
+    let core: PoolCore
+
     /// The number of worker threads.
-    public let workerCount: Int
-    let workers: [Worker]
-    /// Tasks pushed and not yet taken, across all deques; decides whether an idle worker may sleep.
-    let queued = Atomic<Int>(0)
-    let stopping = Atomic<Bool>(false)
-    let parking = PthreadCondition()
-    /// Round-robin start for tasks submitted from outside the pool.
-    let nextWorker = Atomic<Int>(0)
-    private let threads = Mutex<[UInt]>([])
+    public var workerCount: Int { core.workers.count }
 
     /// A pool of `workers` threads (at least 1).
     /// - Throws: ``PoolError`` when `workers` is not positive or a thread cannot be created.
     public init(workers: Int) throws {
         guard workers >= 1 else { throw PoolError(message: "a pool needs at least 1 worker, got \(workers)") }
-        self.workerCount = workers
-        self.workers = (0..<workers).map { Worker(index: $0) }
-        var started: [UInt] = []
-        for worker in self.workers {
-            worker.pool = self
+        core = PoolCore(workers: workers)
+        for worker in core.workers {
             var thread = pthread_t()
-            let context = Unmanaged.passRetained(worker).toOpaque()
+            let context = Unmanaged.passRetained(WorkerThread(worker: worker, core: core)).toOpaque()
             let rc = pthread_create(&thread, nil, { context in
-                // Safe: the context is the retained Worker passed below, released here exactly once.
-                let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
-                worker.run()
+                // Safe: the context is the retained WorkerThread passed below, released here exactly once.
+                let me = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
+                me.run()
                 return nil
             }, context)
             guard rc == 0 else {
-                Unmanaged<Worker>.fromOpaque(context).release()
-                threads.withLock { $0 = started }
-                shutdown()
+                Unmanaged<WorkerThread>.fromOpaque(context).release()
+                core.stop()
                 throw PoolError(message: "could not start worker thread \(worker.index): errno \(rc)")
             }
-            started.append(UInt(thread))
+            core.threads.withLock { $0.append(UInt(thread)) }
         }
-        threads.withLock { $0 = started }
     }
+
+    deinit { core.stop() }
 
     /// Runs `body(i)` for every `i` in `0..<count` as one job and returns when all have finished.
     /// - Throws: the first error a task threw (after every started task finished), or ``PoolError`` after
     ///   ``shutdown()``.
     public func run(tasks count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-        guard !stopping.load(ordering: .relaxed) else {
+        guard !core.stopping.load(ordering: .relaxed) else {
             throw PoolError(message: "the pool was shut down; no job can run on it")
         }
         guard count > 0 else { return }
         let job = Job(count: count, body: body)
-        if let current = Worker.current, current.pool === self {
-            current.deque.withLock { d in for i in 0..<count { d.append(TaskRef(job: job, index: i)) } }
-            announce(count)
+        if let current = WorkerThread.current, current.core === core {
+            current.worker.deque.withLock { d in for i in 0..<count { d.append(TaskRef(job: job, index: i)) } }
+            core.announce(count)
             while !job.isDone {
                 if let task = current.take() {
                     task.job.execute(task.index)
@@ -80,18 +74,38 @@ public final class WorkStealingPool: Sendable {
                 }
             }
         } else {
-            let start = nextWorker.add(count, ordering: .relaxed).oldValue
+            let start = core.nextWorker.add(count, ordering: .relaxed).oldValue
             for i in 0..<count {
-                workers[(start + i) % workerCount].deque.withLock { $0.append(TaskRef(job: job, index: i)) }
+                core.workers[(start &+ i) % core.workers.count].deque.withLock { $0.append(TaskRef(job: job, index: i)) }
             }
-            announce(count)
+            core.announce(count)
             job.waitUntilDone()
         }
         if let error = job.firstError.withLock({ $0 }) { throw error }
     }
 
+    /// Finishes the queued tasks, stops the workers and (called from outside the pool) waits for their threads.
+    /// Idempotent.
+    public func shutdown() { core.stop() }
+}
+
+/// What the worker threads share; each thread keeps it alive while it runs.
+final class PoolCore: Sendable {
+    let workers: [Worker]
+    /// Tasks pushed and not yet taken, across all deques; decides whether an idle worker may sleep.
+    let queued = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    let parking = PthreadCondition()
+    /// Round-robin start for tasks submitted from outside the pool.
+    let nextWorker = Atomic<Int>(0)
+    let threads = Mutex<[UInt]>([])
+
+    init(workers: Int) {
+        self.workers = (0..<workers).map { Worker(index: $0) }
+    }
+
     /// Counts `count` new tasks and wakes sleeping workers.
-    private func announce(_ count: Int) {
+    func announce(_ count: Int) {
         // Relaxed: the deques' locks publish the tasks themselves; this count only keeps workers from sleeping.
         // A worker reads it under `parking`'s lock before sleeping, and the signal below is sent under the
         // same lock after the increment, so no wake-up is lost.
@@ -101,9 +115,9 @@ public final class WorkStealingPool: Sendable {
         }
     }
 
-    /// Finishes the queued tasks, stops the workers and waits for their threads. Idempotent; must not be
-    /// called from a task.
-    public func shutdown() {
+    /// Stops the workers once their queues are empty. From outside the pool it waits for the threads; on one of
+    /// the pool's own threads it cannot wait for itself, so the threads are detached and finish on their own.
+    func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         parking.locked { parking.broadcast() }
         let handles = threads.withLock { t in
@@ -111,28 +125,30 @@ public final class WorkStealingPool: Sendable {
             t = []
             return all
         }
-        for handle in handles { pthread_join(pthread_t(handle), nil) }
-    }
-
-    deinit {
-        // Workers hold the pool unowned: they must be gone before it is. Released from one of its own tasks, the
-        // pool could not wait for that task's thread, which is a programming error.
-        if !stopping.load(ordering: .relaxed) {
-            precondition(Worker.current?.pool !== self, "a WorkStealingPool was released by one of its own tasks")
-            shutdown()
+        let onOwnThread = WorkerThread.current?.core === self
+        for handle in handles {
+            if onOwnThread { pthread_detach(pthread_t(handle)) } else { pthread_join(pthread_t(handle), nil) }
         }
     }
 }
 
-/// One worker thread and its deque.
-final class Worker: @unchecked Sendable {
-    // Safe (@unchecked Sendable): `pool` is written once before the thread starts and only read afterwards;
-    // the deque is behind a mutex.
+/// One worker's deque.
+final class Worker: Sendable {
     let index: Int
-    unowned(unsafe) var pool: WorkStealingPool!
     let deque = Mutex(Deque<TaskRef>())
 
     init(index: Int) { self.index = index }
+}
+
+/// A running worker thread: its worker and the core it serves (held strongly for the thread's life).
+final class WorkerThread: Sendable {
+    let worker: Worker
+    let core: PoolCore
+
+    init(worker: Worker, core: PoolCore) {
+        self.worker = worker
+        self.core = core
+    }
 
     nonisolated(unsafe) private static var key: pthread_key_t = {
         var key = pthread_key_t()
@@ -140,24 +156,24 @@ final class Worker: @unchecked Sendable {
         return key
     }()
 
-    /// The worker running on this thread, if any.
-    static var current: Worker? {
+    /// The worker thread running this code, if any.
+    static var current: WorkerThread? {
         guard let value = pthread_getspecific(key) else { return nil }
-        // Safe: only `run` sets the value, to an unretained worker that outlives its thread.
-        return Unmanaged<Worker>.fromOpaque(value).takeUnretainedValue()
+        // Safe: only `run` sets the value, to itself, and `run` holds a reference until the thread ends.
+        return Unmanaged<WorkerThread>.fromOpaque(value).takeUnretainedValue()
     }
 
     /// Its own newest task, or the oldest task of another worker.
     func take() -> TaskRef? {
-        if let task = deque.withLock({ $0.popLast() }) {
-            pool.queued.subtract(1, ordering: .relaxed)
+        if let task = worker.deque.withLock({ $0.popLast() }) {
+            core.queued.subtract(1, ordering: .relaxed)
             return task
         }
-        let workers = pool.workers
+        let workers = core.workers
         for step in 1..<max(workers.count, 1) {
-            let victim = workers[(index + step) % workers.count]
+            let victim = workers[(worker.index + step) % workers.count]
             if let task = victim.deque.withLock({ $0.popFirst() }) {
-                pool.queued.subtract(1, ordering: .relaxed)
+                core.queued.subtract(1, ordering: .relaxed)
                 return task
             }
         }
@@ -165,16 +181,17 @@ final class Worker: @unchecked Sendable {
     }
 
     func run() {
-        pthread_setspecific(Worker.key, Unmanaged.passUnretained(self).toOpaque())
+        pthread_setspecific(WorkerThread.key, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(WorkerThread.key, nil) }
         while true {
             if let task = take() {
                 task.job.execute(task.index)
                 continue
             }
-            let exit = pool.parking.locked { () -> Bool in
-                if pool.queued.load(ordering: .relaxed) > 0 { return false }
-                if pool.stopping.load(ordering: .relaxed) { return true }
-                pool.parking.wait()
+            let exit = core.parking.locked { () -> Bool in
+                if core.queued.load(ordering: .relaxed) > 0 { return false }
+                if core.stopping.load(ordering: .relaxed) { return true }
+                core.parking.wait()
                 return false
             }
             if exit { return }

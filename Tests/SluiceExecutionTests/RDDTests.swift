@@ -1,0 +1,115 @@
+import Synchronization
+import Testing
+@testable import SluiceExecution
+import SluiceTesting
+
+struct Boom: Error, Equatable { let value: Int }
+
+/// Spark's slicing rule, written plainly: partition i of p holds elements [i*n/p, (i+1)*n/p).
+func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
+    (0..<p).map { i in Array(xs[(i * xs.count / p)..<((i + 1) * xs.count / p)]) }
+}
+
+@Suite struct RDDTests {
+    let engine: ExecutionEngine
+
+    init() throws {
+        engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2))
+    }
+
+    @Test func parallelizeSlicesAsSparkDoes() throws {
+        for (n, p) in [(0, 3), (1, 4), (10, 3), (7, 7), (5, 8), (1_000, 16)] {
+            let xs = Array(0..<n)
+            let rdd = engine.parallelize(xs, numSlices: p)
+            #expect(rdd.numPartitions == p)
+            #expect(try rdd.glom().collect() == referenceSlices(xs, p), "n \(n), p \(p)")
+        }
+    }
+
+    @Test func narrowChainsMatchAPlainComputationOnRandomInputs() throws {
+        var g = SeededGenerator(seed: 21)
+        for trial in 0..<60 {
+            let n = Int.random(in: 0...2_000, using: &g)
+            let p = Int.random(in: 1...12, using: &g)
+            let xs = (0..<n).map { _ in Int.random(in: -1_000...1_000, using: &g) }
+            let k = Int.random(in: 1...7, using: &g)
+            @Sendable func triple(_ x: Int) -> Int { x * 3 }
+            @Sendable func keep(_ x: Int) -> Bool { x % k != 0 }
+            @Sendable func mirror(_ x: Int) -> [Int] { x > 0 ? [x, -x] : [x] }
+            @Sendable func bump(_ part: Partition<Int>) -> [Int] { part.map { $0 + 1 } }
+            let rdd: RDD<Int> = engine.parallelize(xs, numSlices: p).map(triple).filter(keep).flatMap(mirror)
+                .mapPartitions(bump)
+            let tripled: [Int] = xs.map(triple)
+            let expected: [Int] = tripled.filter(keep).flatMap(mirror).map { $0 + 1 }
+            #expect(try rdd.collect() == expected, "trial \(trial)")
+            #expect(try rdd.count() == expected.count)
+            #expect(try rdd.reduce(+) == expected.reduce(nil) { ($0 ?? 0) + $1 })
+            let t = Int.random(in: 0...50, using: &g)
+            #expect(try rdd.take(t) == Array(expected.prefix(t)))
+            #expect(try rdd.first() == expected.first)
+            #expect(try rdd.isEmpty() == expected.isEmpty)
+        }
+    }
+
+    @Test func unionKeepsBothSidesPartitions() throws {
+        let a = engine.parallelize([1, 2, 3], numSlices: 2)
+        let b = engine.parallelize([4, 5], numSlices: 3)
+        let u = a.union(b)
+        #expect(u.numPartitions == 5)
+        #expect(try u.glom().collect() == [[1], [2, 3], [], [4], [5]])
+    }
+
+    @Test func emptyAndSkewedPartitions() throws {
+        let skewed = engine.parallelize(Array(0..<10_000), numSlices: 4).filter { $0 < 10 || $0 > 9_990 }
+        #expect(try skewed.glom().collect().map(\.count) == [10, 0, 0, 9])
+        #expect(try skewed.take(12) == Array(0..<10) + [9_991, 9_992])
+        let empty = engine.parallelize([Int](), numSlices: 5)
+        #expect(try empty.collect().isEmpty)
+        #expect(try empty.reduce(+) == nil)
+        #expect(try empty.first() == nil)
+        #expect(try empty.isEmpty())
+    }
+
+    @Test func takeReadsOnlyThePartitionsItNeeds() throws {
+        let touched = Mutex<Set<Int>>([])
+        let rdd = engine.parallelize(Array(0..<1_000), numSlices: 100).map { x -> Int in
+            touched.withLock { _ = $0.insert(TaskContext.partitionId) }
+            return x
+        }
+        #expect(try rdd.take(5) == [0, 1, 2, 3, 4])
+        #expect(touched.withLock { $0 } == [0])
+        #expect(try rdd.take(25) == Array(0..<25))  // partition 0 (10 rows), then 1...4 cover the rest
+        #expect(touched.withLock { $0 } == Set(0...4))
+    }
+
+    @Test func foreachPartitionSeesItsPartitionId() throws {
+        let seen = Mutex<[Int: [String]]>([:])
+        try engine.parallelize(["a", "b", "c", "d", "e"], numSlices: 3).foreachPartition { part in
+            #expect(part.index == TaskContext.partitionId)
+            seen.withLock { $0[TaskContext.partitionId] = Array(part) }
+        }
+        #expect(seen.withLock { $0 } == [0: ["a"], 1: ["b", "c"], 2: ["d", "e"]])
+        #expect(TaskContext.partitionId == -1, "outside a task")
+        let sum = Mutex(0)
+        try engine.parallelize(Array(1...100), numSlices: 7).foreach { x in sum.withLock { $0 += x } }
+        #expect(sum.withLock { $0 } == 5_050)
+    }
+
+    @Test func aThrowingClosureFailsTheActionWithItsError() throws {
+        let rdd = engine.parallelize(Array(0..<100), numSlices: 4).map { x -> Int in
+            if x == 42 { throw Boom(value: x) }
+            return x
+        }
+        #expect(throws: Boom(value: 42)) { try rdd.collect() }
+        #expect(throws: Boom(value: 42)) { try rdd.count() }
+        #expect(try rdd.take(10) == Array(0..<10), "partition 0 never reaches 42")
+    }
+
+    @Test func actionsInsideTasksRunAsNestedJobs() throws {
+        let inner = engine.parallelize(Array(0..<10), numSlices: 3)
+        let totals = try engine.parallelize(Array(0..<4), numSlices: 4).map { k in
+            try inner.map { $0 * k }.reduce(+) ?? 0
+        }.collect()
+        #expect(totals == [0, 45, 90, 135])
+    }
+}
