@@ -13,8 +13,9 @@ let package = Package(
     products: [
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
-        // The memory and format layer, a product only so that Benchmarks/ (its own package) can measure it.
+        // The lower layers, products only so that Benchmarks/ (its own package) can measure them.
         .library(name: "SluiceColumnar", targets: ["SluiceColumnar"]),
+        .library(name: "SluiceExecution", targets: ["SluiceExecution"]),
         .executable(name: "streambench", targets: ["streambench"]),
     ],
     dependencies: [
