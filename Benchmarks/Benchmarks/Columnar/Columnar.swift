@@ -49,6 +49,21 @@ func encodeBenchmark(
     }
 }
 
+/// Opens (validates and checksums) a block built once, then reads it with `read`, per iteration.
+func decodeBenchmark<R>(
+    _ name: String, _ kind: ColumnKind, build: @escaping @Sendable (inout BlockBuilder) throws -> Block,
+    read: @escaping @Sendable (Block) -> R
+) {
+    Benchmark(name) { benchmark in
+        var builder = try BlockBuilder(schema: [ColumnType(kind)])
+        let bytes = try build(&builder).buffer
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(read(try Block(validating: bytes)))
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -63,46 +78,26 @@ let benchmarks: @Sendable () -> Void = {
 
     encodeBenchmark("Int64 column encode (8 MiB, recycled)", .int64, build: int64Block)
 
-    Benchmark("Int64 column decode (8 MiB: validate, checksum, sum)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.int64)])
-        let bytes = try int64Block(&builder).buffer
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let block = try Block(validating: bytes)
-            let sum = block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
-            blackHole(sum)
-        }
+    decodeBenchmark("Int64 column decode (8 MiB: validate, checksum, sum)", .int64, build: int64Block) { block in
+        block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
     }
 
     encodeBenchmark("String column encode (1M words, recycled)", .string, build: stringBlock)
     encodeBenchmark("String column encode row by row (1M words, recycled)", .string, build: stringBlockRowByRow)
 
-    Benchmark("String column decode (1M words: validate, checksum, read every row)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.string)])
-        let bytes = try stringBlock(&builder).buffer
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let block = try Block(validating: bytes)
-            let column = block.column(0)
-            var total = 0
-            for r in 0..<block.rowCount {
-                total &+= column.withBytes(at: r) { $0.count &+ Int($0[0]) }
-            }
-            blackHole(total)
-        }
+    decodeBenchmark("String column decode (1M words: validate, checksum, read every row)", .string, build: stringBlock) {
+        block in
+        let column = block.column(0)
+        var total = 0
+        for r in 0..<block.rowCount { total &+= column.withBytes(at: r) { $0.count &+ Int($0[0]) } }
+        return total
     }
 
-    Benchmark("String column decode to Swift Strings (1M words)") { benchmark in
-        var builder = try BlockBuilder(schema: [ColumnType(.string)])
-        let bytes = try stringBlock(&builder).buffer
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let block = try Block(validating: bytes)
-            let column = block.column(0)
-            var total = 0
-            for r in 0..<block.rowCount { total &+= column.string(at: r).utf8.count }
-            blackHole(total)
-        }
+    decodeBenchmark("String column decode to Swift Strings (1M words)", .string, build: stringBlock) { block in
+        let column = block.column(0)
+        var total = 0
+        for r in 0..<block.rowCount { total &+= column.string(at: r).utf8.count }
+        return total
     }
 
     Benchmark("zstd-1 compress string block") { benchmark in
