@@ -45,7 +45,7 @@ struct Point: BlockSerializable, Equatable {
 
 func encodeToBytes<T: BlockSerializable>(_ value: T) throws -> [UInt8] {
     var writer = try BinaryWriter()
-    value.encode(to: &writer)
+    try value.encode(to: &writer)
     return writer.buffer.withUnsafeBytes { Array($0) }
 }
 

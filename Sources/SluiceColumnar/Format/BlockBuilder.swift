@@ -95,6 +95,21 @@ public struct BlockBuilder: Sendable {
         _rowCount += 1
     }
 
+    /// Writes one row with `write` and closes it; when `write` throws, every column goes back to where the row
+    /// started, so that no partial row is left behind.
+    @inlinable
+    public mutating func appendRow(_ write: (inout BlockBuilder) throws -> Void) rethrows {
+        do {
+            try write(&self)
+            endRow()
+        } catch {
+            let rows = _rowCount
+            for i in columns.indices { columns[i].truncate(toRows: rows) }
+            cursor = 0
+            throw error
+        }
+    }
+
     // MARK: Sealing
 
     /// Lays the columns out as one block in pooled memory and checksums it. The builder is unchanged.

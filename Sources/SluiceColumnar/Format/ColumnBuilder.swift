@@ -9,7 +9,7 @@ public struct ColumnBuilder: Sendable {
     /// Rows appended so far.
     public var count: Int { _count }
     /// Null rows appended so far.
-    public private(set) var nullCount = 0
+    public internal(set) var nullCount = 0
     @usableFromInline var validity: ArenaBuffer
     @usableFromInline var values: ArenaBuffer
     @usableFromInline var data: ArenaBuffer
@@ -138,5 +138,39 @@ public struct ColumnBuilder: Sendable {
     /// The bytes each buffer holds: validity, values, data (for laying out a block).
     var bufferLengths: (validity: Int, values: Int, data: Int) {
         (type.nullable ? validity.count : 0, values.count, type.kind.isVariableWidth ? data.count : 0)
+    }
+}
+
+extension ColumnBuilder {
+    /// Drops the rows from `rows` on (used to undo a partly written row).
+    @usableFromInline
+    mutating func truncate(toRows rows: Int) {
+        guard rows < count else { return }
+        let bitmapBytes = (rows + 7) / 8
+        switch type.kind {
+        case .bool:
+            values.truncate(to: bitmapBytes)
+            Self.clearBits(from: rows, in: &values)
+        case .string, .binary:
+            // Safe: offsets hold count + 1 entries and rows < count.
+            let end = values.withUnsafeBytes { Int($0.readLE(rows * 4, as: UInt32.self)) }
+            values.truncate(to: (rows + 1) * 4)
+            data.truncate(to: end)
+        default:
+            values.truncate(to: rows * (type.kind.fixedWidth ?? 0))
+        }
+        if type.nullable {
+            validity.truncate(to: bitmapBytes)
+            Self.clearBits(from: rows, in: &validity)
+            let present = validity.withUnsafeBytes { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
+            nullCount = rows - present
+        }
+        _count = rows
+    }
+
+    /// Zeroes the bits from `bit` to the end of the last byte, which later appends OR into.
+    private static func clearBits(from bit: Int, in bitmap: inout ArenaBuffer) {
+        guard bit % 8 != 0, bitmap.count > 0 else { return }
+        bitmap.withUnsafeMutableBytes { $0[$0.count - 1] &= UInt8((1 << (bit % 8)) - 1) }
     }
 }

@@ -10,11 +10,11 @@ extension Optional: BlockSerializable where Wrapped: BlockSerializable {
     public static var columnCount: Int { Wrapped.hasNullableColumns ? 1 : Wrapped.columnCount }
     public static var hasNullableColumns: Bool { true }
 
-    public static func writeColumns(_ value: Wrapped?, to builder: inout BlockBuilder) {
+    public static func writeColumns(_ value: Wrapped?, to builder: inout BlockBuilder) throws {
         if Wrapped.hasNullableColumns {
-            if value == nil { builder.writeNulls(1) } else { builder.writeEncoded(value) }
+            if value == nil { builder.writeNulls(1) } else { try builder.writeEncoded(value) }
         } else if let value {
-            Wrapped.writeColumns(value, to: &builder)
+            try Wrapped.writeColumns(value, to: &builder)
         } else {
             builder.writeNulls(Wrapped.columnCount)
         }
@@ -29,10 +29,10 @@ extension Optional: BlockSerializable where Wrapped: BlockSerializable {
         return try Wrapped.readColumns(from: &row)
     }
 
-    public func encode(to writer: inout BinaryWriter) {
+    public func encode(to writer: inout BinaryWriter) throws {
         if let value = self {
             writer.writeByte(1)
-            value.encode(to: &writer)
+            try value.encode(to: &writer)
         } else {
             writer.writeByte(0)
         }
@@ -52,12 +52,12 @@ extension Optional: BlockSerializable where Wrapped: BlockSerializable {
 /// `Array`: one `binary` column holding the row encoding (a varint count, then the elements). `[UInt8]` is
 /// stored as its raw bytes, with no count (the column's offsets give the length).
 extension Array: BlockSerializable where Element: BlockSerializable {
-    public static func writeColumns(_ value: [Element], to builder: inout BlockBuilder) {
+    public static func writeColumns(_ value: [Element], to builder: inout BlockBuilder) throws {
         // A type check, not `as? [UInt8]`: an empty array of any type casts to [UInt8].
         if Element.self == UInt8.self {
             (value as! [UInt8]).withUnsafeBytes { builder.write(bytes: $0) }  // Safe: Element is UInt8.
         } else {
-            builder.writeEncoded(value)
+            try builder.writeEncoded(value)
         }
     }
 
@@ -68,13 +68,13 @@ extension Array: BlockSerializable where Element: BlockSerializable {
         return try row.readEncoded([Element].self)
     }
 
-    public func encode(to writer: inout BinaryWriter) {
+    public func encode(to writer: inout BinaryWriter) throws {
         if Element.self == UInt8.self {
             (self as! [UInt8]).withUnsafeBytes { writer.writeBytes($0) }  // Safe: Element is UInt8.
             return
         }
         writer.writeVarUInt(UInt64(count))
-        for element in self { element.encode(to: &writer) }
+        for element in self { try element.encode(to: &writer) }
     }
 
     public static func decode(from reader: inout BinaryReader) throws -> [Element] {

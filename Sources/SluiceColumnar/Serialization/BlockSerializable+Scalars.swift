@@ -2,7 +2,7 @@
 
 extension Int: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.int64)] }
-    @inlinable public static func writeColumns(_ value: Int, to builder: inout BlockBuilder) { builder.write(Int64(value)) }
+    @inlinable public static func writeColumns(_ value: Int, to builder: inout BlockBuilder) throws { builder.write(Int64(value)) }
     public static func readColumns(from row: inout RowReader) throws -> Int { Int(row.read(Int64.self)) }
     public func encode(to writer: inout BinaryWriter) { writer.writeVarInt(Int64(self)) }
     public static func decode(from reader: inout BinaryReader) throws -> Int { try reader.readVarInt(as: Int.self) }
@@ -10,7 +10,7 @@ extension Int: BlockSerializable {
 
 extension Int64: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.int64)] }
-    @inlinable public static func writeColumns(_ value: Int64, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: Int64, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> Int64 { row.read(Int64.self) }
     public func encode(to writer: inout BinaryWriter) { writer.writeVarInt(self) }
     public static func decode(from reader: inout BinaryReader) throws -> Int64 { try reader.readVarInt() }
@@ -18,7 +18,7 @@ extension Int64: BlockSerializable {
 
 extension Int32: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.int32)] }
-    @inlinable public static func writeColumns(_ value: Int32, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: Int32, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> Int32 { row.read(Int32.self) }
     public func encode(to writer: inout BinaryWriter) { writer.writeVarInt(Int64(self)) }
     public static func decode(from reader: inout BinaryReader) throws -> Int32 { try reader.readVarInt(as: Int32.self) }
@@ -26,7 +26,7 @@ extension Int32: BlockSerializable {
 
 extension UInt64: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.uint64)] }
-    @inlinable public static func writeColumns(_ value: UInt64, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: UInt64, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> UInt64 { row.read(UInt64.self) }
     public func encode(to writer: inout BinaryWriter) { writer.writeVarUInt(self) }
     public static func decode(from reader: inout BinaryReader) throws -> UInt64 { try reader.readVarUInt() }
@@ -34,7 +34,7 @@ extension UInt64: BlockSerializable {
 
 extension UInt: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.uint64)] }
-    @inlinable public static func writeColumns(_ value: UInt, to builder: inout BlockBuilder) { builder.write(UInt64(value)) }
+    @inlinable public static func writeColumns(_ value: UInt, to builder: inout BlockBuilder) throws { builder.write(UInt64(value)) }
     public static func readColumns(from row: inout RowReader) throws -> UInt { UInt(row.read(UInt64.self)) }
     public func encode(to writer: inout BinaryWriter) { writer.writeVarUInt(UInt64(self)) }
     public static func decode(from reader: inout BinaryReader) throws -> UInt { try reader.readVarInt(as: UInt.self) }
@@ -42,7 +42,7 @@ extension UInt: BlockSerializable {
 
 extension UInt8: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.int32)] }
-    @inlinable public static func writeColumns(_ value: UInt8, to builder: inout BlockBuilder) { builder.write(Int32(value)) }
+    @inlinable public static func writeColumns(_ value: UInt8, to builder: inout BlockBuilder) throws { builder.write(Int32(value)) }
     public static func readColumns(from row: inout RowReader) throws -> UInt8 {
         let (at, column) = (row.row, row.column)
         let v = row.read(Int32.self)
@@ -57,7 +57,7 @@ extension UInt8: BlockSerializable {
 
 extension Double: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.double)] }
-    @inlinable public static func writeColumns(_ value: Double, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: Double, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> Double { row.read(Double.self) }
     public func encode(to writer: inout BinaryWriter) { writer.writeDouble(self) }
     public static func decode(from reader: inout BinaryReader) throws -> Double { try reader.readDouble() }
@@ -65,7 +65,7 @@ extension Double: BlockSerializable {
 
 extension Float: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.float)] }
-    @inlinable public static func writeColumns(_ value: Float, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: Float, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> Float { row.read(Float.self) }
     public func encode(to writer: inout BinaryWriter) { writer.writeFloat(self) }
     public static func decode(from reader: inout BinaryReader) throws -> Float { try reader.readFloat() }
@@ -73,7 +73,7 @@ extension Float: BlockSerializable {
 
 extension Bool: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.bool)] }
-    @inlinable public static func writeColumns(_ value: Bool, to builder: inout BlockBuilder) { builder.write(value) }
+    @inlinable public static func writeColumns(_ value: Bool, to builder: inout BlockBuilder) throws { builder.write(value) }
     public static func readColumns(from row: inout RowReader) throws -> Bool { row.readBool() }
     public func encode(to writer: inout BinaryWriter) { writer.writeBool(self) }
     public static func decode(from reader: inout BinaryReader) throws -> Bool { try reader.readBool() }
@@ -81,7 +81,7 @@ extension Bool: BlockSerializable {
 
 extension String: BlockSerializable {
     public static var columnTypes: [ColumnType] { [ColumnType(.string)] }
-    @inlinable public static func writeColumns(_ value: String, to builder: inout BlockBuilder) { builder.write(string: value) }
+    @inlinable public static func writeColumns(_ value: String, to builder: inout BlockBuilder) throws { builder.write(string: value) }
     public static func readColumns(from row: inout RowReader) throws -> String { row.readString() }
     public func encode(to writer: inout BinaryWriter) { writer.writeString(self) }
     public static func decode(from reader: inout BinaryReader) throws -> String { try reader.readString() }

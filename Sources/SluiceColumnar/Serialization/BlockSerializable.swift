@@ -16,11 +16,13 @@ public protocol BlockSerializable: Sendable {
     /// Whether any column can hold a null. Default: `false`.
     static var hasNullableColumns: Bool { get }
     /// Writes `value` into the builder's next ``columnCount`` columns.
-    static func writeColumns(_ value: Self, to builder: inout BlockBuilder)
+    /// - Throws: whatever encoding the value throws (a user type's `Encodable` conformance may).
+    static func writeColumns(_ value: Self, to builder: inout BlockBuilder) throws
     /// Reads a value from the reader's next ``columnCount`` columns.
     static func readColumns(from row: inout RowReader) throws -> Self
     /// Writes the value in the compact row encoding.
-    func encode(to writer: inout BinaryWriter)
+    /// - Throws: whatever encoding the value throws (a user type's `Encodable` conformance may).
+    func encode(to writer: inout BinaryWriter) throws
     /// Reads a value written by ``encode(to:)``.
     /// - Throws: ``FormatError`` naming the problem and offset when the bytes are not a valid encoding.
     static func decode(from reader: inout BinaryReader) throws -> Self
@@ -31,8 +33,8 @@ extension BlockSerializable {
     public static var columnCount: Int { 1 }
     public static var hasNullableColumns: Bool { false }
 
-    public static func writeColumns(_ value: Self, to builder: inout BlockBuilder) {
-        builder.writeEncoded(value)
+    public static func writeColumns(_ value: Self, to builder: inout BlockBuilder) throws {
+        try builder.writeEncoded(value)
     }
 
     public static func readColumns(from row: inout RowReader) throws -> Self {
@@ -42,18 +44,14 @@ extension BlockSerializable {
 
 extension BlockBuilder {
     /// Writes `value`'s row encoding as the next `binary` column, through a reused scratch buffer.
-    public mutating func writeEncoded<T: BlockSerializable>(_ value: T) {
-        if scratch == nil {
-            do {
-                scratch = try BinaryWriter(pool: pool)
-            } catch {
-                fatalError("Sluice: \(error) while making a scratch buffer")
-            }
-        }
-        // Safe: set just above.
-        scratch!.reset()
-        value.encode(to: &scratch!)
-        scratch!.buffer.withUnsafeBytes { write(bytes: $0) }
+    /// - Throws: what encoding `value` throws, or ``MemoryError`` for the scratch buffer.
+    public mutating func writeEncoded<T: BlockSerializable>(_ value: T) throws {
+        var writer = try scratch ?? BinaryWriter(pool: pool)
+        scratch = nil  // moved out, so that the writer's buffer stays uniquely owned while it is written
+        writer.reset()
+        defer { scratch = writer }
+        try value.encode(to: &writer)
+        writer.buffer.withUnsafeBytes { write(bytes: $0) }
     }
 }
 

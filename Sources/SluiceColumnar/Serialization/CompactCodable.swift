@@ -27,13 +27,8 @@ public enum CompactDecoder {
 }
 
 extension BlockSerializable where Self: Codable {
-    public func encode(to writer: inout BinaryWriter) {
-        do {
-            try CompactEncoder.encode(self, to: &writer)
-        } catch {
-            // Only a user's own encode(to:) can throw here; the value cannot be stored, which is a programming error.
-            fatalError("Sluice: \(Self.self).encode(to:) threw \(error)")
-        }
+    public func encode(to writer: inout BinaryWriter) throws {
+        try CompactEncoder.encode(self, to: &writer)
     }
 
     public static func decode(from reader: inout BinaryReader) throws -> Self {

@@ -7,17 +7,17 @@
 public struct ElementCodec<Element>: Sendable {
     /// The columns one element occupies.
     public let columnTypes: [ColumnType]
-    @usableFromInline let writeColumns: @Sendable (Element, inout BlockBuilder) -> Void
+    @usableFromInline let writeColumns: @Sendable (Element, inout BlockBuilder) throws -> Void
     let readColumns: @Sendable (inout RowReader) throws -> Element
-    let encodeRow: @Sendable (Element, inout BinaryWriter) -> Void
+    let encodeRow: @Sendable (Element, inout BinaryWriter) throws -> Void
     let decodeRow: @Sendable (inout BinaryReader) throws -> Element
 
     /// A codec from its parts (for element types with a mapping of their own).
     public init(
         columnTypes: [ColumnType],
-        writeColumns: @escaping @Sendable (Element, inout BlockBuilder) -> Void,
+        writeColumns: @escaping @Sendable (Element, inout BlockBuilder) throws -> Void,
         readColumns: @escaping @Sendable (inout RowReader) throws -> Element,
-        encode: @escaping @Sendable (Element, inout BinaryWriter) -> Void,
+        encode: @escaping @Sendable (Element, inout BinaryWriter) throws -> Void,
         decode: @escaping @Sendable (inout BinaryReader) throws -> Element
     ) {
         self.columnTypes = columnTypes
@@ -33,18 +33,17 @@ public struct ElementCodec<Element>: Sendable {
         try BlockBuilder(schema: columnTypes, pool: pool)
     }
 
-    /// Appends one element as a row.
+    /// Appends one element as a row; when encoding it throws, the builder is left as it was.
     @inlinable
-    public func append(_ element: Element, to builder: inout BlockBuilder) {
-        writeColumns(element, &builder)
-        builder.endRow()
+    public func append(_ element: Element, to builder: inout BlockBuilder) throws {
+        try builder.appendRow { try writeColumns(element, &$0) }
     }
 
     /// Encodes `elements` into one sealed block.
     /// - Throws: ``FormatError`` (`tooLarge`) or ``MemoryError``.
     public func encode(_ elements: some Sequence<Element>, pool: BufferPool = .shared) throws -> Block {
         var builder = try makeBuilder(pool: pool)
-        for element in elements { append(element, to: &builder) }
+        for element in elements { try append(element, to: &builder) }
         return try builder.seal()
     }
 
@@ -82,7 +81,8 @@ public struct ElementCodec<Element>: Sendable {
     }
 
     /// Writes `element` in the compact row encoding.
-    public func encode(_ element: Element, to writer: inout BinaryWriter) { encodeRow(element, &writer) }
+    /// - Throws: what encoding the element throws.
+    public func encode(_ element: Element, to writer: inout BinaryWriter) throws { try encodeRow(element, &writer) }
 
     /// Reads an element written by ``encode(_:to:)``.
     public func decode(from reader: inout BinaryReader) throws -> Element { try decodeRow(&reader) }
@@ -94,9 +94,9 @@ public enum ElementCodecs {
     public static func standard<T: BlockSerializable>(_ type: T.Type) -> ElementCodec<T> {
         ElementCodec(
             columnTypes: T.columnTypes,
-            writeColumns: { value, builder in T.writeColumns(value, to: &builder) },
+            writeColumns: { value, builder in try T.writeColumns(value, to: &builder) },
             readColumns: { row in try T.readColumns(from: &row) },
-            encode: { value, writer in value.encode(to: &writer) },
+            encode: { value, writer in try value.encode(to: &writer) },
             decode: { reader in try T.decode(from: &reader) })
     }
 
@@ -108,16 +108,16 @@ public enum ElementCodecs {
         return ElementCodec(
             columnTypes: columns,
             writeColumns: { value, builder in
-                for component in repeat each value { writeComponent(component, &builder) }
+                for component in repeat each value { try writeComponent(component, &builder) }
             },
             readColumns: { row in (repeat try (each T).readColumns(from: &row)) },
             encode: { value, writer in
-                for component in repeat each value { component.encode(to: &writer) }
+                for component in repeat each value { try component.encode(to: &writer) }
             },
             decode: { reader in (repeat try (each T).decode(from: &reader)) })
     }
 
-    private static func writeComponent<U: BlockSerializable>(_ value: U, _ builder: inout BlockBuilder) {
-        U.writeColumns(value, to: &builder)
+    private static func writeComponent<U: BlockSerializable>(_ value: U, _ builder: inout BlockBuilder) throws {
+        try U.writeColumns(value, to: &builder)
     }
 }

@@ -130,8 +130,8 @@ func openAndReadEverything(_ bytes: [UInt8]) -> Result<Block, FormatError> {
         var g = SeededGenerator(seed: 5)
         var corruptor = ByteCorruptor(seed: 6)
         var writer = try BinaryWriter()
-        Event(id: 7, name: "x", tags: ["a": 1, "b": 2], score: 0.5).encode(to: &writer)
-        ["alpha", "beta"].encode(to: &writer)
+        try Event(id: 7, name: "x", tags: ["a": 1, "b": 2], score: 0.5).encode(to: &writer)
+        try ["alpha", "beta"].encode(to: &writer)
         let good = writer.buffer.bytes
         for _ in 0..<5_000 {
             let bytes = Bool.random(using: &g)

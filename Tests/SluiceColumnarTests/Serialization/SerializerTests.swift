@@ -4,7 +4,7 @@ import SluiceTesting
 
 func roundTripRow<T: BlockSerializable & Equatable>(_ value: T) throws -> T {
     var writer = try BinaryWriter()
-    value.encode(to: &writer)
+    try value.encode(to: &writer)
     return try writer.buffer.withUnsafeBytes { raw in
         try BinaryReader.withReader(raw) { reader in
             let back = try T.decode(from: &reader)
@@ -104,7 +104,7 @@ struct Reading: Codable, BlockSerializable, Equatable {
         #expect(decoded.map(\.2) == [[1], []])
 
         var writer = try BinaryWriter()
-        codec.encode(("k", 9), to: &writer)
+        try codec.encode(("k", 9), to: &writer)
         let one = try writer.buffer.withUnsafeBytes { raw in try BinaryReader.withReader(raw) { try codec.decode(from: &$0) } }
         #expect(one == ("k", 9))
     }
@@ -149,5 +149,50 @@ struct Reading: Codable, BlockSerializable, Equatable {
         #expect(throws: FormatError.self) {
             try long.withUnsafeBytes { raw in try BinaryReader.withReader(raw) { try $0.readVarUInt() } }
         }
+    }
+}
+
+/// A user type whose `Encodable` conformance refuses some values.
+struct Picky: Codable, BlockSerializable, Equatable {
+    struct Refused: Error, Equatable { let value: Int }
+    var value: Int
+
+    init(_ value: Int) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        if value < 0 { throw Refused(value: value) }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(value, forKey: .value)
+    }
+}
+
+@Suite struct ThrowingEncodeTests {
+    @Test func aUserEncodeErrorReachesTheCallerInsteadOfTrapping() throws {
+        #expect(throws: Picky.Refused(value: -1)) { try ElementCodecs.standard(Picky.self).encode([Picky(1), Picky(-1)]) }
+        var writer = try BinaryWriter()
+        #expect(throws: Picky.Refused(value: -2)) { try [Picky(3), Picky(-2)].encode(to: &writer) }
+    }
+
+    @Test func aRowThatFailsHalfwayIsRolledBackAndLaterRowsAreIntact() throws {
+        // The pair's key column is written before the value's encoding throws: that half row must go.
+        let codec = ElementCodecs.tuple(String?.self, Bool.self, Picky.self)
+        var builder = try codec.makeBuilder()
+        var accepted: [(String?, Bool, Picky)] = []
+        var g = SeededGenerator(seed: 12)
+        for i in 0..<500 {
+            let row: (String?, Bool, Picky) = (
+                i % 3 == 0 ? nil : "k\(i)", Bool.random(using: &g), Picky(Int.random(in: -3...10, using: &g)))
+            do {
+                try codec.append(row, to: &builder)
+                accepted.append(row)
+            } catch is Picky.Refused {
+                #expect(builder.rowCount == accepted.count)
+            }
+        }
+        #expect(accepted.count < 500 && accepted.count > 300)
+        let back = try codec.decode(Block(validating: builder.seal().buffer))
+        #expect(back.map(\.0) == accepted.map(\.0))
+        #expect(back.map(\.1) == accepted.map(\.1))
+        #expect(back.map(\.2) == accepted.map(\.2))
     }
 }
