@@ -140,6 +140,7 @@ public enum Envelope {
         output.set(littleEndian: codec.rawValue, at: start + 5)
         output.set(littleEndian: UInt64(payload.count), at: start + 8)
         output.set(littleEndian: UInt64(stored), at: start + 16)
+        // Safe: the output holds at least the 32 header bytes just written, so it has a base address.
         let payloadCRC = output.withUnsafeBytes { sluice_crc32c(0, $0.baseAddress! + start + headerSize, stored) }
         output.set(littleEndian: payloadCRC, at: start + 24)
         let headerCRC = output.withUnsafeBytes { sluice_crc32c(0, $0.baseAddress! + start, 28) }
@@ -171,6 +172,7 @@ public enum Envelope {
         guard m == magic else {
             throw FormatError(.badMagic, at: offset, "not a Sluice envelope: magic is 0x\(String(m, radix: 16))")
         }
+        // Safe: at least 32 bytes were checked to be present, so there is a base address.
         let headerCRC = sluice_crc32c(0, bytes.baseAddress!, 28)
         guard headerCRC == bytes.readLE(28, as: UInt32.self) else {
             throw FormatError(.checksumMismatch, at: offset + 28, "envelope header checksum mismatch; the header is corrupt")
