@@ -97,7 +97,11 @@ struct CodecWorkload {
             return try wordBuilder.seal()
         }
         let intBytes = rows * 8
-        let wordBytes = try buildWords().withUnsafeBytes { _ in words.reduce(0) { $0 + $1.utf8.count } + (rows + 1) * 4 }
+        let wordBytes = words.reduce(0) { $0 + $1.utf8.count } + (rows + 1) * 4
+        func sealAndRecycle(_ build: () throws -> Block) throws {
+            var block = try build()
+            block.recycle()
+        }
 
         var stages: [StageResult] = []
         func measure(_ name: String, bytes: Int, _ body: () throws -> Void) rethrows {
@@ -114,18 +118,19 @@ struct CodecWorkload {
                 bytesPerIteration: bytes, rowsPerIteration: rows))
         }
 
-        try measure("Int64 column: build row by row + seal", bytes: intBytes) { var b = try buildInts(); b.recycle() }
-        try measure("Int64 column: build with an appender + seal", bytes: intBytes) { var b = try buildIntsWithAppender(); b.recycle() }
+        try measure("Int64 column: build row by row + seal", bytes: intBytes) { try sealAndRecycle(buildInts) }
+        try measure("Int64 column: build with an appender + seal", bytes: intBytes) {
+            try sealAndRecycle(buildIntsWithAppender)
+        }
         let intBlock = try buildInts().buffer
         var sink: Int64 = 0
         try measure("Int64 column: open (checksum, validate) + read", bytes: intBytes) {
             let block = try Block(validating: intBlock)
             sink &+= block.column(0).withValues(as: Int64.self) { $0.reduce(0, &+) }
         }
-        try measure("String column: build row by row + seal", bytes: wordBytes) { var b = try buildWords(); b.recycle() }
+        try measure("String column: build row by row + seal", bytes: wordBytes) { try sealAndRecycle(buildWords) }
         try measure("String column: build with an appender + seal", bytes: wordBytes) {
-            var b = try buildWordsWithAppender()
-            b.recycle()
+            try sealAndRecycle(buildWordsWithAppender)
         }
         let wordBlock = try buildWords()
         if let saveWordBlock {
@@ -157,14 +162,10 @@ struct CodecWorkload {
         }
         let ratio = Double(wordBlock.byteCount) / Double(packed.count)
 
-        func recycledBlock() throws {
-            var b = try buildWords()
-            b.recycle()
-        }
-        try recycledBlock()  // the first block after the stages above may still need memory of its own
+        try sealAndRecycle(buildWords)  // the first block after the stages above may still need memory of its own
         let before = BufferPool.shared.statistics.allocatorCalls
         let blocks = 50
-        for _ in 0..<blocks { try recycledBlock() }
+        for _ in 0..<blocks { try sealAndRecycle(buildWords) }
         let calls = Double(BufferPool.shared.statistics.allocatorCalls - before) / Double(blocks)
         if sink == 42 { print("") }  // keeps the reads from being optimised away
         return CodecReport(stages: stages, rows: rows, compressionRatio: ratio, allocatorCallsPerBlock: calls,

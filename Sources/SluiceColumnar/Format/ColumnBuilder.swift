@@ -106,13 +106,6 @@ public struct ColumnBuilder: Sendable {
         }
     }
 
-    /// Appends present values copied from `source`.
-    public mutating func append<T: FixedWidthColumnValue>(contentsOf source: UnsafeBufferPointer<T>) {
-        precondition(T.columnKind == self.type.kind, "\(T.self) appended to a \(self.type.kind) column")
-        values.append(contentsOf: UnsafeRawBufferPointer(source))
-        markAppended(source.count)
-    }
-
     /// Appends a null row; the column must be nullable.
     public mutating func appendNull() {
         precondition(type.nullable, "null appended to a non-nullable \(type.kind) column")

@@ -88,12 +88,8 @@ public struct ArenaBuffer: Sendable {
 
     /// Appends `value` in little-endian byte order.
     @inlinable
-    public mutating func append<T: FixedWidthInteger>(littleEndian value: T) {
-        let size = MemoryLayout<T>.size
-        makeRoom(for: size)
-        // Safe: room was made for `size` bytes at `count`.
-        (storage.pointer + count).storeBytes(of: value.littleEndian, as: T.self)
-        _count += size
+    public mutating func append<T: FixedWidthInteger & BitwiseCopyable>(littleEndian value: T) {
+        append(raw: value.littleEndian)
     }
 
     /// Appends `byteCount` zero bytes.

@@ -6,8 +6,8 @@ import Synchronization
 /// Buffers from 64 bytes up to 1 GiB are pooled; larger ones go straight to the allocator. Memory released by a
 /// buffer goes back to its class's free list; when that would pass `maxRetainedBytes`, free buffers of other
 /// classes are given back to the allocator to make room (the buffer just released is the one most likely to be
-/// needed again), and only a buffer larger than the whole limit is returned itself. Rounding up to a power of two costs address space, not resident memory:
-/// pages past the bytes a buffer writes are never touched.
+/// needed again), and only a buffer larger than the whole limit is returned itself. Rounding up to a power of
+/// two costs address space, not resident memory: pages past the bytes a buffer writes are never touched.
 ///
 /// Thread-safe: one short critical section per buffer taken or released, none per element.
 public final class BufferPool: Sendable {
@@ -183,28 +183,19 @@ public final class BufferPool: Sendable {
 
     /// Returns every retained free buffer to the allocator.
     public func trim() {
-        let (memory, storage): ([(UnsafeMutableRawPointer, Int)], [ArenaStorage]) = state.withLock { state in
-            var memory: [(UnsafeMutableRawPointer, Int)] = []
-            var storage: [ArenaStorage] = []
+        let evicted: Evicted = state.withLock { state in
+            var evicted = Evicted()
             for c in 0..<Self.classCount {
-                memory += state.freeMemory[c].compactMap { address in
-                    UnsafeMutableRawPointer(bitPattern: address).map { ($0, Self.minimumCapacity << c) }
-                }
-                storage += state.freeStorage[c]
+                evicted.memory += state.freeMemory[c].map { ($0, Self.minimumCapacity << c) }
+                evicted.storage += state.freeStorage[c]
                 state.freeMemory[c].removeAll()
                 state.freeStorage[c].removeAll()
             }
             state.retainedBytes = 0
             state.statistics.bytesRetained = 0
-            return (memory, storage)
+            return evicted
         }
-        for (pointer, capacity) in memory {
-            allocator.deallocate(pointer, byteCount: capacity)
-        }
-        for s in storage {
-            s.freeOnDeinit = true
-        }
-        // `storage` goes out of scope here; each deinit frees its memory.
+        release(evicted)
     }
 }
 

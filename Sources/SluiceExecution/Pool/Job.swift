@@ -8,8 +8,8 @@ final class Job: Sendable {
     /// Set by the first failure: tasks that have not started are skipped.
     let cancelled = Atomic<Bool>(false)
     let firstError = Mutex<(any Error)?>(nil)
+    /// Signalled when `remaining` reaches 0; waiters check `isDone` under its lock, so no wake-up is lost.
     private let finished = PthreadCondition()
-    private let isFinished = Mutex(false)
 
     init(count: Int, body: @escaping @Sendable (Int) throws -> Void) {
         self.body = body
@@ -30,10 +30,7 @@ final class Job: Sendable {
         // Acquiring-and-releasing: each task's writes happen before the last decrement, which the waiter then
         // observes (through `finished`'s mutex), so the job's results are visible to whoever waited for it.
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            finished.locked {
-                isFinished.withLock { $0 = true }
-                finished.broadcast()
-            }
+            finished.locked { finished.broadcast() }
         }
     }
 
@@ -43,14 +40,14 @@ final class Job: Sendable {
     /// Sleeps until every task finished.
     func waitUntilDone() {
         finished.locked {
-            while !isFinished.withLock({ $0 }) { finished.wait() }
+            while !isDone { finished.wait() }
         }
     }
 
     /// Sleeps until every task finished or `nanoseconds` pass.
     func waitUntilDone(nanoseconds: Int) {
         finished.locked {
-            if !isFinished.withLock({ $0 }) { finished.wait(nanoseconds: nanoseconds) }
+            if !isDone { finished.wait(nanoseconds: nanoseconds) }
         }
     }
 }
