@@ -57,6 +57,10 @@ public struct FramedFileWriter: ~Copyable {
     /// The file's path.
     public var path: String { sink.path }
 
+    /// The byte offset at which the next frame will start (for an index of frames, read back with
+    /// ``FramedFileReader/frame(at:)``).
+    public var byteOffset: Int { sink.offset }
+
     /// Appends one frame holding `payload`.
     /// - Throws: ``FileError`` (a full disk: ``FileError/isNoSpace``), ``CompressionError``. Frames written
     ///   before a failure stay readable.
@@ -145,7 +149,26 @@ public struct FramedFileReader: ~Copyable {
             finished = true
             return nil
         }
-        let frameOffset = offset
+        let (out, length) = try frame(at: offset, headerBytes: n)
+        offset += length
+        frameCount += 1
+        uncompressedBytes += out.count
+        return out
+    }
+
+    /// The payload of the frame that starts at byte `offset` (an offset ``FramedFileWriter/byteOffset`` gave),
+    /// and the offset of the frame after it; for reading a file's frames out of order.
+    /// - Throws: as ``next()``.
+    public mutating func frame(at offset: Int) throws -> (payload: ArenaBuffer, next: Int) {
+        scratch.removeAll()
+        let n = try source.read(at: offset, count: Envelope.headerSize, into: &scratch)
+        let (out, length) = try frame(at: offset, headerBytes: n)
+        return (out, offset + length)
+    }
+
+    /// Reads the frame at `frameOffset`, whose first `n` header bytes are in `scratch`.
+    private mutating func frame(at frameOffset: Int, headerBytes n: Int) throws -> (ArenaBuffer, Int) {
+        let path = source.path
         let frames = frameCount
         let header = try scratch.withUnsafeBytes { (b) throws(FormatError) -> Envelope.Header in
             do throws(FormatError) {
@@ -154,24 +177,20 @@ public struct FramedFileReader: ~Copyable {
                 throw FormatError(error.code, at: error.offset, "'\(path)', frame \(frames): \(error.message)")
             }
         }
-        let got = try source.read(at: offset + n, count: header.storedLength, into: &scratch)
+        let got = try source.read(at: frameOffset + n, count: header.storedLength, into: &scratch)
         guard got == header.storedLength else {
-            throw FormatError(.truncated, at: offset + n + got,
-                "'\(path)', frame \(frameCount): payload truncated (\(got) of \(header.storedLength) bytes): torn write")
+            throw FormatError(.truncated, at: frameOffset + n + got,
+                "'\(path)', frame \(frames): payload truncated (\(got) of \(header.storedLength) bytes): torn write")
         }
         var out = try ArenaBuffer(pool: scratch.pool)
-        let at = offset
         try scratch.withUnsafeBytes { b in
             do {
-                try Envelope.read(b, offset: at, decompressor: decompressor, into: &out)
+                try Envelope.read(b, offset: frameOffset, decompressor: decompressor, into: &out)
             } catch let error as FormatError {
                 throw FormatError(error.code, at: error.offset, "'\(path)', frame \(frames): \(error.message)")
             }
         }
-        offset += header.totalLength
-        frameCount += 1
-        uncompressedBytes += out.count
-        return out
+        return (out, header.totalLength)
     }
 
     private mutating func readTrailer(_ n: Int, path: String) throws {

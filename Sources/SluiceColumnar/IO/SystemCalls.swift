@@ -13,20 +13,41 @@ public struct SystemCalls: Sendable {
     public var fsync: @Sendable (_ fd: Int32) -> (Int32, Int32)
     /// `close(fd)`.
     public var close: @Sendable (_ fd: Int32) -> Void
+    /// `mkdir(path, mode)`; 0 or -1 with the error.
+    public var mkdir: @Sendable (_ path: String, _ mode: UInt32) -> (Int32, Int32)
+    /// `unlink(path)`; 0 or -1 with the error.
+    public var unlink: @Sendable (_ path: String) -> (Int32, Int32)
+    /// `rmdir(path)`; 0 or -1 with the error.
+    public var rmdir: @Sendable (_ path: String) -> (Int32, Int32)
 
-    /// The functions themselves.
+    /// The functions themselves; the directory calls default to the kernel's.
     public init(
         open: @escaping @Sendable (String, Int32, UInt32) -> (Int32, Int32),
         write: @escaping @Sendable (Int32, UnsafeRawBufferPointer) -> (Int, Int32),
         pread: @escaping @Sendable (Int32, UnsafeMutableRawBufferPointer, Int) -> (Int, Int32),
         fsync: @escaping @Sendable (Int32) -> (Int32, Int32),
-        close: @escaping @Sendable (Int32) -> Void
+        close: @escaping @Sendable (Int32) -> Void,
+        mkdir: (@Sendable (String, UInt32) -> (Int32, Int32))? = nil,
+        unlink: (@Sendable (String) -> (Int32, Int32))? = nil,
+        rmdir: (@Sendable (String) -> (Int32, Int32))? = nil
     ) {
         self.open = open
         self.write = write
         self.pread = pread
         self.fsync = fsync
         self.close = close
+        self.mkdir = mkdir ?? { path, mode in
+            let rc = Glibc.mkdir(path, mode_t(mode))
+            return (rc, rc < 0 ? errno : 0)
+        }
+        self.unlink = unlink ?? { path in
+            let rc = Glibc.unlink(path)
+            return (rc, rc < 0 ? errno : 0)
+        }
+        self.rmdir = rmdir ?? { path in
+            let rc = Glibc.rmdir(path)
+            return (rc, rc < 0 ? errno : 0)
+        }
     }
 
     /// The kernel's calls.
@@ -65,6 +86,14 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var offset: Int?
     /// The `errno` value.
     public var errno: Int32
+
+    /// An error of `operation` on `path`.
+    public init(operation: String, path: String, offset: Int?, errno: Int32) {
+        self.operation = operation
+        self.path = path
+        self.offset = offset
+        self.errno = errno
+    }
 
     /// Whether the disk (or quota) is full.
     public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }

@@ -46,11 +46,17 @@ extension BlockBuilder {
     /// Writes `value`'s row encoding as the next `binary` column, through a reused scratch buffer.
     /// - Throws: what encoding `value` throws, or ``MemoryError`` for the scratch buffer.
     public mutating func writeEncoded<T: BlockSerializable>(_ value: T) throws {
+        try writeEncoded { try value.encode(to: &$0) }
+    }
+
+    /// Writes what `encode` writes as the next `binary` column, through a reused scratch buffer.
+    /// - Throws: what `encode` throws, or ``MemoryError`` for the scratch buffer.
+    public mutating func writeEncoded(_ encode: (inout BinaryWriter) throws -> Void) throws {
         var writer = try scratch ?? BinaryWriter(pool: pool)
         scratch = nil  // moved out, so that the writer's buffer stays uniquely owned while it is written
         writer.reset()
         defer { scratch = writer }
-        try value.encode(to: &writer)
+        try encode(&writer)
         writer.buffer.withUnsafeBytes { write(bytes: $0) }
     }
 }
@@ -104,10 +110,16 @@ public struct RowReader {
     /// Decodes a value's row encoding from the next `binary` column; every byte must be used.
     /// - Throws: ``FormatError`` with the offset within the row's bytes.
     public mutating func readEncoded<T: BlockSerializable>(_ type: T.Type) throws -> T {
+        try readEncoded { try T.decode(from: &$0) }
+    }
+
+    /// Decodes the next `binary` column with `decode`, which must use every byte.
+    /// - Throws: what `decode` throws; ``FormatError`` with the offset within the row's bytes.
+    public mutating func readEncoded<T>(_ decode: (inout BinaryReader) throws -> T) throws -> T {
         let (row, column) = (self.row, self.column)
         return try withBytes { bytes in
             try BinaryReader.withReader(bytes) { reader in
-                let value = try T.decode(from: &reader)
+                let value = try decode(&reader)
                 guard reader.isAtEnd else {
                     throw FormatError(.inconsistent, at: reader.offset,
                         "row \(row), column \(column): \(reader.remaining) bytes left after decoding \(T.self)")

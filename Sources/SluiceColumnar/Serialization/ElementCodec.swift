@@ -39,6 +39,19 @@ public struct ElementCodec<Element>: Sendable {
         try builder.appendRow { try writeColumns(element, &$0) }
     }
 
+    /// Writes `element` into the builder's next columns without closing the row (for rows that carry more
+    /// columns than the element's own, e.g. a hash before a spilled key and value).
+    /// - Throws: what encoding the element throws.
+    public func write(_ element: Element, to builder: inout BlockBuilder) throws {
+        try writeColumns(element, &builder)
+    }
+
+    /// Reads an element from the reader's next columns (the counterpart of ``write(_:to:)``).
+    /// - Throws: ``FormatError`` when a value cannot be decoded.
+    public func read(from row: inout RowReader) throws -> Element {
+        try readColumns(&row)
+    }
+
     /// Encodes `elements` into one sealed block.
     /// - Throws: ``FormatError`` (`tooLarge`) or ``MemoryError``.
     public func encode(_ elements: some Sequence<Element>, pool: BufferPool = .shared) throws -> Block {
@@ -115,6 +128,43 @@ public enum ElementCodecs {
                 for component in repeat each value { try component.encode(to: &writer) }
             },
             decode: { reader in (repeat try (each T).decode(from: &reader)) })
+    }
+
+    /// The codec of pairs whose components have codecs `first` and `second`: their columns side by side.
+    public static func pair<A, B>(_ first: ElementCodec<A>, _ second: ElementCodec<B>) -> ElementCodec<(A, B)> {
+        ElementCodec<(A, B)>(
+            columnTypes: first.columnTypes + second.columnTypes,
+            writeColumns: { value, builder in
+                try first.writeColumns(value.0, &builder)
+                try second.writeColumns(value.1, &builder)
+            },
+            readColumns: { row in (try first.readColumns(&row), try second.readColumns(&row)) },
+            encode: { value, writer in
+                try first.encodeRow(value.0, &writer)
+                try second.encodeRow(value.1, &writer)
+            },
+            decode: { reader in (try first.decodeRow(&reader), try second.decodeRow(&reader)) })
+    }
+
+    /// The codec of arrays whose elements have codec `element`: one `binary` column holding a varint count
+    /// and the elements' row encodings (for element types found at run time, e.g. tuples).
+    public static func array<E>(_ element: ElementCodec<E>) -> ElementCodec<[E]> {
+        @Sendable func encode(_ value: [E], _ writer: inout BinaryWriter) throws {
+            writer.writeVarUInt(UInt64(value.count))
+            for e in value { try element.encodeRow(e, &writer) }
+        }
+        @Sendable func decode(_ reader: inout BinaryReader) throws -> [E] {
+            let n = try reader.readCount(for: "an array of \(E.self)")
+            var result: [E] = []
+            result.reserveCapacity(n)
+            for _ in 0..<n { result.append(try element.decodeRow(&reader)) }
+            return result
+        }
+        return ElementCodec<[E]>(
+            columnTypes: [ColumnType(.binary)],
+            writeColumns: { value, builder in try builder.writeEncoded { try encode(value, &$0) } },
+            readColumns: { row in try row.readEncoded(decode) },
+            encode: encode, decode: decode)
     }
 
     private static func writeComponent<U: BlockSerializable>(_ value: U, _ builder: inout BlockBuilder) throws {

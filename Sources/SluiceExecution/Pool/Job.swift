@@ -2,7 +2,9 @@ import Synchronization
 
 /// One job: `count` tasks running the same body on indices 0..<count (one task per partition, as in Spark).
 final class Job: Sendable {
-    let body: @Sendable (Int) throws -> Void
+    /// The tasks' code; dropped when the last task finishes, before waiters wake, so that whatever it holds
+    /// (a shuffle's map output, a cache) is released by the time the job's caller carries on.
+    private let body: Mutex<Body?>
     /// Tasks not yet finished (run or skipped).
     let remaining: Atomic<Int>
     /// Set by the first failure: tasks that have not started are skipped.
@@ -12,25 +14,33 @@ final class Job: Sendable {
     private let finished = PthreadCondition()
 
     init(count: Int, body: @escaping @Sendable (Int) throws -> Void) {
-        self.body = body
+        self.body = Mutex(Body(body))
         self.remaining = Atomic(count)
     }
 
     /// Runs task `index` unless the job already failed, and counts it as finished.
     func execute(_ index: Int) {
         // Relaxed: skipping after a failure only saves work; a task that misses the flag runs harmlessly.
-        if !cancelled.load(ordering: .relaxed) {
-            do {
-                try body(index)
-            } catch {
-                firstError.withLock { if $0 == nil { $0 = error } }
-                cancelled.store(true, ordering: .relaxed)
-            }
-        }
+        if !cancelled.load(ordering: .relaxed) { run(index) }
         // Acquiring-and-releasing: each task's writes happen before the last decrement, which the waiter then
         // observes (through `finished`'s mutex), so the job's results are visible to whoever waited for it.
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            let last = body.withLock { body in defer { body = nil }; return body }
+            _ = consume last  // released here, on this thread, before the waiters wake
             finished.locked { finished.broadcast() }
+        }
+    }
+
+    /// Runs task `index`, keeping the first error. Not inlined, so that its reference to the body is
+    /// released before the caller counts the task as finished.
+    @inline(never)
+    private func run(_ index: Int) {
+        guard let body = body.withLock({ $0 }) else { return }
+        do {
+            try body.run(index)
+        } catch {
+            firstError.withLock { if $0 == nil { $0 = error } }
+            cancelled.store(true, ordering: .relaxed)
         }
     }
 
@@ -50,6 +60,13 @@ final class Job: Sendable {
             if !isDone { finished.wait(nanoseconds: nanoseconds) }
         }
     }
+}
+
+/// A job's code, boxed: a closure kept directly in a generic container (`Mutex<F?>`) would be re-wrapped in
+/// conversion thunks on every access through `inout`, without bound.
+final class Body: Sendable {
+    let run: @Sendable (Int) throws -> Void
+    init(_ run: @escaping @Sendable (Int) throws -> Void) { self.run = run }
 }
 
 /// A task in a worker's deque.

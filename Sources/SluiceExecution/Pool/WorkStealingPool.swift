@@ -18,8 +18,9 @@ public struct PoolError: Error, Sendable, Equatable, CustomStringConvertible {
 /// that throws fails its job with that error (tasks of the job not yet started are skipped); the pool and its
 /// other jobs carry on.
 ///
-/// Tasks are not preempted: a long task must split its work (the engine processes partitions in bounded
-/// morsels) so that it cannot starve the others.
+/// Tasks are not preempted, but they yield: the engine's operators pass through ``yieldPoint()`` between
+/// chunks, and a task that has run for longer than ``yieldIntervalNanoseconds`` there runs a queued task of
+/// another job inline before carrying on, so one long partition cannot starve the other jobs on its worker.
 ///
 /// Releasing the pool stops it: queued tasks still run, then the threads exit. That may happen on one of its
 /// own workers (a task's closure held the last reference), so the threads keep what they use alive themselves.
@@ -66,13 +67,7 @@ public final class WorkStealingPool: Sendable {
         if let current = WorkerThread.current, current.core === core {
             current.worker.deque.withLock { d in for i in 0..<count { d.append(TaskRef(job: job, index: i)) } }
             core.announce(count)
-            while !job.isDone {
-                if let task = current.take() {
-                    task.job.execute(task.index)
-                } else {
-                    job.waitUntilDone(nanoseconds: 200_000)  // its last tasks run elsewhere
-                }
-            }
+            current.help(until: { job.isDone }, wait: { job.waitUntilDone(nanoseconds: 200_000) })
         } else {
             let start = core.nextWorker.add(count, ordering: .relaxed).oldValue
             for i in 0..<count {
@@ -87,6 +82,30 @@ public final class WorkStealingPool: Sendable {
     /// Finishes the queued tasks, stops the workers and (called from outside the pool) waits for their threads.
     /// Idempotent.
     public func shutdown() { core.stop() }
+
+    /// How long a task runs between two yields (see ``yieldPoint()``).
+    public static let yieldIntervalNanoseconds: UInt64 = 2_000_000
+
+    /// Deepest nesting of tasks run inline by yields, so that yields cannot grow the stack without bound.
+    static let maxYieldDepth = 8
+
+    /// A point where a long task lets others run: on a worker whose current task has run for
+    /// ``yieldIntervalNanoseconds`` since it started or last yielded, runs one queued task inline. Cheap
+    /// (a clock read) when there is nothing to do; does nothing outside the pool's threads.
+    public static func yieldPoint() {
+        guard let current = WorkerThread.current else { return }
+        current.yieldIfDue()
+    }
+
+    /// Blocks until `done()` is true. On one of this pool's workers it runs queued tasks meanwhile (so that
+    /// waiting for work queued behind the caller cannot deadlock); elsewhere it polls.
+    func wait(until done: @escaping () -> Bool) {
+        if let current = WorkerThread.current, current.core === core {
+            current.help(until: done, wait: { usleep(100) })
+        } else {
+            while !done() { usleep(100) }
+        }
+    }
 }
 
 /// What the worker threads share; each thread keeps it alive while it runs.
@@ -163,6 +182,59 @@ final class WorkerThread: Sendable {
         return Unmanaged<WorkerThread>.fromOpaque(value).takeUnretainedValue()
     }
 
+    // Read and written only by this worker's own thread.
+    nonisolated(unsafe) private var sliceStart: UInt64 = 0
+    nonisolated(unsafe) private var depth = 0
+    nonisolated(unsafe) private var running: Job?
+
+    /// Runs one task, timing its slice for ``WorkStealingPool/yieldPoint()``.
+    func execute(_ task: TaskRef) {
+        let (savedStart, savedJob) = (sliceStart, running)
+        sliceStart = monotonicNanoseconds()
+        running = task.job
+        depth += 1
+        task.job.execute(task.index)
+        depth -= 1
+        (sliceStart, running) = (savedStart, savedJob)
+    }
+
+    func yieldIfDue() {
+        guard depth < WorkStealingPool.maxYieldDepth, core.queued.load(ordering: .relaxed) > 0 else { return }
+        let now = monotonicNanoseconds()
+        guard now &- sliceStart >= WorkStealingPool.yieldIntervalNanoseconds else { return }
+        if let task = takeOtherJobsTask() { execute(task) }
+        sliceStart = monotonicNanoseconds()
+    }
+
+    /// The newest task of a job other than the one running, from any deque: a yield only helps other jobs
+    /// (running a sibling inline would not).
+    private func takeOtherJobsTask() -> TaskRef? {
+        let workers = core.workers
+        let running = self.running
+        for step in 0..<workers.count {
+            let task = workers[(worker.index + step) % workers.count].deque.withLock { d -> TaskRef? in
+                guard let last = d.last, last.job !== running else { return nil }
+                return d.popLast()
+            }
+            if let task {
+                core.queued.subtract(1, ordering: .relaxed)
+                return task
+            }
+        }
+        return nil
+    }
+
+    /// Runs queued tasks until `done()`; `wait()` sleeps briefly when there is nothing to run.
+    func help(until done: () -> Bool, wait: () -> Void) {
+        while !done() {
+            if let task = take() {
+                execute(task)
+            } else {
+                wait()  // what is left runs elsewhere
+            }
+        }
+    }
+
     /// Its own newest task, or the oldest task of another worker.
     func take() -> TaskRef? {
         if let task = worker.deque.withLock({ $0.popLast() }) {
@@ -185,7 +257,7 @@ final class WorkerThread: Sendable {
         defer { pthread_setspecific(WorkerThread.key, nil) }
         while true {
             if let task = take() {
-                task.job.execute(task.index)
+                execute(task)
                 continue
             }
             let exit = core.parking.locked { () -> Bool in
@@ -197,4 +269,11 @@ final class WorkerThread: Sendable {
             if exit { return }
         }
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }

@@ -1,5 +1,8 @@
 /// Thrown by a sink to stop a partition's producer early (`take`); never escapes an action.
-struct StopProducing: Error {}
+@usableFromInline
+struct StopProducing: Error {
+    @usableFromInline init() {}
+}
 
 extension RDD {
     /// Every element, partition by partition.
@@ -7,7 +10,7 @@ extension RDD {
     public func collect() throws -> [Element] {
         try runJob { _, drive in
             var elements: [Element] = []
-            try drive { elements.append($0) }
+            try drive { elements.append(contentsOf: $0) }
             return elements
         }.flatMap { $0 }
     }
@@ -16,17 +19,20 @@ extension RDD {
     public func count() throws -> Int {
         try runJob { _, drive in
             var n = 0
-            try drive { _ in n += 1 }
+            try drive { n += $0.count }
             return n
         }.reduce(0, +)
     }
 
     /// The elements combined with `f` (within each partition, then across partitions in order); `nil` when
     /// the RDD is empty. `f` should be associative, as in Spark.
+    @inlinable
     public func reduce(_ f: @escaping @Sendable (Element, Element) throws -> Element) throws -> Element? {
         let partials = try runJob { _, drive -> Element? in
             var acc: Element?
-            try drive { x in acc = try acc.map { try f($0, x) } ?? x }
+            try drive { chunk in
+                for x in chunk { acc = try acc.map { try f($0, x) } ?? x }
+            }
             return acc
         }
         var result: Element?
@@ -34,6 +40,16 @@ extension RDD {
             result = try result.map { try f($0, partial) } ?? partial
         }
         return result
+    }
+
+    /// Folds each partition from `zero` with `f`, then folds the partitions' results in order (Spark's `fold`).
+    public func fold(_ zero: Element, _ f: @escaping @Sendable (Element, Element) throws -> Element) throws -> Element {
+        let partials = try runJob { _, drive -> Element in
+            var acc = zero
+            try drive { chunk in for x in chunk { acc = try f(acc, x) } }
+            return acc
+        }
+        return try partials.reduce(zero, f)
     }
 
     /// The first `n` elements in partition order. Like Spark, it reads partition 0 first and widens the scan
@@ -49,8 +65,8 @@ extension RDD {
             let parts = try runJob(partitions: partitions) { _, drive in
                 var elements: [Element] = []
                 do {
-                    try drive { x in
-                        elements.append(x)
+                    try drive { chunk in
+                        elements.append(contentsOf: chunk.prefix(want - elements.count))
                         if elements.count >= want { throw StopProducing() }
                     }
                 } catch is StopProducing {}
@@ -70,15 +86,18 @@ extension RDD {
     public func isEmpty() throws -> Bool { try take(1).isEmpty }
 
     /// Runs `f` on every element, in the partition's task.
+    @inlinable
     public func foreach(_ f: @escaping @Sendable (Element) throws -> Void) throws {
-        _ = try runJob { _, drive in try drive(f) }
+        _ = try runJob { _, drive in
+            try drive { chunk in for x in chunk { try f(x) } }
+        }
     }
 
     /// Runs `f` once per partition; `TaskContext.partitionId` tells which.
     public func foreachPartition(_ f: @escaping @Sendable (Partition<Element>) throws -> Void) throws {
         _ = try runJob { p, drive in
             var elements: [Element] = []
-            try drive { elements.append($0) }
+            try drive { elements.append(contentsOf: $0) }
             try f(Partition(elements: elements, index: p))
         }
     }

@@ -1,121 +1,73 @@
 import Synchronization
 
-/// One partition's elements, handed to `mapPartitions` and `foreachPartition`.
-public struct Partition<Element>: Sequence {
-    let elements: [Element]
-
-    /// The index of this partition in its RDD.
-    public let index: Int
-
-    public func makeIterator() -> IndexingIterator<[Element]> { elements.makeIterator() }
-
-    /// The number of elements.
-    public var count: Int { elements.count }
-}
-
-/// Where RDDs run: the pool that executes their tasks.
-public final class ExecutionEngine: Sendable {
-    /// The pool running every task.
-    public let pool: WorkStealingPool
-
-    /// An engine over `pool`.
-    public init(pool: WorkStealingPool) { self.pool = pool }
-
-    /// An RDD of `elements` in `numSlices` partitions; partition i holds elements `[i*n/p, (i+1)*n/p)`, as in
-    /// Spark's `parallelize`.
-    public func parallelize<T: Sendable>(_ elements: [T], numSlices: Int) -> RDD<T> {
-        let p = max(1, numSlices)
-        let n = elements.count
-        return RDD(engine: self, numPartitions: p) { partition, sink in
-            let start = partition * n / p
-            let end = (partition + 1) * n / p
-            for i in start..<end { try sink(elements[i]) }
-        }
-    }
-}
-
 /// One batch of one stream, split into partitions (Spark's RDD): a value type describing how to compute each
-/// partition. Transformations are lazy and narrow ones fuse: `map`, `flatMap`, `filter` and `union` wrap the
-/// parent's producer, so one pass over a partition feeds each element through the whole chain into the
-/// consumer (an action, an aggregator), with no intermediate array per operator. Actions run one job on the
-/// engine's pool, one task per partition, and throw the first error a closure threw.
+/// partition.
+///
+/// Transformations are lazy. Narrow ones fuse: `map`, `flatMap`, `filter`, `mapValues`, `union`, ... wrap
+/// their parent's producer, so one pass over a partition feeds each chunk of elements through the whole chain
+/// into its consumer (an action, a shuffle's map-side combiner, an output), with no intermediate collection
+/// per operator. Shuffles (`reduceByKey`, `groupByKey`, `join`, ...) split the lineage into stages: before an
+/// action runs its tasks, the map stages it depends on run to completion (as Spark's scheduler does), and
+/// their output stays until the shuffled RDD is released. Actions run one job on the engine's pool, one task
+/// per partition, and throw the first error a closure threw.
+///
+/// The transformations are `@inlinable` so that the compiler specializes them, and the closures they call,
+/// for the caller's element types: the per-element work then runs without generic indirection.
 public struct RDD<Element: Sendable>: Sendable {
-    /// Pushes partition `index`'s elements, in order, into `sink`.
-    typealias Producer = @Sendable (_ index: Int, _ sink: (Element) throws -> Void) throws -> Void
+    /// Receives a partition's elements, a chunk at a time; a sink may throw to stop the producer.
+    @usableFromInline typealias Sink = (UnsafeBufferPointer<Element>) throws -> Void
+    /// Pushes partition `partition`'s elements, in order and in chunks, into `sink`.
+    @usableFromInline typealias Producer = @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
 
     /// The engine the RDD runs on.
     public let engine: ExecutionEngine
     /// The number of partitions.
     public let numPartitions: Int
-    let produce: Producer
+    /// How the keys of a pair RDD are spread over its partitions, when known: set by shuffles and kept by
+    /// `mapValues`, `flatMapValues`, `filter` and `persist`, so that a later shuffle by the same partitioner
+    /// is skipped (as in Spark).
+    public let partitioner: HashPartitioner?
+    @usableFromInline let produce: Producer
+    /// The shuffle stages this RDD reads from, run before its own tasks.
+    @usableFromInline let lineage: Lineage
+    /// The cache behind a persisted RDD.
+    @usableFromInline let persistence: (any PersistenceHandle)?
 
-    init(engine: ExecutionEngine, numPartitions: Int, produce: @escaping Producer) {
+    @usableFromInline
+    init(
+        engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil,
+        lineage: Lineage = Lineage(), persistence: (any PersistenceHandle)? = nil,
+        produce: @escaping Producer
+    ) {
         self.engine = engine
         self.numPartitions = numPartitions
+        self.partitioner = partitioner
+        self.lineage = lineage
+        self.persistence = persistence
         self.produce = produce
     }
 
-    // MARK: Narrow transformations (fused)
-
-    /// Applies `f` to every element.
-    public func map<U: Sendable>(_ f: @escaping @Sendable (Element) throws -> U) -> RDD<U> {
-        let parent = produce
-        return RDD<U>(engine: engine, numPartitions: numPartitions) { p, sink in
-            try parent(p) { try sink(f($0)) }
-        }
-    }
-
-    /// Applies `f` to every element and flattens the sequences it returns.
-    public func flatMap<S: Sequence & SendableMetatype>(_ f: @escaping @Sendable (Element) throws -> S) -> RDD<S.Element>
-    where S.Element: Sendable {
-        let parent = produce
-        return RDD<S.Element>(engine: engine, numPartitions: numPartitions) { p, sink in
-            try parent(p) { for x in try f($0) { try sink(x) } }
-        }
-    }
-
-    /// Keeps the elements for which `predicate` is true.
-    public func filter(_ predicate: @escaping @Sendable (Element) throws -> Bool) -> RDD<Element> {
-        let parent = produce
-        return RDD(engine: engine, numPartitions: numPartitions) { p, sink in
-            try parent(p) { if try predicate($0) { try sink($0) } }
-        }
-    }
-
-    /// Applies `f` to each whole partition.
-    public func mapPartitions<S: Sequence & SendableMetatype>(_ f: @escaping @Sendable (Partition<Element>) throws -> S) -> RDD<S.Element>
-    where S.Element: Sendable {
-        let parent = produce
-        return RDD<S.Element>(engine: engine, numPartitions: numPartitions) { p, sink in
-            var elements: [Element] = []
-            try parent(p) { elements.append($0) }
-            for x in try f(Partition(elements: elements, index: p)) { try sink(x) }
-        }
-    }
-
-    /// Each partition as one array element.
-    public func glom() -> RDD<[Element]> {
-        mapPartitions { [Array($0)] }
-    }
-
-    /// The partitions of `self` followed by those of `other` (Spark's union: no shuffle).
-    public func union(_ other: RDD<Element>) -> RDD<Element> {
-        let (first, second, split) = (produce, other.produce, numPartitions)
-        return RDD(engine: engine, numPartitions: numPartitions + other.numPartitions) { p, sink in
-            if p < split { try first(p, sink) } else { try second(p - split, sink) }
-        }
+    /// A narrow child: same partitions and lineage, a new producer.
+    @inlinable
+    func derive<U>(keepingPartitioner: Bool = false, _ produce: @escaping RDD<U>.Producer) -> RDD<U> {
+        RDD<U>(
+            engine: engine, numPartitions: numPartitions, partitioner: keepingPartitioner ? partitioner : nil,
+            lineage: lineage, produce: produce)
     }
 
     // MARK: Running
 
-    /// Drives one partition: calls the sink with each element, in order.
-    typealias Drive = ((Element) throws -> Void) throws -> Void
+    /// Drives one partition: pushes its chunks into the sink.
+    @usableFromInline typealias Drive = (Sink) throws -> Void
 
-    /// Runs one task for each of `partitions` (all by default); `body` consumes its partition as it is
-    /// produced and returns the partition's result. Results come back in the order of `partitions`.
+    /// Runs the stages this RDD depends on, then one task for each of `partitions` (all by default); `body`
+    /// consumes its partition as it is produced and returns the partition's result. Results come back in the
+    /// order of `partitions`.
+    @usableFromInline
     func runJob<R: Sendable>(
         partitions: [Int]? = nil, _ body: @escaping @Sendable (_ partition: Int, _ drive: Drive) throws -> R
     ) throws -> [R] {
+        try lineage.prepare()
         let produce = self.produce
         let chosen = partitions ?? Array(0..<numPartitions)
         let results = ResultSlots<R>(count: chosen.count)
@@ -138,4 +90,33 @@ final class ResultSlots<R: Sendable>: Sendable {
 
     /// The results; every slot was set when the job succeeded.
     func values() -> [R] { slots.withLock { $0.compactMap { $0 } } }
+}
+
+/// A stage an RDD depends on: a shuffle's map side, run once before the tasks that read it.
+@usableFromInline
+protocol StageNode: AnyObject, Sendable {
+    /// Runs the stage's map tasks unless they already ran (waiting for a run in progress elsewhere).
+    func materialize() throws
+}
+
+/// The shuffle stages an RDD's tasks read from.
+@usableFromInline
+struct Lineage: Sendable {
+    @usableFromInline var stages: [any StageNode]
+
+    @inlinable init(_ stages: [any StageNode] = []) { self.stages = stages }
+
+    /// Both RDDs' stages (for `union`).
+    @inlinable
+    func merged(with other: Lineage) -> Lineage {
+        var all = stages
+        for stage in other.stages where !all.contains(where: { $0 === stage }) { all.append(stage) }
+        return Lineage(all)
+    }
+
+    /// Runs every stage that has not run.
+    @usableFromInline
+    func prepare() throws {
+        for stage in stages { try stage.materialize() }
+    }
 }

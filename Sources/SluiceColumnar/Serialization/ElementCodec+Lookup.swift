@@ -1,0 +1,105 @@
+extension ElementCodecs {
+    /// The codec of `type` when it is ``BlockSerializable`` (checked at run time), or `nil`.
+    ///
+    /// For engine code that holds a plain generic `Element` and needs bytes only on some paths (spill,
+    /// serialized storage levels), so that types without an encoding still work everywhere else.
+    public static func lookup<T>(_ type: T.Type) -> ElementCodec<T>? {
+        guard let serializable = type as? any BlockSerializable.Type else { return nil }
+        return opened(serializable, as: type)
+    }
+
+    /// The codec of `T` found with the help of a value: a ``BlockSerializable`` type, or a tuple (labelled or
+    /// not, e.g. `(String, Int)`) of concrete ``BlockSerializable`` components, stored as their columns side by
+    /// side. Swift tuples cannot conform to protocols and their component types cannot be named from a generic
+    /// `T`, so the components are found by reflecting on `sample`.
+    public static func lookup<T>(_ type: T.Type, sample: T) -> ElementCodec<T>? {
+        if let codec = lookup(type) { return codec }
+        let mirror = Mirror(reflecting: sample)
+        guard mirror.displayStyle == .tuple else { return nil }
+        var components: [TupleComponent] = []
+        var end = 0
+        for child in mirror.children {
+            guard let serializable = Swift.type(of: child.value) as? any BlockSerializable.Type else { return nil }
+            let component = TupleComponent.make(serializable, after: end)
+            end = component.offset + component.size
+            components.append(component)
+        }
+        // The components' layout must account for the whole tuple, or a component was not what it seemed.
+        guard !components.isEmpty, end == MemoryLayout<T>.size else { return nil }
+        return tupleCodec(T.self, components)
+    }
+
+    private static func opened<S: BlockSerializable, T>(_: S.Type, as: T.Type) -> ElementCodec<T>? {
+        // Opening `T.self as? any BlockSerializable.Type` gives S == T, so this cast always succeeds.
+        standard(S.self) as? ElementCodec<T>
+    }
+
+    private static func tupleCodec<T>(_: T.Type, _ components: [TupleComponent]) -> ElementCodec<T> {
+        /// Builds a tuple from its components in scratch memory; a failed component undoes the ones before it.
+        @Sendable func assemble(_ readComponent: (TupleComponent, UnsafeMutableRawPointer) throws -> Void) throws -> T {
+            let tuple = UnsafeMutablePointer<T>.allocate(capacity: 1)
+            defer { tuple.deallocate() }
+            let raw = UnsafeMutableRawPointer(tuple)
+            var done = 0
+            do {
+                for component in components {
+                    try readComponent(component, raw)
+                    done += 1
+                }
+            } catch {
+                for component in components.prefix(done) { component.destroy(raw) }
+                throw error
+            }
+            // Safe: every component was initialized at its offset, which together make up the tuple.
+            return tuple.move()
+        }
+        return ElementCodec(
+            columnTypes: components.flatMap(\.columnTypes),
+            writeColumns: { value, builder in
+                try withUnsafePointer(to: value) { p in
+                    for component in components { try component.write(UnsafeRawPointer(p), &builder) }
+                }
+            },
+            readColumns: { row in try assemble { component, raw in try component.read(&row, raw) } },
+            encode: { value, writer in
+                try withUnsafePointer(to: value) { p in
+                    for component in components { try component.encode(UnsafeRawPointer(p), &writer) }
+                }
+            },
+            decode: { reader in try assemble { component, raw in try component.decode(&reader, raw) } })
+    }
+}
+
+/// One component of a tuple: where it lies in the tuple's memory and how its type is stored.
+private struct TupleComponent: Sendable {
+    let offset: Int
+    let size: Int
+    let columnTypes: [ColumnType]
+    let write: @Sendable (UnsafeRawPointer, inout BlockBuilder) throws -> Void
+    let read: @Sendable (inout RowReader, UnsafeMutableRawPointer) throws -> Void
+    let encode: @Sendable (UnsafeRawPointer, inout BinaryWriter) throws -> Void
+    let decode: @Sendable (inout BinaryReader, UnsafeMutableRawPointer) throws -> Void
+    let destroy: @Sendable (UnsafeMutableRawPointer) -> Void
+
+    /// The component of type `S` placed after `end` bytes of earlier components (Swift lays tuples out in
+    /// order, each component at the next multiple of its alignment).
+    static func make<S: BlockSerializable>(_: S.Type, after end: Int) -> TupleComponent {
+        let alignment = MemoryLayout<S>.alignment
+        let offset = (end + alignment - 1) / alignment * alignment
+        // Safe (all closures): the pointers address a tuple whose component at `offset` has type S; tuple
+        // memory is bound to each component's type at its offset.
+        @Sendable func value(_ tuple: UnsafeRawPointer) -> UnsafePointer<S> {
+            (tuple + offset).assumingMemoryBound(to: S.self)
+        }
+        @Sendable func slot(_ tuple: UnsafeMutableRawPointer) -> UnsafeMutablePointer<S> {
+            (tuple + offset).assumingMemoryBound(to: S.self)
+        }
+        return TupleComponent(
+            offset: offset, size: MemoryLayout<S>.size, columnTypes: S.columnTypes,
+            write: { tuple, builder in try S.writeColumns(value(tuple).pointee, to: &builder) },
+            read: { row, tuple in slot(tuple).initialize(to: try S.readColumns(from: &row)) },
+            encode: { tuple, writer in try value(tuple).pointee.encode(to: &writer) },
+            decode: { reader, tuple in slot(tuple).initialize(to: try S.decode(from: &reader)) },
+            destroy: { tuple in slot(tuple).deinitialize(count: 1) })
+    }
+}

@@ -1,0 +1,55 @@
+/// Elements travel from one operator to the next in chunks of at most this many: enough to amortise the call
+/// per chunk, few enough to stay in cache. Sources cut their partitions into chunks and pass a
+/// ``WorkStealingPool/yieldPoint()`` between them.
+@usableFromInline let chunkCapacity = 1024
+
+/// An operator's reusable output chunk: filled element by element, handed on when full or when its input
+/// chunk is done, then emptied keeping its memory.
+@usableFromInline
+struct ChunkBuffer<Element> {
+    @usableFromInline var elements: ContiguousArray<Element>
+
+    @inlinable
+    init() {
+        elements = []
+        elements.reserveCapacity(chunkCapacity)
+    }
+
+    @inlinable var isFull: Bool { elements.count >= chunkCapacity }
+
+    @inlinable
+    mutating func append(_ element: Element) { elements.append(element) }
+
+    /// Hands the elements to `sink` (if there are any) and empties the buffer.
+    @inlinable
+    mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {
+        guard !elements.isEmpty else { return }
+        try elements.withUnsafeBufferPointer { try sink($0) }
+        elements.removeAll(keepingCapacity: true)
+    }
+}
+
+extension UnsafeBufferPointer {
+    /// The same elements seen as `T`, which must be the same type as `Element` (a generic `K` known to be
+    /// `Int`, say). Memory bound to a type is bound to any name for that same type.
+    @inlinable
+    func same<T>(as type: T.Type) -> UnsafeBufferPointer<T> {
+        precondition(T.self == Element.self, "\(Element.self) seen as \(T.self)")
+        return UnsafeBufferPointer<T>(
+            start: UnsafeRawPointer(baseAddress)?.assumingMemoryBound(to: T.self), count: count)
+    }
+}
+
+/// Emits `elements` to `sink` in chunks, with a yield point between them.
+@inlinable
+func emitChunks<T>(
+    _ elements: UnsafeBufferPointer<T>, to sink: (UnsafeBufferPointer<T>) throws -> Void
+) throws {
+    var start = 0
+    while start < elements.count {
+        let end = min(start + chunkCapacity, elements.count)
+        try sink(UnsafeBufferPointer(rebasing: elements[start..<end]))
+        start = end
+        WorkStealingPool.yieldPoint()
+    }
+}

@@ -1,0 +1,292 @@
+import SluiceColumnar
+
+// Operations on RDDs of (key, value) pairs. Shuffles combine on the map side; keys of type `Int` and `String`
+// take fast paths (a bijective integer hash; byte-level hashing and key storage), other keys use `hashValue`.
+
+extension RDD {
+    /// The partitioner for a shuffle of this RDD (and `others`), as Spark's `defaultPartitioner` chooses it:
+    /// `numPartitions` when given; else the partitioner of the input with the most partitions, if it has one;
+    /// else `spark.default.parallelism` when set; else the largest input's partition count.
+    @inlinable
+    func shufflePartitioner(_ numPartitions: Int?, others: [(Int, HashPartitioner?)] = []) -> HashPartitioner {
+        if let numPartitions { return HashPartitioner(numPartitions: max(1, numPartitions)) }
+        let inputs = [(self.numPartitions, partitioner)] + others
+        if let existing = inputs.filter({ $0.1 != nil }).max(by: { $0.0 < $1.0 })?.1 { return existing }
+        if engine.parallelismIsConfigured { return HashPartitioner(numPartitions: engine.defaultParallelism) }
+        return HashPartitioner(numPartitions: max(1, inputs.map(\.0).max() ?? 1))
+    }
+
+    // MARK: Aggregations
+
+    /// Combines each key's values with `createCombiner`, `mergeValue` and `mergeCombiners` (Spark's
+    /// `combineByKey`); map-side combining is on.
+    @inlinable
+    public func combineByKey<K: Hashable & Sendable, V: Sendable, C: Sendable>(
+        createCombiner: @escaping @Sendable (V) throws -> C,
+        mergeValue: @escaping @Sendable (C, V) throws -> C,
+        mergeCombiners: @escaping @Sendable (C, C) throws -> C,
+        numPartitions: Int? = nil
+    ) -> RDD<(K, C)> where Element == (K, V) {
+        combined(
+            Aggregator(
+                createCombiner: createCombiner, mergeValue: { $0 = try mergeValue($0, $1) },
+                mergeCombiners: { $0 = try mergeCombiners($0, $1) }),
+            by: shufflePartitioner(numPartitions),
+            traits: CombinerTraits(codec: { ElementCodecs.lookup(C.self, sample: $0) }))
+    }
+
+    /// Merges each key's values with `f` (associative and commutative, as in Spark).
+    @inlinable
+    public func reduceByKey<K: Hashable & Sendable, V: Sendable>(
+        _ f: @escaping @Sendable (V, V) throws -> V, numPartitions: Int? = nil
+    ) -> RDD<(K, V)> where Element == (K, V) {
+        combined(
+            Aggregator(
+                createCombiner: { $0 }, mergeValue: { $0 = try f($0, $1) }, mergeCombiners: { $0 = try f($0, $1) }),
+            by: shufflePartitioner(numPartitions),
+            traits: CombinerTraits(codec: { ElementCodecs.lookup(V.self, sample: $0) }))
+    }
+
+    /// Each key with all its values (their order within a key is not defined, as in Spark).
+    @inlinable
+    public func groupByKey<K: Hashable & Sendable, V: Sendable>(numPartitions: Int? = nil) -> RDD<(K, [V])>
+    where Element == (K, V) {
+        combined(
+            Aggregator(
+                createCombiner: { [$0] }, mergeValue: { $0.append($1) }, mergeCombiners: { $0.append(contentsOf: $1) }),
+            by: shufflePartitioner(numPartitions), traits: .grouping(V.self))
+    }
+
+    /// The pairs spread over `numPartitions` partitions by their keys' hash codes (see ``HashPartitioner``).
+    /// An RDD already partitioned that way is returned as it is.
+    @inlinable
+    public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
+    where Element == (K, V) {
+        let target = HashPartitioner(numPartitions: max(1, numPartitions))
+        if partitioner == target { return self }
+        return groupByKey(numPartitions: target.numPartitions).flatMapValues { $0 }
+    }
+
+    /// Combines by key with `aggregator`: no shuffle when the RDD is already partitioned by `partitioner`.
+    @inlinable
+    func combined<K: Hashable & Sendable, V: Sendable, C: Sendable>(
+        _ aggregator: Aggregator<V, C>, by partitioner: HashPartitioner, traits: CombinerTraits<C>
+    ) -> RDD<(K, C)> where Element == (K, V) {
+        if partitioner == self.partitioner { return combinedInPlace(aggregator) }
+        if K.self == Int.self { return shuffled(IntKeys.self, aggregator, partitioner, traits) }
+        if K.self == String.self { return shuffled(StringKeys.self, aggregator, partitioner, traits) }
+        return shuffled(HashableKeys<K>.self, aggregator, partitioner, traits)
+    }
+
+    @inlinable
+    func shuffled<Keys: KeyColumn, K: Sendable, V: Sendable, C: Sendable>(
+        _ keys: Keys.Type, _ aggregator: Aggregator<V, C>, _ partitioner: HashPartitioner,
+        _ traits: CombinerTraits<C>
+    ) -> RDD<(K, C)> where Element == (K, V) {
+        let input = combiningInput(keys, aggregator)
+        return ShuffleStage(
+            engine: engine, partitioner: partitioner, inputs: [input], mergeCombiners: aggregator.mergeCombiners,
+            traits: traits
+        ).rdd(keyedBy: K.self)
+    }
+
+    /// The map side of a shuffle of this RDD's pairs, combining values with `aggregator`.
+    @inlinable
+    func combiningInput<Keys: KeyColumn, V, C>(_ keys: Keys.Type, _ aggregator: Aggregator<V, C>) -> ShuffleInput<Keys, C> {
+        let parent = produce
+        return ShuffleInput(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
+            try parent(p) { chunk in
+                try table.upsert(
+                    chunk.same(as: (Keys.Key, V).self), create: aggregator.createCombiner,
+                    merge: aggregator.mergeValue)
+                try stage.chunkDone(&table)
+            }
+        }
+    }
+
+    /// Combines each partition's pairs by key, for an RDD already partitioned as the combine asks.
+    @inlinable
+    func combinedInPlace<K: Hashable & Sendable, V: Sendable, C: Sendable>(
+        _ aggregator: Aggregator<V, C>
+    ) -> RDD<(K, C)> where Element == (K, V) {
+        let parent = produce
+        return derive(keepingPartitioner: true) { p, sink in
+            var table = CombineTable<HashableKeys<K>, C>()
+            try parent(p) { chunk in
+                try table.upsert(
+                    chunk.same(as: (K, V).self), create: aggregator.createCombiner, merge: aggregator.mergeValue)
+            }
+            var out = ChunkBuffer<(K, C)>()
+            for e in 0..<table.count {
+                out.append((table.keys.key(at: e), table.combiners[e]))
+                if out.isFull { try out.flush(to: sink) }
+            }
+            try out.flush(to: sink)
+        }
+    }
+
+    // MARK: Joins
+
+    /// For each key in either RDD, its values in this one and in `other`.
+    @inlinable
+    public func cogroup<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int? = nil
+    ) -> RDD<(K, ([V], [W]))> where Element == (K, V) {
+        let partitioner = shufflePartitioner(numPartitions, others: [(other.numPartitions, other.partitioner)])
+        if K.self == Int.self { return cogrouped(IntKeys.self, other, partitioner) }
+        if K.self == String.self { return cogrouped(StringKeys.self, other, partitioner) }
+        return cogrouped(HashableKeys<K>.self, other, partitioner)
+    }
+
+    @inlinable
+    func cogrouped<Keys: KeyColumn, K: Sendable, V: Sendable, W: Sendable>(
+        _ keys: Keys.Type, _ other: RDD<(K, W)>, _ partitioner: HashPartitioner
+    ) -> RDD<(K, ([V], [W]))> where Element == (K, V) {
+        let left = combiningInput(
+            keys,
+            Aggregator<V, ([V], [W])>(
+                createCombiner: { ([$0], []) }, mergeValue: { $0.0.append($1) }, mergeCombiners: { _, _ in }))
+        let right = other.combiningInput(
+            keys,
+            Aggregator<W, ([V], [W])>(
+                createCombiner: { ([], [$0]) }, mergeValue: { $0.1.append($1) }, mergeCombiners: { _, _ in }))
+        return ShuffleStage(
+            engine: engine, partitioner: partitioner, inputs: [left, right],
+            mergeCombiners: { $0.0.append(contentsOf: $1.0); $0.1.append(contentsOf: $1.1) },
+            traits: .cogrouping(V.self, W.self)
+        ).rdd(keyedBy: K.self)
+    }
+
+    /// Pairs of values for each key in both RDDs: for each key, every value here with every value of `other`.
+    @inlinable
+    public func join<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int? = nil
+    ) -> RDD<(K, (V, W))> where Element == (K, V) {
+        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws in
+            vs.flatMap { v in ws.map { w in (v, w) } }
+        }
+    }
+
+    /// As ``join(_:numPartitions:)``, keeping keys absent from `other` with `nil`.
+    @inlinable
+    public func leftOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int? = nil
+    ) -> RDD<(K, (V, W?))> where Element == (K, V) {
+        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V, W?)] in
+            ws.isEmpty ? vs.map { ($0, nil) } : vs.flatMap { v in ws.map { (v, $0) } }
+        }
+    }
+
+    /// As ``join(_:numPartitions:)``, keeping keys absent from this RDD with `nil`.
+    @inlinable
+    public func rightOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int? = nil
+    ) -> RDD<(K, (V?, W))> where Element == (K, V) {
+        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W)] in
+            vs.isEmpty ? ws.map { (nil, $0) } : vs.flatMap { v in ws.map { (v, $0) } }
+        }
+    }
+
+    /// As ``join(_:numPartitions:)``, keeping keys absent from either side with `nil`.
+    @inlinable
+    public func fullOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int? = nil
+    ) -> RDD<(K, (V?, W?))> where Element == (K, V) {
+        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W?)] in
+            if vs.isEmpty { return ws.map { (nil, $0) } }
+            if ws.isEmpty { return vs.map { ($0, nil) } }
+            return vs.flatMap { v in ws.map { (v, $0) } }
+        }
+    }
+
+    // MARK: Narrow pair operations
+
+    /// Applies `f` to each value, keeping keys (and the partitioner).
+    @inlinable
+    public func mapValues<K: Sendable, V: Sendable, U: Sendable>(
+        _ f: @escaping @Sendable (V) throws -> U
+    ) -> RDD<(K, U)> where Element == (K, V) {
+        let parent = produce
+        return derive(keepingPartitioner: true) { p, sink in
+            var out = ChunkBuffer<(K, U)>()
+            try parent(p) { chunk in
+                for (k, v) in chunk.same(as: (K, V).self) { out.append((k, try f(v))) }
+                try out.flush(to: sink)
+            }
+        }
+    }
+
+    /// Applies `f` to each value and pairs the key with each element it returns (keeping the partitioner).
+    @inlinable
+    public func flatMapValues<K: Sendable, V: Sendable, S: Sequence & SendableMetatype>(
+        _ f: @escaping @Sendable (V) throws -> S
+    ) -> RDD<(K, S.Element)> where Element == (K, V), S.Element: Sendable {
+        let parent = produce
+        return derive(keepingPartitioner: true) { p, sink in
+            var out = ChunkBuffer<(K, S.Element)>()
+            try parent(p) { chunk in
+                for (k, v) in chunk.same(as: (K, V).self) {
+                    for u in try f(v) {
+                        out.append((k, u))
+                        if out.isFull { try out.flush(to: sink) }
+                    }
+                }
+                try out.flush(to: sink)
+            }
+        }
+    }
+
+    /// The keys.
+    @inlinable
+    public func keys<K: Sendable, V: Sendable>() -> RDD<K> where Element == (K, V) { map { $0.0 } }
+
+    /// The values.
+    @inlinable
+    public func values<K: Sendable, V: Sendable>() -> RDD<V> where Element == (K, V) { map { $0.1 } }
+
+    // MARK: Pair actions
+
+    /// The number of pairs per key.
+    public func countByKey<K: Hashable & Sendable, V: Sendable>() throws -> [K: Int] where Element == (K, V) {
+        try mapValues { _ in 1 }.reduceByKey(+).collectAsMap()
+    }
+
+    /// The pairs as a dictionary; for a key that appears more than once, the last pair collected wins (as in
+    /// Spark).
+    public func collectAsMap<K: Hashable & Sendable, V: Sendable>() throws -> [K: V] where Element == (K, V) {
+        var map: [K: V] = [:]
+        for (k, v) in try collect() { map[k] = v }
+        return map
+    }
+}
+
+extension RDD where Element: Hashable {
+    /// The number of times each element occurs.
+    public func countByValue() throws -> [Element: Int] {
+        try map { ($0, 1) }.countByKey()
+    }
+}
+
+extension CombinerTraits {
+    /// The traits of `groupByKey`'s combiners, arrays of `V`.
+    @inlinable
+    static func grouping<V>(_: V.Type) -> CombinerTraits<[V]> where C == [V] {
+        CombinerTraits<[V]>(
+            bytesPerValue: MemoryLayout<V>.stride, valueCount: { $0.count },
+            codec: { values in
+                ElementCodecs.lookup([V].self)
+                    ?? values.first.flatMap { ElementCodecs.lookup(V.self, sample: $0) }.map(ElementCodecs.array)
+            })
+    }
+
+    /// The traits of `cogroup`'s combiners, pairs of arrays.
+    @inlinable
+    static func cogrouping<V, W>(_: V.Type, _: W.Type) -> CombinerTraits<([V], [W])> where C == ([V], [W]) {
+        CombinerTraits<([V], [W])>(
+            bytesPerValue: max(MemoryLayout<V>.stride, MemoryLayout<W>.stride), valueCount: { $0.0.count + $0.1.count },
+            codec: { _ in
+                guard let vs = ElementCodecs.lookup([V].self), let ws = ElementCodecs.lookup([W].self) else { return nil }
+                return ElementCodecs.pair(vs, ws)
+            })
+    }
+}

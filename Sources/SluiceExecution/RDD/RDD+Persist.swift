@@ -1,0 +1,34 @@
+extension RDD {
+    /// Keeps the partitions, once computed, at `level` (see ``StorageLevel``) so that later jobs read them
+    /// instead of recomputing. Returns the persisted RDD: persist the value you will reuse.
+    public func persist(_ level: StorageLevel) -> RDD<Element> {
+        guard level != .none else { return self }
+        let cache = PersistedPartitions<Element>(engine: engine, level: level)
+        let parent = produce
+        return RDD(
+            engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage,
+            persistence: cache
+        ) { p, sink in
+            if try cache.read(p, into: sink) { return }
+            var elements: [Element] = []
+            try parent(p) { elements.append(contentsOf: $0) }
+            try cache.put(p, elements)
+            try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+        }
+    }
+
+    /// Persists at `.memoryOnly` (Spark's RDD default).
+    public func persist() -> RDD<Element> { persist(.memoryOnly) }
+
+    /// Persists at `.memoryOnly` (Spark's RDD default).
+    public func cache() -> RDD<Element> { persist() }
+
+    /// Drops the cached partitions (and their spill files) of a persisted RDD; later jobs recompute them.
+    public func unpersist() { persistence?.unpersist() }
+
+    /// The RDD's storage level (`.none` unless it is the result of `persist`).
+    public var storageLevel: StorageLevel { persistence?.storageLevel ?? .none }
+
+    /// Where each cached partition of a persisted RDD is now (empty when nothing is cached).
+    public var cachedPlacement: [Int: CachedPlacement] { persistence?.placement ?? [:] }
+}

@@ -1,0 +1,85 @@
+// Narrow transformations: each wraps its parent's producer and handles a chunk at a time.
+
+extension RDD {
+    /// Applies `f` to every element.
+    @inlinable
+    public func map<U: Sendable>(_ f: @escaping @Sendable (Element) throws -> U) -> RDD<U> {
+        let parent = produce
+        return derive { p, sink in
+            var out = ChunkBuffer<U>()
+            try parent(p) { chunk in
+                for x in chunk { out.append(try f(x)) }
+                try out.flush(to: sink)
+            }
+        }
+    }
+
+    /// Applies `f` to every element and flattens the sequences it returns.
+    @inlinable
+    public func flatMap<S: Sequence & SendableMetatype>(
+        _ f: @escaping @Sendable (Element) throws -> S
+    ) -> RDD<S.Element> where S.Element: Sendable {
+        let parent = produce
+        return derive { p, sink in
+            var out = ChunkBuffer<S.Element>()
+            try parent(p) { chunk in
+                for x in chunk {
+                    for y in try f(x) {
+                        out.append(y)
+                        if out.isFull { try out.flush(to: sink) }
+                    }
+                }
+                try out.flush(to: sink)
+            }
+        }
+    }
+
+    /// Keeps the elements for which `predicate` is true (the partitioner is kept).
+    @inlinable
+    public func filter(_ predicate: @escaping @Sendable (Element) throws -> Bool) -> RDD<Element> {
+        let parent = produce
+        return derive(keepingPartitioner: true) { p, sink in
+            var out = ChunkBuffer<Element>()
+            try parent(p) { chunk in
+                for x in chunk where try predicate(x) { out.append(x) }
+                try out.flush(to: sink)
+            }
+        }
+    }
+
+    /// Applies `f` to each whole partition (handed over as a ``Partition``, with its index).
+    @inlinable
+    public func mapPartitions<S: Sequence & SendableMetatype>(
+        _ f: @escaping @Sendable (Partition<Element>) throws -> S
+    ) -> RDD<S.Element> where S.Element: Sendable {
+        let parent = produce
+        return derive { p, sink in
+            var elements: [Element] = []
+            try parent(p) { elements.append(contentsOf: $0) }
+            var out = ChunkBuffer<S.Element>()
+            for y in try f(Partition(elements: elements, index: p)) {
+                out.append(y)
+                if out.isFull { try out.flush(to: sink) }
+            }
+            try out.flush(to: sink)
+        }
+    }
+
+    /// Each partition as one array element.
+    @inlinable
+    public func glom() -> RDD<[Element]> {
+        mapPartitions { [$0.elements] }
+    }
+
+    /// The partitions of `self` followed by those of `other` (Spark's union: no shuffle).
+    @inlinable
+    public func union(_ other: RDD<Element>) -> RDD<Element> {
+        let (first, second, split) = (produce, other.produce, numPartitions)
+        return RDD(
+            engine: engine, numPartitions: numPartitions + other.numPartitions,
+            lineage: lineage.merged(with: other.lineage)
+        ) { p, sink in
+            if p < split { try first(p, sink) } else { try second(p - split, sink) }
+        }
+    }
+}

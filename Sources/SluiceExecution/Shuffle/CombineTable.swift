@@ -1,0 +1,176 @@
+/// How values of a key combine (Spark's `Aggregator`): a combiner is created from a key's first value, values
+/// merge into it in place, and combiners from different tasks merge with each other.
+@usableFromInline
+struct Aggregator<V, C>: Sendable {
+    @usableFromInline let createCombiner: @Sendable (V) throws -> C
+    @usableFromInline let mergeValue: @Sendable (inout C, V) throws -> Void
+    @usableFromInline let mergeCombiners: @Sendable (inout C, C) throws -> Void
+
+    @inlinable
+    init(
+        createCombiner: @escaping @Sendable (V) throws -> C,
+        mergeValue: @escaping @Sendable (inout C, V) throws -> Void,
+        mergeCombiners: @escaping @Sendable (inout C, C) throws -> Void
+    ) {
+        self.createCombiner = createCombiner
+        self.mergeValue = mergeValue
+        self.mergeCombiners = mergeCombiners
+    }
+}
+
+/// Finds the entry holding a key: `slots` map hashes to entry indices + 1 (0 = free), probed linearly from
+/// the hash's low bits; `isKey` tells an entry with an equal hash whether it holds the key. Returns the entry
+/// (-1 when absent) and the slot probed last (where an absent key goes).
+@inlinable @inline(__always)
+func findEntry(
+    _ hash: UInt64, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>,
+    _ isKey: (Int) -> Bool
+) -> (entry: Int, slot: Int) {
+    let mask = slots.count &- 1
+    var slot = Int(truncatingIfNeeded: hash) & mask
+    while true {
+        // Safe: slot is masked into range; a stored entry index is below hashes.count.
+        let entry = Int(slots[slot]) &- 1
+        if entry < 0 { return (-1, slot) }
+        if hashes[entry] == hash && isKey(entry) { return (entry, slot) }
+        slot = (slot &+ 1) & mask
+    }
+}
+
+/// An open-addressing hash table from keys to combiners, the core of map-side combining and of the reduce
+/// side of every shuffle.
+///
+/// Entries are dense (keys, hashes and combiners in insertion order, in parallel arrays: columns), and a
+/// power-of-two slot array with linear probing maps hashes to entries, kept at most half full. Reading the
+/// entries out is a walk over the dense arrays.
+@usableFromInline
+struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
+    // @unchecked: a table moves between tasks whole and is never shared, so C need not be Sendable.
+    @usableFromInline var slots: [Int32]
+    @usableFromInline var hashes: [UInt64] = []
+    @usableFromInline var keys = Keys()
+    @usableFromInline var combiners: [C] = []
+    /// Values the combiners hold: one per value merged in, plus what merged combiners held (the size of a
+    /// grouping combiner).
+    @usableFromInline var heldValues = 0
+    /// Bytes of the memory budget this table holds (managed by its owner).
+    @usableFromInline var reservedBytes = 0
+
+    @inlinable
+    init() { slots = Array(repeating: 0, count: 64) }
+
+    /// The number of keys.
+    @inlinable var count: Int { hashes.count }
+
+    /// Merges each (key, value) of `pairs` into its key's combiner with `merge`, adding new keys with
+    /// `create`. A run of keys already present is probed and merged inside one set of pointer scopes, left
+    /// only to insert a new key (after warm-up, rarely), so that no array is retained per pair.
+    @inlinable
+    mutating func upsert<V>(
+        _ pairs: UnsafeBufferPointer<(Keys.Key, V)>, create: (V) throws -> C, merge: (inout C, V) throws -> Void
+    ) rethrows {
+        heldValues &+= pairs.count
+        var i = 0
+        while i < pairs.count {
+            let miss = try slots.withUnsafeBufferPointer { slots in
+                try hashes.withUnsafeBufferPointer { hashes in
+                    try combiners.withUnsafeMutableBufferPointer { combiners in
+                        try keys.withProber { prober -> (hash: UInt64, slot: Int)? in
+                            while i < pairs.count {
+                                let found = prober.find(pairs[i].0, slots, hashes)
+                                if found.entry < 0 { return (found.hash, found.slot) }
+                                try merge(&combiners[found.entry], pairs[i].1)
+                                i &+= 1
+                            }
+                            return nil
+                        }
+                    }
+                }
+            }
+            guard let (hash, slot) = miss else { return }
+            let combiner = try create(pairs[i].1)
+            insert(hash: hash, slot: slot, combiner: combiner)
+            keys.append(pairs[i].0)
+            i &+= 1
+        }
+    }
+
+    /// Finds `key`'s combiner and merges into it with `merge`, or adds the key with `create()`.
+    @inlinable
+    mutating func upsert(_ key: Keys.Key, create: () throws -> C, merge: (inout C) throws -> Void) rethrows {
+        let found = slots.withUnsafeBufferPointer { slots in
+            hashes.withUnsafeBufferPointer { hashes in keys.withProber { $0.find(key, slots, hashes) } }
+        }
+        heldValues &+= 1
+        if found.entry >= 0 {
+            try merge(&combiners[found.entry])
+        } else {
+            let combiner = try create()
+            insert(hash: found.hash, slot: found.slot, combiner: combiner)
+            keys.append(key)
+        }
+    }
+
+    /// Merges entry `e` of `other` (same key kind) into this table with `mergeCombiners`; the combiner holds
+    /// `values` values.
+    @inlinable
+    mutating func merge(
+        entry e: Int, of other: CombineTable, values: Int, _ mergeCombiners: (inout C, C) throws -> Void
+    ) rethrows {
+        heldValues &+= values
+        let hash = other.hashes[e]
+        let found = slots.withUnsafeBufferPointer { slots in
+            hashes.withUnsafeBufferPointer { hashes in
+                findEntry(hash, slots, hashes) { mine in keys.matches(mine, entry: e, of: other.keys) }
+            }
+        }
+        if found.entry >= 0 {
+            try mergeCombiners(&combiners[found.entry], other.combiners[e])
+        } else {
+            insert(hash: hash, slot: found.slot, combiner: other.combiners[e])
+            keys.append(entry: e, of: other.keys)
+        }
+    }
+
+    @inlinable
+    mutating func insert(hash: UInt64, slot: Int, combiner: C) {
+        slots[slot] = Int32(truncatingIfNeeded: hashes.count &+ 1)
+        hashes.append(hash)
+        combiners.append(combiner)
+        if hashes.count &* 2 > slots.count { grow() }
+    }
+
+    @usableFromInline
+    mutating func grow() {
+        var fresh = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = fresh.count - 1
+        for (e, hash) in hashes.enumerated() {
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while fresh[slot] != 0 { slot = (slot + 1) & mask }
+            fresh[slot] = Int32(truncatingIfNeeded: e + 1)
+        }
+        slots = fresh
+    }
+
+    /// Forgets every entry, keeping the memory.
+    @usableFromInline
+    mutating func removeAll() {
+        for i in slots.indices { slots[i] = 0 }
+        hashes.removeAll(keepingCapacity: true)
+        combiners.removeAll(keepingCapacity: true)
+        keys.removeAll()
+        heldValues = 0
+    }
+
+    /// An estimate of the table's memory: its arrays, key bytes, and for grouping combiners the values they
+    /// hold (`bytesPerValue` each).
+    func estimatedBytes(bytesPerValue: Int) -> Int {
+        let perEntry = MemoryLayout<UInt64>.stride + MemoryLayout<C>.stride + MemoryLayout<Keys.Key>.stride
+        return slots.count * 4 + hashes.capacity * perEntry + keys.extraBytes + heldValues * bytesPerValue
+    }
+
+    /// Entry indices ordered by hash (for sorted spill runs).
+    func entriesByHash() -> [Int] {
+        hashes.indices.sorted { hashes[$0] < hashes[$1] }
+    }
+}

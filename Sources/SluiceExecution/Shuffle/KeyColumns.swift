@@ -1,0 +1,249 @@
+import Glibc
+
+/// How a combine table stores, hashes and compares its keys. Three kinds: `Int` keys (hashed by a bijective
+/// mix, so an equal hash means an equal key), `String` keys (hashed over their UTF-8 bytes and stored in one
+/// byte buffer, never as `String`s, until read out) and any other `Hashable` key.
+@usableFromInline
+protocol KeyColumn<Key>: Sendable {
+    associatedtype Key: Sendable
+    associatedtype Prober: KeyProber where Prober.Key == Key
+    init()
+    /// The number of keys stored.
+    var count: Int { get }
+    /// Bytes held besides the per-key arrays (string bytes).
+    var extraBytes: Int { get }
+    /// Calls `body` with a prober over the stored keys (valid inside `body` only).
+    func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R
+    /// Stores `key` as the next entry.
+    mutating func append(_ key: Key)
+    /// Stores entry `e` of `other`.
+    mutating func append(entry e: Int, of other: Self)
+    /// Whether entry `e` holds the same key as entry `o` of `other` (whose hashes are equal).
+    func matches(_ e: Int, entry o: Int, of other: Self) -> Bool
+    /// The key of entry `e`.
+    func key(at e: Int) -> Key
+    /// Java's hash code of entry `e`'s key (the partitioner's input, see ``SparkHashCode``).
+    func hashCode(at e: Int) -> Int32
+    /// Whether two keys are equal.
+    static func equal(_ a: Key, _ b: Key) -> Bool
+    /// Forgets every key, keeping the memory.
+    mutating func removeAll()
+}
+
+/// Looks keys up among a key column's entries through pointers taken once for many lookups.
+@usableFromInline
+protocol KeyProber {
+    associatedtype Key
+    /// `key`'s table hash, the entry holding it (-1 when absent) and the slot probed last.
+    func find(
+        _ key: Key, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+    ) -> (hash: UInt64, entry: Int, slot: Int)
+}
+
+/// MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output.
+@inlinable @inline(__always)
+func mix64(_ value: UInt64) -> UInt64 {
+    var h = value
+    h ^= h >> 33
+    h &*= 0xff51_afd7_ed55_8ccd
+    h ^= h >> 33
+    h &*= 0xc4ce_b9fe_1a85_ec53
+    h ^= h >> 33
+    return h
+}
+
+/// A fast hash of a short byte string: eight bytes per multiply, the tail read in one go, then `mix64`.
+@inlinable @inline(__always)
+func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    let n = bytes.count
+    var h = 0x9E37_79B9_7F4A_7C15 &* UInt64(n &+ 1)
+    guard let base = bytes.baseAddress else { return mix64(h) }
+    var i = 0
+    while i &+ 8 <= n {
+        // Safe: i + 8 <= n bytes lie within the buffer.
+        h = (h ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xbf58_476d_1ce4_e5b9
+        h ^= h >> 31
+        i &+= 8
+    }
+    if i < n {
+        var tail: UInt64 = 0
+        // Safe: copies the n - i < 8 remaining bytes into an 8-byte local.
+        withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: base + i, byteCount: n &- i) }
+        h = (h ^ tail) &* 0x94d0_49bb_1331_11eb
+    }
+    return mix64(h)
+}
+
+/// `Int` keys.
+@usableFromInline
+struct IntKeys: KeyColumn {
+    @usableFromInline var keys: [Int] = []
+
+    @usableFromInline
+    struct Prober: KeyProber {
+        @inlinable init() {}
+
+        @inlinable @inline(__always)
+        func find(
+            _ key: Int, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            // mix64 is a bijection: an entry with an equal hash holds an equal key.
+            let hash = mix64(UInt64(bitPattern: Int64(key)))
+            let (entry, slot) = findEntry(hash, slots, hashes) { _ in true }
+            return (hash, entry, slot)
+        }
+    }
+
+    @inlinable init() {}
+    @inlinable var count: Int { keys.count }
+    @inlinable var extraBytes: Int { 0 }
+    @inlinable func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R { try body(Prober()) }
+    @inlinable mutating func append(_ key: Int) { keys.append(key) }
+    @inlinable mutating func append(entry e: Int, of other: IntKeys) { keys.append(other.keys[e]) }
+    @inlinable func matches(_ e: Int, entry o: Int, of other: IntKeys) -> Bool { true }
+    @inlinable func key(at e: Int) -> Int { keys[e] }
+    @inlinable func hashCode(at e: Int) -> Int32 { SparkHashCode.long(Int64(keys[e])) }
+    @inlinable static func equal(_ a: Int, _ b: Int) -> Bool { a == b }
+    @inlinable mutating func removeAll() { keys.removeAll(keepingCapacity: true) }
+}
+
+/// `String` keys: their UTF-8 bytes end to end in one buffer, with end offsets.
+@usableFromInline
+struct StringKeys: KeyColumn {
+    @usableFromInline var bytes: [UInt8] = []
+    @usableFromInline var ends: [Int] = []
+
+    @usableFromInline
+    struct Prober: KeyProber {
+        @usableFromInline typealias Key = String
+        @usableFromInline let stored: UnsafeRawBufferPointer
+        @usableFromInline let ends: UnsafeBufferPointer<Int>
+
+        @inlinable
+        init(stored: UnsafeRawBufferPointer, ends: UnsafeBufferPointer<Int>) {
+            self.stored = stored
+            self.ends = ends
+        }
+
+        @inlinable @inline(__always)
+        func find(
+            _ key: String, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            if let found = key.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0), slots, hashes) }) {
+                return found
+            }
+            var copy = key  // a bridged or lazy string: make it contiguous once
+            return copy.withUTF8 { find(UnsafeRawBufferPointer($0), slots, hashes) }
+        }
+
+        @inlinable @inline(__always)
+        func find(
+            _ key: UnsafeRawBufferPointer, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            let hash = hashBytes(key)
+            let (entry, slot) = findEntry(hash, slots, hashes) { holds($0, key) }
+            return (hash, entry, slot)
+        }
+
+        /// Whether entry `e` holds exactly the bytes `key`.
+        @inlinable @inline(__always)
+        func holds(_ e: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+            let start = e == 0 ? 0 : ends[e &- 1]
+            let count = ends[e] &- start
+            guard count == key.count else { return false }
+            guard count > 0 else { return true }
+            // Safe: the entry's range lies within the stored bytes and key holds count bytes.
+            return memcmp(stored.baseAddress! + start, key.baseAddress!, count) == 0
+        }
+    }
+
+    @inlinable init() {}
+    @inlinable var count: Int { ends.count }
+    @inlinable var extraBytes: Int { bytes.capacity + ends.capacity * 8 }
+
+    @inlinable
+    func range(_ e: Int) -> Range<Int> { (e == 0 ? 0 : ends[e &- 1])..<ends[e] }
+
+    @inlinable
+    func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { stored in
+            try ends.withUnsafeBufferPointer { ends in try body(Prober(stored: stored, ends: ends)) }
+        }
+    }
+
+    @inlinable
+    mutating func append(_ key: String) {
+        bytes.append(contentsOf: key.utf8)
+        ends.append(bytes.count)
+    }
+
+    @inlinable
+    mutating func append(entry e: Int, of other: StringKeys) {
+        bytes.append(contentsOf: other.bytes[other.range(e)])
+        ends.append(bytes.count)
+    }
+
+    @inlinable
+    func matches(_ e: Int, entry o: Int, of other: StringKeys) -> Bool {
+        withProber { prober in
+            other.bytes.withUnsafeBytes { prober.holds(e, UnsafeRawBufferPointer(rebasing: $0[other.range(o)])) }
+        }
+    }
+
+    @inlinable
+    func key(at e: Int) -> String {
+        bytes.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range(e)]), as: UTF8.self) }
+    }
+
+    @inlinable
+    func hashCode(at e: Int) -> Int32 {
+        bytes.withUnsafeBytes { SparkHashCode.utf8(UnsafeRawBufferPointer(rebasing: $0[range(e)])) }
+    }
+
+    @inlinable static func equal(_ a: String, _ b: String) -> Bool { a == b }
+
+    @inlinable
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Any other `Hashable` key, hashed by its `hashValue`.
+@usableFromInline
+struct HashableKeys<K: Hashable & Sendable>: KeyColumn {
+    @usableFromInline var keys: [K] = []
+
+    @usableFromInline
+    struct Prober: KeyProber {
+        @usableFromInline let keys: UnsafeBufferPointer<K>
+
+        @inlinable init(keys: UnsafeBufferPointer<K>) { self.keys = keys }
+
+        @inlinable @inline(__always)
+        func find(
+            _ key: K, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            let hash = UInt64(bitPattern: Int64(key.hashValue))
+            let (entry, slot) = findEntry(hash, slots, hashes) { keys[$0] == key }
+            return (hash, entry, slot)
+        }
+    }
+
+    @inlinable init() {}
+    @inlinable var count: Int { keys.count }
+    @inlinable var extraBytes: Int { 0 }
+
+    @inlinable
+    func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
+        try keys.withUnsafeBufferPointer { try body(Prober(keys: $0)) }
+    }
+
+    @inlinable mutating func append(_ key: K) { keys.append(key) }
+    @inlinable mutating func append(entry e: Int, of other: HashableKeys<K>) { keys.append(other.keys[e]) }
+    @inlinable func matches(_ e: Int, entry o: Int, of other: HashableKeys<K>) -> Bool { keys[e] == other.keys[o] }
+    @inlinable func key(at e: Int) -> K { keys[e] }
+    @inlinable func hashCode(at e: Int) -> Int32 { SparkHashCode.of(keys[e]) }
+    @inlinable static func equal(_ a: K, _ b: K) -> Bool { a == b }
+    @inlinable mutating func removeAll() { keys.removeAll(keepingCapacity: true) }
+}

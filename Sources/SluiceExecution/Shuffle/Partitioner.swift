@@ -1,0 +1,74 @@
+/// Spreads keys over `numPartitions` partitions by their hash code, as Spark's `HashPartitioner` does:
+/// partition = hashCode mod numPartitions, made non-negative.
+///
+/// For `Int` (Scala's `Long`), `Int32`, `Bool` and `String` keys the hash code is Java's, so a key lands in the
+/// same partition as in Spark, and in every run of the program. Other keys use Swift's `hashValue`, which
+/// Swift seeds per process: their placement is stable within a run only.
+public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
+    /// The number of partitions.
+    public let numPartitions: Int
+
+    /// A partitioner over `numPartitions` (at least 1) partitions.
+    public init(numPartitions: Int) {
+        precondition(numPartitions >= 1, "a partitioner needs at least one partition, got \(numPartitions)")
+        self.numPartitions = numPartitions
+    }
+
+    /// The partition of `key`.
+    public func partition<K: Hashable>(for key: K) -> Int {
+        partition(forHashCode: SparkHashCode.of(key))
+    }
+
+    /// The partition of a key whose hash code is `hashCode`.
+    @inlinable
+    public func partition(forHashCode hashCode: Int32) -> Int {
+        let r = Int(hashCode) % numPartitions
+        return r < 0 ? r + numPartitions : r
+    }
+
+    public var description: String { "HashPartitioner(\(numPartitions))" }
+}
+
+/// Java's `hashCode` for the key types Spark programs use most, so that partitioning matches Spark's.
+public enum SparkHashCode {
+    /// Java's hash code of `key` for `Int`/`Int64` (as `Long`), `Int32`, `Bool` and `String`; Swift's
+    /// `hashValue` folded to 32 bits otherwise.
+    public static func of<K: Hashable>(_ key: K) -> Int32 {
+        switch key {
+        case let v as Int: return long(Int64(v))
+        case let v as Int64: return long(v)
+        case let v as Int32: return v
+        case let v as Bool: return v ? 1231 : 1237
+        case let v as String: return string(v)
+        default: return long(Int64(key.hashValue))
+        }
+    }
+
+    /// `java.lang.Long.hashCode`.
+    @inlinable
+    public static func long(_ value: Int64) -> Int32 {
+        let bits = UInt64(bitPattern: value)
+        return Int32(truncatingIfNeeded: bits ^ (bits >> 32))
+    }
+
+    /// `java.lang.String.hashCode`: s[0]*31^(n-1) + ... over UTF-16 code units.
+    public static func string(_ value: String) -> Int32 {
+        var s = value
+        return s.withUTF8 { utf8(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `java.lang.String.hashCode` of the string whose UTF-8 bytes are `bytes` (ASCII is hashed byte by byte;
+    /// anything else through its UTF-16 code units).
+    public static func utf8(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var h: Int32 = 0
+        for b in bytes {
+            guard b < 0x80 else {
+                h = 0
+                for unit in String(decoding: bytes, as: UTF8.self).utf16 { h = h &* 31 &+ Int32(unit) }
+                return h
+            }
+            h = h &* 31 &+ Int32(b)
+        }
+        return h
+    }
+}

@@ -1,0 +1,239 @@
+import Synchronization
+import Testing
+import SluiceTesting
+@testable import SluiceExecution
+
+/// A key type with no fast path (neither Int nor String), to exercise the generic `Hashable` table.
+struct Coordinate: Hashable, Comparable, Sendable {
+    let x: Int
+    let y: Int
+    static func < (a: Coordinate, b: Coordinate) -> Bool { (a.x, a.y) < (b.x, b.y) }
+}
+
+@Suite struct PairRDDTests {
+    let engine: ExecutionEngine
+
+    init() throws {
+        engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2))
+    }
+
+    @Test func reduceGroupAndCombineMatchAPlainComputationOnRandomInputs() throws {
+        var g = SeededGenerator(seed: 7)
+        for trial in 0..<40 {
+            let n = Int.random(in: 0...3_000, using: &g)
+            let pairs = randomPairs(n, keys: Int.random(in: 1...400, using: &g), using: &g)
+            let slices = Int.random(in: 1...9, using: &g)
+            let reducers = Int.random(in: 1...7, using: &g)
+            let rdd = engine.parallelize(pairs, numSlices: slices)
+            let groups = referenceGroups(pairs)
+
+            let sums = try rdd.reduceByKey(+, numPartitions: reducers).collect()
+            #expect(sorted(sums) == sorted(groups.map { ($0.key, $0.value.reduce(0, +)) }), "trial \(trial)")
+
+            let grouped = try rdd.groupByKey(numPartitions: reducers).collect()
+            #expect(grouped.count == groups.count)
+            for (k, vs) in grouped { #expect(vs.sorted() == groups[k]?.sorted(), "trial \(trial), key \(k)") }
+
+            // combineByKey into (sum, count): an average, as in Spark's documentation.
+            let averages = try rdd.combineByKey(
+                createCombiner: { (v: Int) in (v, 1) }, mergeValue: { c, v in (c.0 + v, c.1 + 1) },
+                mergeCombiners: { a, b in (a.0 + b.0, a.1 + b.1) }, numPartitions: reducers
+            ).mapValues { Double($0.0) / Double($0.1) }.collectAsMap()
+            #expect(averages == groups.mapValues { Double($0.reduce(0, +)) / Double($0.count) })
+
+            #expect(try rdd.countByKey() == groups.mapValues(\.count))
+            #expect(try rdd.keys().collect() == pairs.map(\.0))
+            #expect(try rdd.values().collect() == pairs.map(\.1))
+        }
+    }
+
+    @Test func stringAndGenericKeysTakeTheirOwnPathsToTheSameResults() throws {
+        var g = SeededGenerator(seed: 11)
+        let words = (0..<20_000).map { _ in "w\(Int.random(in: 0..<700, using: &g))" } + ["", "é", "日本", "a longer key than sixteen bytes"]
+        let counts = try engine.parallelize(words, numSlices: 6).map { ($0, 1) }.reduceByKey(+, numPartitions: 4).collect()
+        #expect(sorted(counts) == sorted(referenceGroups(words.map { ($0, 1) }).map { ($0.key, $0.value.count) }))
+
+        let points = (0..<5_000).map { i in (Coordinate(x: i % 13, y: i % 7), i) }
+        let grouped = try engine.parallelize(points, numSlices: 5).groupByKey(numPartitions: 3).collect()
+        let expected = referenceGroups(points)
+        #expect(grouped.count == expected.count)
+        for (k, vs) in grouped { #expect(vs.sorted() == expected[k]) }
+
+        let longs = try engine.parallelize((0..<1_000).map { (Int64($0 % 10), 1) }, numSlices: 3).reduceByKey(+).collect()
+        #expect(sorted(longs) == (0..<10).map { Pair(Int64($0), 100) })
+    }
+
+    @Test func keysLandInTheirSparkHashPartition() throws {
+        // Java's hash codes: Long.hashCode(k) == k for small non-negative k; "a" is 97, "hello" is 99162322.
+        #expect(SparkHashCode.of("a") == 97)
+        #expect(SparkHashCode.of("hello") == 99_162_322)
+        #expect(SparkHashCode.of("") == 0)
+        #expect(SparkHashCode.of("日本") == 26_085 &* 31 &+ 26_412)
+        #expect(SparkHashCode.of(Int(-1)) == 0)  // (int)(-1 ^ (-1 >>> 32)) == 0
+        #expect(SparkHashCode.of(Int(1) << 32) == 1)
+        #expect(HashPartitioner(numPartitions: 7).partition(forHashCode: -3) == 4)
+
+        // In Spark, a small non-negative Long key k lands in partition k % n.
+        let pairs = (0..<200).map { ($0, "v\($0)") }
+        let partitioned = engine.parallelize(pairs, numSlices: 4).partitionBy(5)
+        #expect(partitioned.numPartitions == 5)
+        #expect(partitioned.partitioner == HashPartitioner(numPartitions: 5))
+        for (p, part) in try partitioned.glom().collect().enumerated() {
+            #expect(part.map(\.0).sorted() == Array(stride(from: p, to: 200, by: 5)))
+        }
+        // Strings by Java's hashCode, made non-negative mod n: "a" 97 -> 1, "b" 98 -> 2, "hello" -> 1.
+        let words = ["a", "b", "hello"].map { ($0, 1) }
+        let placed = try engine.parallelize(words, numSlices: 2).partitionBy(3).glom().collect()
+        #expect(placed.map { $0.map(\.0).sorted() } == [[], ["a", "hello"], ["b"]])
+        #expect(try sorted(partitioned.collect()) == sorted(pairs))
+    }
+
+    @Test func numPartitionsFollowsSparksDefaultPartitioner() throws {
+        let a = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 6)
+        let b = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 3)
+        #expect(a.reduceByKey(+).numPartitions == 6, "largest parent when spark.default.parallelism is unset")
+        #expect(a.reduceByKey(+, numPartitions: 4).numPartitions == 4)
+        #expect(b.cogroup(a).numPartitions == 6)
+        let partitioned = b.partitionBy(2)
+        #expect(a.join(partitioned).numPartitions == 2, "an existing partitioner is reused")
+        #expect(partitioned.mapValues { $0 + 1 }.partitioner == HashPartitioner(numPartitions: 2))
+        #expect(partitioned.map { $0 }.partitioner == nil)
+        #expect(partitioned.partitionBy(2).numPartitions == 2)
+
+        let configured = ExecutionEngine(pool: engine.pool, defaultParallelism: 5)
+        #expect(configured.parallelize([(1, 1)], numSlices: 9).reduceByKey(+).numPartitions == 5)
+        #expect(configured.parallelize([1, 2, 3]).numPartitions == 5)
+    }
+
+    @Test func aShuffleOfAnAlreadyPartitionedRDDRunsNoMapStage() throws {
+        let runs = Mutex(0)
+        let partitioned = engine.parallelize((0..<1_000).map { ($0 % 17, 1) }, numSlices: 4).partitionBy(3)
+            .mapValues { v -> Int in
+                runs.withLock { $0 += 1 }
+                return v
+            }
+        let sums = partitioned.reduceByKey(+)
+        #expect(sums.numPartitions == 3)
+        #expect(sums.partitioner == partitioned.partitioner)
+        #expect(try sorted(sums.collect()) == (0..<17).map { Pair($0, 1_000 / 17 + ($0 < 1_000 % 17 ? 1 : 0)) })
+        #expect(runs.withLock { $0 } == 1_000, "each element passed the map once, in the reduce stage's own tasks")
+    }
+
+    @Test func joinsAndCogroupMatchAReferenceOnRandomInputs() throws {
+        var g = SeededGenerator(seed: 99)
+        for trial in 0..<25 {
+            let left = randomPairs(Int.random(in: 0...400, using: &g), keys: 40, using: &g)
+            let right = randomPairs(Int.random(in: 0...400, using: &g), keys: 40, using: &g).map { ($0.0, "r\($0.1)") }
+            let a = engine.parallelize(left, numSlices: Int.random(in: 1...5, using: &g))
+            let b = engine.parallelize(right, numSlices: Int.random(in: 1...5, using: &g))
+            let (lg, rg) = (referenceGroups(left), referenceGroups(right))
+            let keys = Set(lg.keys).union(rg.keys)
+
+            let cogrouped = try a.cogroup(b, numPartitions: 3).collect()
+            #expect(Set(cogrouped.map(\.0)) == keys, "trial \(trial)")
+            for (k, (vs, ws)) in cogrouped {
+                #expect(vs.sorted() == (lg[k] ?? []).sorted())
+                #expect(ws.sorted() == (rg[k] ?? []).sorted())
+            }
+
+            var inner: [(Int, String)] = [], leftOuter: [(Int, String)] = []
+            var rightOuter: [(Int, String)] = [], fullOuter: [(Int, String)] = []
+            for k in keys {
+                let (vs, ws) = (lg[k] ?? [], rg[k] ?? [])
+                for v in vs { for w in ws { inner.append((k, "\(v)|\(w)")) } }
+                for v in vs { for w in ws.isEmpty ? [nil] : ws.map(Optional.some) { leftOuter.append((k, "\(v)|\(w ?? "-")")) } }
+                for w in ws { for v in vs.isEmpty ? [nil] : vs.map(Optional.some) { rightOuter.append((k, "\(v.map(String.init) ?? "-")|\(w)")) } }
+                if vs.isEmpty { for w in ws { fullOuter.append((k, "-|\(w)")) } }
+                else if ws.isEmpty { for v in vs { fullOuter.append((k, "\(v)|-")) } }
+                else { for v in vs { for w in ws { fullOuter.append((k, "\(v)|\(w)")) } } }
+            }
+            #expect(sorted(try a.join(b).mapValues { "\($0.0)|\($0.1)" }.collect()) == sorted(inner))
+            #expect(sorted(try a.leftOuterJoin(b).mapValues { "\($0.0)|\($0.1 ?? "-")" }.collect()) == sorted(leftOuter))
+            #expect(sorted(try a.rightOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1)" }.collect()) == sorted(rightOuter))
+            #expect(sorted(try a.fullOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1 ?? "-")" }.collect()) == sorted(fullOuter))
+        }
+    }
+
+    @Test func theGuidesJoinExample() throws {
+        // The guide's "transform with a static RDD" example: join a batch against a dataset.
+        let spam = engine.parallelize([("spam.example", true), ("ok.example", false)])
+        let batch = engine.parallelize([("spam.example", 1), ("ok.example", 2), ("unknown.example", 3)])
+        let cleaned = try batch.leftOuterJoin(spam).filter { !($0.1.1 ?? false) }.map { "\($0.0)=\($0.1.0)" }.collect()
+        #expect(cleaned.sorted() == ["ok.example=2", "unknown.example=3"])
+    }
+
+    @Test func narrowPairOperationsAndActions() throws {
+        let rdd = engine.parallelize([("a", 1), ("b", 2), ("a", 3)], numSlices: 2)
+        #expect(try rdd.mapValues { $0 * 10 }.collect().map(\.1) == [10, 20, 30])
+        #expect(try rdd.flatMapValues { Array(repeating: $0, count: $0) }.collect().map(\.1) == [1, 2, 2, 3, 3, 3])
+        #expect(try rdd.collectAsMap() == ["a": 3, "b": 2], "the last pair for a key wins, as in Spark")
+        #expect(try rdd.countByKey() == ["a": 2, "b": 1])
+        #expect(try engine.parallelize(["x", "y", "x", "x"]).countByValue() == ["x": 3, "y": 1])
+        let empty = engine.parallelize([(Int, Int)](), numSlices: 3)
+        #expect(try empty.reduceByKey(+).collect().isEmpty)
+        #expect(try empty.groupByKey().count() == 0)
+        #expect(try empty.join(empty).count() == 0)
+        #expect(try engine.emptyRDD(of: (Int, Int).self).reduceByKey(+).collect().isEmpty)
+    }
+
+    @Test func repartitionSpreadsElementsEvenlyAndCoalesceMergesNeighbours() throws {
+        var g = SeededGenerator(seed: 5)
+        for _ in 0..<15 {
+            let xs = (0..<Int.random(in: 0...5_000, using: &g)).map { _ in Int.random(in: 0...1_000_000, using: &g) }
+            let slices = Int.random(in: 1...8, using: &g)
+            let n = Int.random(in: 1...10, using: &g)
+            // A skewed input: every element in the first partition.
+            let skewed = engine.parallelize(xs, numSlices: slices).filter { _ in TaskContext.partitionId == 0 }
+            let expected = try skewed.collect()
+            let spread = skewed.repartition(n)
+            #expect(spread.numPartitions == n)
+            let sizes = try spread.glom().collect().map(\.count)
+            #expect(sizes.reduce(0, +) == expected.count)
+            #expect((sizes.max() ?? 0) - (sizes.min() ?? 0) <= 1, "round-robin from one partition: sizes \(sizes)")
+            #expect(try spread.collect().sorted() == expected.sorted())
+        }
+        let rdd = engine.parallelize(Array(0..<10), numSlices: 5)
+        #expect(try rdd.coalesce(2).glom().collect() == [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9]])
+        #expect(rdd.coalesce(9).numPartitions == 5)
+    }
+
+    @Test func aThrowingClosureInAMapStageFailsTheJobAndALaterJobRetries() throws {
+        let fail = Mutex(true)
+        let rdd = engine.parallelize(Array(0..<1_000), numSlices: 4).map { x -> (Int, Int) in
+            if x == 777, fail.withLock({ $0 }) { throw Boom(value: x) }
+            return (x % 3, 1)
+        }.reduceByKey(+)
+        #expect(throws: Boom(value: 777)) { try rdd.collect() }
+        fail.withLock { $0 = false }
+        #expect(try sorted(rdd.collect()) == [Pair(0, 334), Pair(1, 333), Pair(2, 333)])
+        #expect(throws: Boom(value: 1)) {
+            try engine.parallelize([(1, 1), (1, 2)]).reduceByKey { _, _ in throw Boom(value: 1) }.collect()
+        }
+    }
+
+    @Test func theMapSideRunsOnceForEveryActionOnTheShuffledRDD() throws {
+        let calls = Mutex(0)
+        let sums = engine.parallelize(Array(0..<100), numSlices: 4).map { x -> (Int, Int) in
+            calls.withLock { $0 += 1 }
+            return (x % 5, x)
+        }.reduceByKey(+)
+        #expect(try sums.count() == 5)
+        #expect(try sorted(sums.collect()).map(\.value) == [950, 970, 990, 1010, 1030])
+        #expect(try sums.take(2).count == 2)
+        #expect(calls.withLock { $0 } == 100, "the shuffle output is reused, as Spark reuses its shuffle files")
+    }
+
+    @Test(arguments: [1, 2])
+    func shufflesInsideTasksRunAsNestedJobs(workers: Int) throws {
+        // The guide's foreachRDD/foreachPartition pattern, with a shuffle inside each task (local[1] included).
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: workers))
+        let data = engine.parallelize((0..<300).map { ($0 % 7, 1) }, numSlices: 3)
+        let totals = Mutex<[Int: Int]>([:])
+        try engine.parallelize(Array(0..<4), numSlices: 4).foreachPartition { part in
+            let counts = try data.reduceByKey(+).collectAsMap()
+            totals.withLock { $0[TaskContext.partitionId] = counts.values.reduce(0, +) }
+            #expect(part.count == 1)
+        }
+        #expect(totals.withLock { $0 } == [0: 300, 1: 300, 2: 300, 3: 300])
+    }
+}

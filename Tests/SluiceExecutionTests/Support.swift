@@ -1,0 +1,75 @@
+import Glibc
+import SluiceTesting
+@testable import SluiceExecution
+
+/// A pair that can be sorted and compared, to check shuffle results whose order Spark leaves undefined.
+struct Pair<K: Comparable, V: Comparable>: Comparable, CustomStringConvertible {
+    let key: K
+    let value: V
+    init(_ key: K, _ value: V) {
+        self.key = key
+        self.value = value
+    }
+    static func < (a: Pair, b: Pair) -> Bool { (a.key, a.value) < (b.key, b.value) }
+    var description: String { "(\(key), \(value))" }
+}
+
+/// `pairs` sorted, for comparing multisets of pairs.
+func sorted<K: Comparable, V: Comparable>(_ pairs: [(K, V)]) -> [Pair<K, V>] {
+    pairs.map { Pair($0.0, $0.1) }.sorted()
+}
+
+/// Reference grouping: each key's values in input order.
+func referenceGroups<K: Hashable, V>(_ pairs: [(K, V)]) -> [K: [V]] {
+    var groups: [K: [V]] = [:]
+    for (k, v) in pairs { groups[k, default: []].append(v) }
+    return groups
+}
+
+/// Random pair data: `n` pairs with keys drawn from `keys` distinct values, some of them heavily repeated
+/// (skew), values in a small range.
+func randomPairs(_ n: Int, keys: Int, using g: inout SeededGenerator) -> [(Int, Int)] {
+    (0..<n).map { _ in
+        let hot = Int.random(in: 0..<4, using: &g) == 0
+        let key = hot ? Int.random(in: 0..<3, using: &g) : Int.random(in: -keys...keys, using: &g)
+        return (key, Int.random(in: -50...50, using: &g))
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed (with its contents) by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init(_ name: String = "sluice-test") {
+        var template = Array("/tmp/\(name)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = made.map { String(cString: $0) } ?? "/tmp/\(name)-\(getpid())"
+    }
+
+    /// The regular files below the directory, recursively.
+    var files: [String] { entries(below: path).filter { !$0.isDirectory }.map(\.path) }
+
+    /// Removes the directory and everything in it.
+    func remove() {
+        for entry in entries(below: path).reversed() {
+            if entry.isDirectory { rmdir(entry.path) } else { unlink(entry.path) }
+        }
+        rmdir(path)
+    }
+
+    /// Every file and directory below `dir`, parents before children.
+    private func entries(below dir: String) -> [(path: String, isDirectory: Bool)] {
+        guard let handle = opendir(dir) else { return [] }
+        defer { closedir(handle) }
+        var found: [(String, Bool)] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            let full = "\(dir)/\(name)"
+            let isDirectory = entry.pointee.d_type == DT_DIR
+            found.append((full, isDirectory))
+            if isDirectory { found += entries(below: full) }
+        }
+        return found
+    }
+}
