@@ -24,6 +24,7 @@ let package = Package(
             name: "Execution",
             dependencies: [
                 .product(name: "SluiceExecution", package: "main"),
+                .product(name: "SluiceColumnar", package: "main"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Execution",

@@ -19,8 +19,9 @@ public struct PoolError: Error, Sendable, Equatable, CustomStringConvertible {
 /// other jobs carry on.
 ///
 /// Tasks are not preempted, but they yield: the engine's operators pass through ``yieldPoint()`` between
-/// chunks, and a task that has run for longer than ``yieldIntervalNanoseconds`` there runs a queued task of
-/// another job inline before carrying on, so one long partition cannot starve the other jobs on its worker.
+/// chunks, and a task that has run for longer than ``yieldIntervalNanoseconds`` there runs queued tasks of
+/// other jobs inline (for up to that long again) before carrying on, so one long partition cannot starve the
+/// other jobs on its worker.
 ///
 /// Releasing the pool stops it: queued tasks still run, then the threads exit. That may happen on one of its
 /// own workers (a task's closure held the last reference), so the threads keep what they use alive themselves.
@@ -202,7 +203,12 @@ final class WorkerThread: Sendable {
         guard depth < WorkStealingPool.maxYieldDepth, core.queued.load(ordering: .relaxed) > 0 else { return }
         let now = monotonicNanoseconds()
         guard now &- sliceStart >= WorkStealingPool.yieldIntervalNanoseconds else { return }
-        if let task = takeOtherJobsTask() { execute(task) }
+        // Other jobs' queued tasks run for up to one interval, then this task carries on.
+        while monotonicNanoseconds() &- now < WorkStealingPool.yieldIntervalNanoseconds,
+            let task = takeOtherJobsTask()
+        {
+            execute(task)
+        }
         sliceStart = monotonicNanoseconds()
     }
 

@@ -79,8 +79,11 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
             try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
         case .blocks(let blocks, let codec, _):
             for block in blocks {
-                let elements = try decode(block, codec)
-                try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+                do {
+                    try decodeChunks(block, codec, sink)
+                } catch let error as FormatError {
+                    throw StorageError(.readFailed, "a cached block of \(name) cannot be decoded", underlying: error)
+                }
             }
         case .disk(let file, let codec):
             let reader = try SpillReader(
@@ -90,14 +93,6 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
             }
         }
         return true
-    }
-
-    private func decode(_ block: Block, _ codec: ElementCodec<Element>) throws -> [Element] {
-        do {
-            return try codec.decode(block)
-        } catch {
-            throw StorageError(.readFailed, "a cached block of \(name) cannot be decoded", underlying: error)
-        }
     }
 
     /// Caches computed partition `p` as the storage level says, if there is room.

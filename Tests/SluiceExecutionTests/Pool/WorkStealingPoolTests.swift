@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 import Testing
@@ -142,4 +143,45 @@ final class ReleaseProbe: Sendable {
     let onRelease: @Sendable () -> Void
     init(_ onRelease: @escaping @Sendable () -> Void) { self.onRelease = onRelease }
     deinit { onRelease() }
+}
+
+@Suite struct PoolFairnessTests {
+    @Test func aLongTaskYieldsSoAnotherJobIsNotStarvedOnOneWorker() throws {
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1))
+        let started = Mutex(false)
+        let order = Mutex<[String]>([])
+        // One partition of 3 chunks; each chunk takes ~150 ms and ends at a yield point.
+        let long = engine.parallelize(Array(0..<3_072), numSlices: 1).map { x -> Int in
+            started.withLock { $0 = true }
+            usleep(50)
+            return x
+        }
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? long.count()
+            order.withLock { $0.append("long") }
+            finished.signal()
+        }
+        while !started.withLock({ $0 }) { usleep(1_000) }
+        #expect(try engine.parallelize([1, 2, 3], numSlices: 3).reduce(+) == 6)
+        order.withLock { $0.append("short") }
+        finished.wait()
+        #expect(order.withLock { $0 } == ["short", "long"], "the short job ran at the long task's first yield")
+    }
+
+    @Test func localMasterStrings() throws {
+        #expect(try Master.workers(for: "local") == 1)
+        #expect(try Master.workers(for: "local[3]") == 3)
+        #expect(try Master.workers(for: " local[2, 4] ") == 2)
+        #expect(try Master.workers(for: "local[*]") == Master.onlineCores)
+        for bad in ["yarn", "local[0]", "local[x]", "spark://host:7077", "local[", ""] {
+            let error = #expect(throws: ConfigurationError.self) { try Master.workers(for: bad) }
+            #expect(error?.key == "spark.master")
+            #expect(error?.value == bad)
+            #expect(error?.description.contains("local[n]") == true)
+        }
+        let engine = try ExecutionEngine(master: "local[2]")
+        #expect(engine.pool.workerCount == 2)
+        #expect(engine.defaultParallelism == 2)
+    }
 }

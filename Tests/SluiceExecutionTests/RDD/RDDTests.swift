@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import SluiceColumnar
 @testable import SluiceExecution
 import SluiceTesting
 
@@ -111,5 +112,34 @@ func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
             try inner.map { $0 * k }.reduce(+) ?? 0
         }.collect()
         #expect(totals == [0, 45, 90, 135])
+    }
+}
+
+@Suite struct BlockRDDTests {
+    @Test func blocksArePartitionsDecodedInChunks() throws {
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2))
+        let ints = [Array(0..<3_000), [], [-5]]
+        let intRDD = engine.blockRDD(try ints.map { try ElementCodecs.standard(Int.self).encode($0) },
+            codec: ElementCodecs.standard(Int.self))
+        #expect(intRDD.numPartitions == 3)
+        #expect(try intRDD.glom().collect() == ints)
+
+        let words = [["a", "bb", "日本"], (0..<2_500).map { "w\($0)" }]
+        let wordRDD = engine.blockRDD(try words.map { try ElementCodecs.standard(String.self).encode($0) },
+            codec: ElementCodecs.standard(String.self))
+        #expect(try wordRDD.glom().collect() == words)
+
+        let pairCodec = ElementCodecs.tuple(String.self, Int.self)
+        let pairs = engine.blockRDD([try pairCodec.encode([("a", 1), ("b", 2), ("a", 3)])], codec: pairCodec)
+        #expect(try pairs.reduceByKey(+).collectAsMap() == ["a": 4, "b": 2])
+    }
+
+    @Test func aBlockOfTheWrongSchemaFailsTheJobClearly() throws {
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1))
+        let rdd = engine.blockRDD([try ElementCodecs.standard(String.self).encode(["x"])],
+            codec: ElementCodecs.standard(Int.self))
+        let error = #expect(throws: FormatError.self) { try rdd.count() }
+        #expect(error?.code == .schemaMismatch)
+        #expect(error?.message.contains("string") == true && error?.message.contains("int64") == true)
     }
 }
