@@ -15,37 +15,26 @@ extension ExecutionEngine {
 /// Pushes the elements of `block` into `sink` a chunk at a time.
 func decodeChunks<T>(_ block: Block, _ codec: ElementCodec<T>, _ sink: (UnsafeBufferPointer<T>) throws -> Void) throws {
     try codec.checkSchema(of: block)
-    let rows = block.rowCount
-    var start = 0
     if T.self == Int.self && block.schema == [ColumnType(.int64)] {
         var out = ChunkBuffer<Int>()
         try block.column(0).withValues(as: Int64.self) { values in
-            while start < rows {
-                let end = min(start + chunkCapacity, rows)
-                for i in start..<end { out.append(Int(values[i])) }
+            try forEachChunk(of: block.rowCount) { rows in
+                for i in rows { out.append(Int(values[i])) }
                 try out.flush { try sink($0.same(as: T.self)) }
-                start = end
-                WorkStealingPool.yieldPoint()
             }
         }
     } else if T.self == String.self && block.schema == [ColumnType(.string)] {
         let column = block.column(0)
         var out = ChunkBuffer<String>()
-        while start < rows {
-            let end = min(start + chunkCapacity, rows)
-            for i in start..<end { out.append(column.string(at: i)) }
+        try forEachChunk(of: block.rowCount) { rows in
+            for i in rows { out.append(column.string(at: i)) }
             try out.flush { try sink($0.same(as: T.self)) }
-            start = end
-            WorkStealingPool.yieldPoint()
         }
     } else {
         var out = ChunkBuffer<T>()
-        while start < rows {
-            let end = min(start + chunkCapacity, rows)
-            for i in start..<end { out.append(try codec.element(at: i, of: block)) }
+        try forEachChunk(of: block.rowCount) { rows in
+            for i in rows { out.append(try codec.element(at: i, of: block)) }
             try out.flush(to: sink)
-            start = end
-            WorkStealingPool.yieldPoint()
         }
     }
 }

@@ -40,16 +40,23 @@ extension UnsafeBufferPointer {
     }
 }
 
+/// Calls `body` with consecutive ranges of at most ``chunkCapacity`` of `0..<count`, with a yield point after
+/// each: how sources cut a partition into chunks.
+@inlinable
+func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) rethrows {
+    var start = 0
+    while start < count {
+        let end = min(start + chunkCapacity, count)
+        try body(start..<end)
+        start = end
+        WorkStealingPool.yieldPoint()
+    }
+}
+
 /// Emits `elements` to `sink` in chunks, with a yield point between them.
 @inlinable
 func emitChunks<T>(
     _ elements: UnsafeBufferPointer<T>, to sink: (UnsafeBufferPointer<T>) throws -> Void
 ) throws {
-    var start = 0
-    while start < elements.count {
-        let end = min(start + chunkCapacity, elements.count)
-        try sink(UnsafeBufferPointer(rebasing: elements[start..<end]))
-        start = end
-        WorkStealingPool.yieldPoint()
-    }
+    try forEachChunk(of: elements.count) { try sink(UnsafeBufferPointer(rebasing: elements[$0])) }
 }

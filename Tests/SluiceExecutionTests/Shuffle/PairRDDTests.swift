@@ -44,6 +44,11 @@ struct Coordinate: Hashable, Comparable, Sendable {
             #expect(try rdd.countByKey() == groups.mapValues(\.count))
             #expect(try rdd.keys().collect() == pairs.map(\.0))
             #expect(try rdd.values().collect() == pairs.map(\.1))
+            #expect(try rdd.values().fold(0, +) == pairs.reduce(0) { $0 + $1.1 })
+            #expect(try rdd.mapValues { $0 * 2 }.collect().map(\.1) == pairs.map { $0.1 * 2 })
+            let spread = try rdd.flatMapValues { v in (0..<(abs(v) % 3)).map { v + $0 } }.collect()
+            #expect(spread.map(\.0) == pairs.flatMap { p in Array(repeating: p.0, count: abs(p.1) % 3) })
+            #expect(spread.map(\.1) == pairs.flatMap { p in (0..<(abs(p.1) % 3)).map { p.1 + $0 } })
         }
     }
 
