@@ -37,11 +37,13 @@ let package = Package(
         ),
         .target(
             name: "Sluice",
-            dependencies: ["SluiceColumnar"]
+            dependencies: [
+                "SluiceColumnar", "SluiceExecution", .product(name: "DequeModule", package: "swift-collections"),
+            ]
         ),
         .target(
             name: "SluiceTesting",
-            dependencies: ["Sluice", "SluiceColumnar", "CSluiceChecksum"]
+            dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum"]
         ),
         .executableTarget(
             name: "streambench",
@@ -52,7 +54,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting"]),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution"]),
     ],
     swiftLanguageModes: [.v6]
 )

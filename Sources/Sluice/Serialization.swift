@@ -1,5 +1,9 @@
 import SluiceColumnar
 
+// The execution layer's public names (RDD, StorageLevel, Partition, TaskContext, HashPartitioner, ...) are part
+// of the streaming API: a DStream program handles RDDs in `transform` and `foreachRDD`.
+@_exported import SluiceExecution
+
 // What a streaming program needs of the format layer to make its own types storable (write-ahead log,
 // checkpoints, serialized storage levels, spill): the protocol and the types its requirements mention.
 // Everything else of SluiceColumnar stays out of a user's namespace.

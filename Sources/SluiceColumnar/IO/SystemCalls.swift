@@ -19,6 +19,8 @@ public struct SystemCalls: Sendable {
     public var unlink: @Sendable (_ path: String) -> (Int32, Int32)
     /// `rmdir(path)`; 0 or -1 with the error.
     public var rmdir: @Sendable (_ path: String) -> (Int32, Int32)
+    /// `rename(from, to)`; 0 or -1 with the error.
+    public var rename: @Sendable (_ from: String, _ to: String) -> (Int32, Int32)
 
     /// The functions themselves; the directory calls default to the kernel's.
     public init(
@@ -29,7 +31,8 @@ public struct SystemCalls: Sendable {
         close: @escaping @Sendable (Int32) -> Void,
         mkdir: (@Sendable (String, UInt32) -> (Int32, Int32))? = nil,
         unlink: (@Sendable (String) -> (Int32, Int32))? = nil,
-        rmdir: (@Sendable (String) -> (Int32, Int32))? = nil
+        rmdir: (@Sendable (String) -> (Int32, Int32))? = nil,
+        rename: (@Sendable (String, String) -> (Int32, Int32))? = nil
     ) {
         self.open = open
         self.write = write
@@ -46,6 +49,10 @@ public struct SystemCalls: Sendable {
         }
         self.rmdir = rmdir ?? { path in
             let rc = Glibc.rmdir(path)
+            return (rc, rc < 0 ? errno : 0)
+        }
+        self.rename = rename ?? { from, to in
+            let rc = Glibc.rename(from, to)
             return (rc, rc < 0 ? errno : 0)
         }
     }

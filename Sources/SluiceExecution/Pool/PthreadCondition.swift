@@ -2,13 +2,13 @@ import Glibc
 
 /// A mutex and a condition variable, for sleeping until something changes. Kept apart from `Mutex` because a
 /// condition variable needs its mutex at a stable address.
-final class PthreadCondition: @unchecked Sendable {
+package final class PthreadCondition: @unchecked Sendable {
     // Safe (@unchecked Sendable): both objects are allocated once, never moved, used only through pthread calls,
     // and freed in deinit when no thread can still reach them.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    package init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -23,19 +23,19 @@ final class PthreadCondition: @unchecked Sendable {
     }
 
     /// Runs `body` holding the mutex.
-    func locked<R>(_ body: () throws -> R) rethrows -> R {
+    package func locked<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Sleeps until signalled; call inside `locked`.
-    func wait() {
+    package func wait() {
         pthread_cond_wait(condition, mutex)
     }
 
     /// Sleeps until signalled or `nanoseconds` pass; call inside `locked`.
-    func wait(nanoseconds: Int) {
+    package func wait(nanoseconds: Int) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = Int(now.tv_nsec) + nanoseconds
@@ -44,8 +44,8 @@ final class PthreadCondition: @unchecked Sendable {
     }
 
     /// Wakes one sleeper; call inside `locked`.
-    func signal() { pthread_cond_signal(condition) }
+    package func signal() { pthread_cond_signal(condition) }
 
     /// Wakes every sleeper; call inside `locked`.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    package func broadcast() { pthread_cond_broadcast(condition) }
 }

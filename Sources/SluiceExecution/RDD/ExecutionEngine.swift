@@ -72,6 +72,8 @@ public final class ExecutionEngine: Sendable {
     let blockStore: BlockStore
     /// The zstd level of spilled and serialized data (`sluice.zstd.level`).
     public let compressionLevel: Int32
+    /// The system calls files go through (tests inject failures).
+    public let systemCalls: SystemCalls
     private let nextId = Atomic<Int>(0)
 
     /// An engine over `pool`.
@@ -92,6 +94,7 @@ public final class ExecutionEngine: Sendable {
         self.parallelismIsConfigured = defaultParallelism != nil
         self.spill = SpillDirectory(parent: spillDirectory, calls: calls)
         self.compressionLevel = compressionLevel
+        self.systemCalls = calls
         self.blockStore = BlockStore(memory: memory)
     }
 

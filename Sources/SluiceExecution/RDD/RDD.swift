@@ -15,7 +15,7 @@ import Synchronization
 /// for the caller's element types: the per-element work then runs without generic indirection.
 public struct RDD<Element: Sendable>: Sendable {
     /// Receives a partition's elements, a chunk at a time; a sink may throw to stop the producer.
-    @usableFromInline typealias Sink = (UnsafeBufferPointer<Element>) throws -> Void
+    @usableFromInline package typealias Sink = (UnsafeBufferPointer<Element>) throws -> Void
     /// Pushes partition `partition`'s elements, in order and in chunks, into `sink`.
     @usableFromInline typealias Producer = @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
 
@@ -58,13 +58,13 @@ public struct RDD<Element: Sendable>: Sendable {
     // MARK: Running
 
     /// Drives one partition: pushes its chunks into the sink.
-    @usableFromInline typealias Drive = (Sink) throws -> Void
+    @usableFromInline package typealias Drive = (Sink) throws -> Void
 
     /// Runs the stages this RDD depends on, then one task for each of `partitions` (all by default); `body`
     /// consumes its partition as it is produced and returns the partition's result. Results come back in the
     /// order of `partitions`.
     @usableFromInline
-    func runJob<R: Sendable>(
+    package func runJob<R: Sendable>(
         partitions: [Int]? = nil, _ body: @escaping @Sendable (_ partition: Int, _ drive: Drive) throws -> R
     ) throws -> [R] {
         try lineage.prepare()

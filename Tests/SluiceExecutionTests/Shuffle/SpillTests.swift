@@ -18,7 +18,7 @@ struct Opaque: Hashable, Sendable {
     }
 
     @Test func aJobWithFourTimesTheMemoryBudgetOfShuffledAndCachedDataGivesTheUnlimitedResult() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let input = Self.records(120_000, keys: 20_000)
         let pool = try WorkStealingPool(workers: 2)
@@ -48,7 +48,7 @@ struct Opaque: Hashable, Sendable {
 
     @Test func reduceSideRunsMergeExternally() throws {
         // Few map partitions, many distinct keys in one reduce partition: the reduce side must spill sorted runs.
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let pool = try WorkStealingPool(workers: 2)
         let words = (0..<150_000).map { "key-\($0 % 50_000)-with-some-length" }
@@ -65,7 +65,7 @@ struct Opaque: Hashable, Sendable {
     }
 
     @Test func aShuffleThatCannotSpillSaysWhy() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(
             pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 64 << 10), spillDirectory: directory.path)
@@ -79,7 +79,7 @@ struct Opaque: Hashable, Sendable {
     }
 
     @Test func aFullDiskFailsTheJobWithAClearErrorAndKeepsWhatWasStored() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let faults = FaultySystemCalls()
         let engine = ExecutionEngine(
@@ -106,7 +106,7 @@ struct Opaque: Hashable, Sendable {
     }
 
     @Test func anUnwritableSpillDirectoryIsAClearError() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let file = "\(directory.path)/plain-file"
         let fd = open(file, O_CREAT | O_WRONLY, 0o644)
@@ -121,7 +121,7 @@ struct Opaque: Hashable, Sendable {
     }
 
     @Test func aCorruptSpillFileIsAnErrorNamingTheFileAndOffset() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1), spillDirectory: directory.path)
         let rdd = engine.parallelize((0..<20_000).map { "value \($0)" }, numSlices: 1).persist(.diskOnly)

@@ -16,7 +16,7 @@ struct Unstorable: Sendable, Equatable {
 
     @Test(arguments: levels)
     func everyLevelCachesAndAvoidsRecomputation(level: StorageLevel) throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2), spillDirectory: directory.path)
         let computed = Mutex(0)
@@ -57,7 +57,7 @@ struct Unstorable: Sendable, Equatable {
     }
 
     @Test func memoryAndDiskSendsWhatDoesNotFitToDisk() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(
             pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 100_000), spillDirectory: directory.path)
@@ -71,7 +71,7 @@ struct Unstorable: Sendable, Equatable {
     }
 
     @Test func leastRecentlyUsedPartitionsOfAnotherRDDAreEvicted() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(
             pool: try WorkStealingPool(workers: 1), memory: MemoryBudget(limit: 170_000), spillDirectory: directory.path)
@@ -99,7 +99,7 @@ struct Unstorable: Sendable, Equatable {
     }
 
     @Test func elementsWithNoEncodingStayValuesInMemoryAndCannotGoToDisk() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1), spillDirectory: directory.path)
         let values = engine.parallelize((0..<10).map(Unstorable.init), numSlices: 2)

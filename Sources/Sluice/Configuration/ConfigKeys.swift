@@ -1,0 +1,161 @@
+/// The kind of value a configuration key takes, and how it is read.
+enum ConfigValueKind: Sendable {
+    /// A duration; a bare number is in `defaultUnit` ("ms" or "s").
+    case duration(defaultUnit: String)
+    /// A byte size; a bare number is in bytes.
+    case size
+    case int(minimum: Int)
+    case double(minimum: Double)
+    case bool
+    /// One of the listed words.
+    case choice([String])
+    case text
+
+    /// The accepted form, for error messages.
+    var form: String {
+        switch self {
+        case .duration(let unit):
+            return "a duration such as 200ms, 2s, 1min, 1h (a bare number is in \(unit))"
+        case .size: return "a size such as 512m, 2g, 64k (a bare number is in bytes)"
+        case .int(let minimum): return "a whole number >= \(minimum)"
+        case .double(let minimum): return "a number >= \(minimum)"
+        case .bool: return "true or false"
+        case .choice(let words): return "one of " + words.joined(separator: ", ")
+        case .text: return "text"
+        }
+    }
+}
+
+/// A configuration key Sluice knows: Spark's, with Spark's default, or Sluice's own (`sluice.*`).
+struct ConfigKey: Sendable {
+    let name: String
+    let kind: ConfigValueKind
+    /// Spark's default, as text (nil: unset).
+    let defaultValue: String?
+    /// What it sets, for `tuning/README.md` and `--help`-style listings.
+    let meaning: String
+}
+
+/// Every key Sluice reads (Spark's table in reference/spark-dstream-facts.md §16, plus Sluice's own).
+enum ConfigKeys {
+    static let all: [ConfigKey] = [
+        ConfigKey(name: "spark.master", kind: .text, defaultValue: "local[*]",
+            meaning: "where tasks run: local, local[n], local[*]"),
+        ConfigKey(name: "spark.app.name", kind: .text, defaultValue: nil, meaning: "the application's name"),
+        ConfigKey(name: "spark.default.parallelism", kind: .int(minimum: 1), defaultValue: nil,
+            meaning: "partitions of shuffles with no numPartitions (default: the number of workers)"),
+        ConfigKey(name: "spark.rdd.compress", kind: .bool, defaultValue: "false",
+            meaning: "accepted for compatibility: serialized partitions are always columnar blocks"),
+        ConfigKey(name: "spark.local.dir", kind: .text, defaultValue: nil,
+            meaning: "Spark's scratch directory; used for spill when sluice.spill.dir is not set"),
+        ConfigKey(name: "spark.streaming.backpressure.enabled", kind: .bool, defaultValue: "false",
+            meaning: "adapt receivers' rates to the processing rate (PID estimator)"),
+        ConfigKey(name: "spark.streaming.backpressure.initialRate", kind: .int(minimum: 1), defaultValue: nil,
+            meaning: "records/s per receiver before the first estimate (default: receiver.maxRate)"),
+        ConfigKey(name: "spark.streaming.backpressure.rateEstimator", kind: .choice(["pid"]), defaultValue: "pid",
+            meaning: "the rate estimator"),
+        ConfigKey(name: "spark.streaming.backpressure.pid.proportional", kind: .double(minimum: 0),
+            defaultValue: "1.0", meaning: "PID proportional gain"),
+        ConfigKey(name: "spark.streaming.backpressure.pid.integral", kind: .double(minimum: 0),
+            defaultValue: "0.2", meaning: "PID integral gain"),
+        ConfigKey(name: "spark.streaming.backpressure.pid.derived", kind: .double(minimum: 0),
+            defaultValue: "0.0", meaning: "PID derivative gain"),
+        ConfigKey(name: "spark.streaming.backpressure.pid.minRate", kind: .double(minimum: 0),
+            defaultValue: "100", meaning: "PID lowest rate, records/s"),
+        ConfigKey(name: "spark.streaming.receiver.maxRate", kind: .int(minimum: 0), defaultValue: nil,
+            meaning: "records/s per receiver (unset or 0: unlimited)"),
+        ConfigKey(name: "spark.streaming.blockInterval", kind: .duration(defaultUnit: "ms"), defaultValue: "200ms",
+            meaning: "how often received data is cut into a block (one block, one partition)"),
+        ConfigKey(name: "spark.streaming.blockQueueSize", kind: .int(minimum: 1), defaultValue: "10",
+            meaning: "finished blocks waiting to be stored, per block generator"),
+        ConfigKey(name: "spark.streaming.receiverRestartDelay", kind: .duration(defaultUnit: "ms"),
+            defaultValue: "2000", meaning: "wait before restarting a receiver"),
+        ConfigKey(name: "spark.streaming.receiver.blockStoreTimeout", kind: .duration(defaultUnit: "s"),
+            defaultValue: "30", meaning: "how long storing a block (and logging it) may take"),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.enable", kind: .bool, defaultValue: "false",
+            meaning: "log received blocks before acknowledging them"),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.class", kind: .text, defaultValue: nil,
+            meaning: "Spark's custom WAL class: not supported"),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1),
+            defaultValue: "60", meaning: "seconds per receiver WAL segment"),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.maxFailures", kind: .int(minimum: 1),
+            defaultValue: "3", meaning: "attempts per WAL write"),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.closeFileAfterWrite", kind: .bool,
+            defaultValue: "false", meaning: "close the WAL file after each record"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.class", kind: .text, defaultValue: nil,
+            meaning: "Spark's custom WAL class: not supported"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1),
+            defaultValue: "60", meaning: "seconds per driver WAL segment"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.maxFailures", kind: .int(minimum: 1),
+            defaultValue: "3", meaning: "attempts per driver WAL write"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.closeFileAfterWrite", kind: .bool,
+            defaultValue: "false", meaning: "close the driver WAL file after each record"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.allowBatching", kind: .bool, defaultValue: "true",
+            meaning: "group driver WAL records"),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.batchingTimeout", kind: .duration(defaultUnit: "ms"),
+            defaultValue: "5000", meaning: "how long a grouped driver WAL write may wait"),
+        ConfigKey(name: "spark.streaming.unpersist", kind: .bool, defaultValue: "true",
+            meaning: "drop the cached RDDs of batches older than the remember duration"),
+        ConfigKey(name: "spark.streaming.stopGracefullyOnShutdown", kind: .bool, defaultValue: "false",
+            meaning: "on SIGTERM/SIGINT, stop gracefully (finish received data) before exiting"),
+        ConfigKey(name: "spark.streaming.stopSparkContextByDefault", kind: .bool, defaultValue: "true",
+            meaning: "accepted for compatibility (a context owns its engine)"),
+        ConfigKey(name: "spark.streaming.gracefulStopTimeout", kind: .duration(defaultUnit: "ms"), defaultValue: nil,
+            meaning: "longest graceful stop (default: 10 batch intervals)"),
+        ConfigKey(name: "spark.streaming.concurrentJobs", kind: .int(minimum: 1), defaultValue: "1",
+            meaning: "output operations run at once (1: strictly in order)"),
+        ConfigKey(name: "spark.streaming.clock", kind: .text, defaultValue: "org.apache.spark.util.SystemClock",
+            meaning: "accepted for compatibility: pass a clock to StreamingContext(conf:batchDuration:clock:)"),
+        ConfigKey(name: "spark.streaming.manualClock.jump", kind: .duration(defaultUnit: "ms"), defaultValue: "0",
+            meaning: "test clock jump on restart"),
+        ConfigKey(name: "spark.streaming.checkpoint.directory", kind: .text, defaultValue: nil,
+            meaning: "if set, the context checkpoints there from construction"),
+        ConfigKey(name: "spark.streaming.ui.retainedBatches", kind: .int(minimum: 1), defaultValue: "1000",
+            meaning: "batches kept for monitoring"),
+        ConfigKey(name: "spark.streaming.sessionByKey.deltaChainThreshold", kind: .int(minimum: 1),
+            defaultValue: "20", meaning: "Spark's StateMap compaction (Sluice updates state in place)"),
+        ConfigKey(name: "spark.streaming.fileStream.minRememberDuration", kind: .duration(defaultUnit: "s"),
+            defaultValue: "60s", meaning: "how far back file streams look for new files"),
+        ConfigKey(name: "spark.streaming.minRememberDuration", kind: .duration(defaultUnit: "s"), defaultValue: nil,
+            meaning: "old name of spark.streaming.fileStream.minRememberDuration"),
+        ConfigKey(name: "spark.streaming.dynamicAllocation.enabled", kind: .bool, defaultValue: "false",
+            meaning: "accepted for compatibility: one process, no executors to add"),
+        ConfigKey(name: "spark.streaming.kafka.maxRatePerPartition", kind: .int(minimum: 0), defaultValue: "0",
+            meaning: "Kafka direct stream: records/s per partition (0: unlimited)"),
+        ConfigKey(name: "spark.streaming.kafka.minRatePerPartition", kind: .int(minimum: 1), defaultValue: "1",
+            meaning: "Kafka direct stream: least records/s per partition"),
+        ConfigKey(name: "sluice.memory.limit", kind: .size, defaultValue: nil,
+            meaning: "bytes that shuffles, caches, windows and state may hold before spilling (unset: unlimited)"),
+        ConfigKey(name: "sluice.memory.poolRetained", kind: .size, defaultValue: "256m",
+            meaning: "free buffers the buffer pool keeps for reuse"),
+        ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,
+            meaning: "directory for spilled data (default: spark.local.dir, $TMPDIR, /tmp)"),
+        ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7), defaultValue: "1",
+            meaning: "zstd level of spilled, logged and checkpointed blocks"),
+        ConfigKey(name: "sluice.listener.queueCapacity", kind: .int(minimum: 1), defaultValue: "10000",
+            meaning: "listener events waiting for delivery; past it events are dropped and counted"),
+    ]
+
+    static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    /// The known key nearest to `name` by edit distance.
+    static func nearest(to name: String) -> String? {
+        all.min { editDistance($0.name, name) < editDistance($1.name, name) }?.name
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var previous = Array(0...y.count)
+        for i in 1...x.count {
+            var current = [i] + Array(repeating: 0, count: y.count)
+            for j in 1...y.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[y.count]
+    }
+}

@@ -1,0 +1,348 @@
+import Glibc
+import SluiceColumnar
+import SluiceExecution
+import Synchronization
+
+/// The states of a ``StreamingContext``: made, started, stopped. A stopped context cannot start again.
+public enum StreamingContextState: Sendable, Equatable {
+    case initialized
+    case active
+    case stopped
+}
+
+/// The entry point of a streaming program (Spark's `StreamingContext`): it owns the engine that runs the
+/// batches, the graph of streams, and the threads that generate and run each batch's jobs.
+///
+/// As in the guide: streams and output operations are set up first, then `start()`; no stream may be added
+/// once started; a stopped context cannot be restarted; only one context is active in a process at a time.
+/// Batch times are multiples of the batch duration on the context's clock: the first batch is at the next
+/// multiple after the clock's time at `start()`, and zeroTime one batch earlier.
+public final class StreamingContext: Sendable {
+    /// The configuration it was made with.
+    public let conf: StreamingConf
+    /// The batch interval.
+    public let batchDuration: Duration
+    /// The clock batch times are read from.
+    public let clock: any StreamingClock
+    /// The engine running the batches' tasks (`spark.master`, `sluice.memory.limit`, ...).
+    public let engine: ExecutionEngine
+
+    let graph: DStreamGraph
+    let bus: ListenerBus
+    let scheduler: JobScheduler
+    let generator: JobGenerator
+    let unpersistOldRDDs: Bool
+    let concurrentJobs: Int
+    let gracefulStopTimeout: Duration
+
+    private struct Life {
+        var state = StreamingContextState.initialized
+        var error: (any Error)?
+        var checkpointDirectory: String?
+        var nextStreamId = 0
+        var lateStreams: [String] = []
+        var inputInfos: [Time: [Int: StreamInputInfo]] = [:]
+        var stopping = false
+    }
+
+    private let life = Mutex(Life())
+    private let changed = PthreadCondition()
+    /// Where `print()` writes its lines (standard output; tests capture it).
+    let console: Mutex<@Sendable (String) -> Void> = Mutex({ line in print(line) })
+
+    private static let active = Mutex<ObjectIdentifier?>(nil)
+
+    /// A context running batches every `batchDuration` with `conf`'s settings, on `clock`.
+    /// - Throws: ``ConfigurationError`` for a bad setting (naming the key, value and accepted form);
+    ///   ``StreamingError`` for a batch duration under 1 ms.
+    public init(conf: StreamingConf, batchDuration: Duration, clock: any StreamingClock = SystemClock()) throws {
+        try conf.validate()
+        guard batchDuration.wholeMilliseconds >= 1 else {
+            throw StreamingError(
+                .invalidArgument, "the batch duration must be at least 1 ms, got \(batchDuration.sparkDescription)")
+        }
+        self.conf = conf
+        self.batchDuration = batchDuration
+        self.clock = clock
+        let workers = try Master.workers(for: conf.get("spark.master") ?? "local[*]")
+        let memory = MemoryBudget(limit: try conf.bytes("sluice.memory.limit") ?? .max)
+        self.engine = ExecutionEngine(
+            pool: try WorkStealingPool(workers: workers), memory: memory,
+            spillDirectory: conf.get("sluice.spill.dir") ?? conf.get("spark.local.dir"),
+            defaultParallelism: try conf.int("spark.default.parallelism"),
+            compressionLevel: Int32(try conf.int("sluice.zstd.level") ?? 1))
+        self.unpersistOldRDDs = try conf.bool("spark.streaming.unpersist")
+        self.concurrentJobs = try conf.int("spark.streaming.concurrentJobs") ?? 1
+        self.gracefulStopTimeout = try conf.duration("spark.streaming.gracefulStopTimeout") ?? batchDuration * 10
+        let graph = DStreamGraph(batchDuration: batchDuration)
+        let bus = ListenerBus(capacity: try conf.int("sluice.listener.queueCapacity") ?? 10_000)
+        self.graph = graph
+        self.bus = bus
+        let errors = ErrorSink()
+        let completions = CompletionSink()
+        self.scheduler = JobScheduler(
+            threads: concurrentJobs, bus: bus, reportError: { errors.report($0, $1) },
+            batchFinished: { completions.finished($0, $1) })
+        let infos = InputInfoSink()
+        self.generator = JobGenerator(
+            graph: graph, clock: clock, scheduler: scheduler, reportError: { errors.report($0, $1) },
+            inputInfos: { infos.take($0) })
+        errors.context = self
+        completions.generator = generator
+        infos.context = self
+        if let directory = conf.get("spark.streaming.checkpoint.directory") { checkpoint(directory) }
+        for warning in conf.warnings { log(warning) }
+    }
+
+    deinit {
+        if state == .active { stop() }
+        StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
+    }
+
+    /// The context's state.
+    public var state: StreamingContextState { life.withLock { $0.state } }
+
+    // MARK: Settings
+
+    /// Sets the directory checkpoints go to (needed by stateful operations).
+    public func checkpoint(_ directory: String) {
+        life.withLock { $0.checkpointDirectory = directory }
+    }
+
+    /// The checkpoint directory, if set.
+    public var checkpointDirectory: String? { life.withLock { $0.checkpointDirectory } }
+
+    /// Makes every stream keep its RDDs for at least `duration` (Spark's `remember`), e.g. for `slice`.
+    public func remember(_ duration: Duration) { graph.remember(duration) }
+
+    /// Adds a listener of batch, output operation and receiver events.
+    public func addStreamingListener(_ listener: some StreamingListener) { bus.add(listener) }
+
+    /// An RDD of `elements` for use in `transform` (`numSlices` default: `spark.default.parallelism`, else
+    /// the number of workers).
+    public func parallelize<T: Sendable>(_ elements: [T], numSlices: Int? = nil) -> RDD<T> {
+        engine.parallelize(elements, numSlices: numSlices)
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts generating and running batches.
+    /// - Throws: ``StreamingError`` when the context was stopped, another context is active, or the graph
+    ///   cannot run (no output operation, a stream added after start, mismatched slides, ...).
+    public func start() throws {
+        try life.withLock { life throws(StreamingError) in
+            switch life.state {
+            case .active: return
+            case .stopped:
+                throw StreamingError(.illegalState, "StreamingContext has already been stopped; a stopped context cannot be restarted")
+            case .initialized: break
+            }
+        }
+        guard state == .initialized else { return }
+        try StreamingContext.active.withLock { active throws(StreamingError) in
+            if active != nil && active != ObjectIdentifier(self) {
+                throw StreamingError(
+                    .illegalState,
+                    "Only one StreamingContext may be active in a process at a time; stop the other one first")
+            }
+            active = ObjectIdentifier(self)
+        }
+        do {
+            try validateGraph()
+            let firstTime = JobGenerator.firstBatchTime(now: clock.time, batchDuration: batchDuration)
+            try graph.start(zeroTime: firstTime - batchDuration)
+            try bus.start()
+            try scheduler.start()
+            try generator.start(firstTime: firstTime)
+        } catch {
+            StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
+            life.withLock { $0.state = .stopped }
+            scheduler.stop(gracefully: false)
+            bus.stop()
+            engine.pool.shutdown()
+            throw error
+        }
+        life.withLock { $0.state = .active }
+        bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
+    }
+
+    private func validateGraph() throws {
+        let late = life.withLock { $0.lateStreams }
+        if let first = late.first {
+            throw StreamingError(
+                .invalidGraph,
+                "Adding new inputs, transformations, and output operations after starting a context is not supported "
+                    + "(\(first) was added after start)")
+        }
+    }
+
+    /// Blocks until the context stops, or rethrows the first error of a batch (a job that threw, a batch that
+    /// could not be generated).
+    public func awaitTermination() throws {
+        _ = try awaitTermination(deadline: nil)
+    }
+
+    /// As ``awaitTermination()``, for at most `timeout`; true if the context stopped.
+    public func awaitTerminationOrTimeout(_ timeout: Duration) throws -> Bool {
+        try awaitTermination(deadline: monotonicNanoseconds() &+ UInt64(max(0, timeout.wholeMilliseconds)) &* 1_000_000)
+    }
+
+    private func awaitTermination(deadline: UInt64?) throws -> Bool {
+        try changed.locked {
+            while true {
+                let (state, error) = life.withLock { ($0.state, $0.error) }
+                if let error { throw error }
+                if state == .stopped { return true }
+                if let deadline {
+                    let now = monotonicNanoseconds()
+                    if now >= deadline { return false }
+                    changed.wait(nanoseconds: Int(min(deadline - now, 100_000_000)))
+                } else {
+                    changed.wait()
+                }
+            }
+        }
+    }
+
+    /// The first error a batch raised, if any (what ``awaitTermination()`` rethrows).
+    public var error: (any Error)? { life.withLock { $0.error } }
+
+    /// Stops the context. Gracefully, it first finishes every batch already received or generated (within
+    /// `spark.streaming.gracefulStopTimeout`); otherwise queued batches are dropped and only running jobs
+    /// finish. Called from inside a job (`foreachRDD`), it returns at once and the stop completes on another
+    /// thread. Stopping a stopped context does nothing.
+    public func stop(gracefully: Bool = false) {
+        let (proceed, wasActive) = life.withLock { life -> (Bool, Bool) in
+            if life.state == .stopped || life.stopping { return (false, false) }
+            life.stopping = true
+            return (true, life.state == .active)
+        }
+        guard proceed else { return }
+        guard wasActive else {
+            finishStop()
+            return
+        }
+        if JobScheduler.onJobThread {
+            DetachedThread.run { [self] in stopActive(gracefully: gracefully) }
+        } else {
+            stopActive(gracefully: gracefully)
+        }
+    }
+
+    private func stopActive(gracefully: Bool) {
+        if !generator.stop(gracefully: gracefully, timeout: gracefulStopTimeout) {
+            log("graceful stop did not finish within \(gracefulStopTimeout.sparkDescription) "
+                + "(spark.streaming.gracefulStopTimeout); stopping now")
+        }
+        scheduler.stop(gracefully: gracefully)
+        bus.stop()
+        finishStop()
+    }
+
+    private func finishStop() {
+        graph.stop()
+        engine.pool.shutdown()
+        life.withLock {
+            $0.state = .stopped
+            $0.stopping = false
+        }
+        StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
+        changed.locked { changed.broadcast() }
+    }
+
+    // MARK: Internal
+
+    /// Blocks until batch `time` was generated and all its jobs finished (failed ones included), or `timeout`
+    /// passed; true if the batch is done.
+    package func waitUntilBatchHandled(_ time: Time, timeout: Duration) -> Bool {
+        generator.waitFor(timeoutNanoseconds: UInt64(max(0, timeout.wholeMilliseconds)) * 1_000_000) {
+            generator.isHandled(time)
+        }
+    }
+
+    /// Blocks until every listener event posted so far was delivered (or `timeout` passed).
+    package func waitForListeners(timeout: Duration = .seconds(10)) {
+        bus.waitUntilEmpty(timeoutMilliseconds: Int(timeout.wholeMilliseconds))
+    }
+
+    func makeStreamId() -> Int {
+        life.withLock { life in
+            defer { life.nextStreamId += 1 }
+            return life.nextStreamId
+        }
+    }
+
+    /// Records a stream made after `start()` (an error at the next check, and at once if running).
+    func checkCanAddStreams(_ name: String) {
+        let late = life.withLock { life -> Bool in
+            guard life.state != .initialized else { return false }
+            life.lateStreams.append(name)
+            return true
+        }
+        if late {
+            reportError(StreamingError(
+                .illegalState,
+                "Adding new inputs, transformations, and output operations after starting a context is not supported "
+                    + "(\(name) was added after start)"))
+        }
+    }
+
+    func reportError(_ error: any Error) {
+        life.withLock { if $0.error == nil { $0.error = error } }
+        changed.locked { changed.broadcast() }
+    }
+
+    func reportInputInfo(_ info: StreamInputInfo, at time: Time) {
+        life.withLock { $0.inputInfos[time, default: [:]][info.inputStreamId] = info }
+    }
+
+    func takeInputInfos(_ time: Time) -> [Int: StreamInputInfo] {
+        life.withLock { $0.inputInfos.removeValue(forKey: time) ?? [:] }
+    }
+
+    func log(_ message: String) {
+        let line = Array("sluice: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Late-bound links from the scheduler threads back to the context (made before the context finishes its
+/// initializer); weak, so that the threads never keep a context alive.
+final class ErrorSink: @unchecked Sendable {
+    // @unchecked: `context` is written once, during the context's initializer, before any thread starts.
+    weak var context: StreamingContext?
+    func report(_ what: String, _ error: any Error) {
+        context?.reportError(StreamingError(.generationFailed, what, underlying: error))
+    }
+}
+
+final class CompletionSink: @unchecked Sendable {
+    // @unchecked: written once before any thread starts.
+    weak var generator: JobGenerator?
+    func finished(_ time: Time, _ failed: Bool) { generator?.batchFinished(time, failed: failed) }
+}
+
+final class InputInfoSink: @unchecked Sendable {
+    // @unchecked: written once before any thread starts.
+    weak var context: StreamingContext?
+    func take(_ time: Time) -> [Int: StreamInputInfo] { context?.takeInputInfos(time) ?? [:] }
+}
+
+/// A detached thread running one closure.
+enum DetachedThread {
+    static func run(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { context in
+            // Safe: the context is the box retained above, released here once.
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        if rc == 0 {
+            pthread_detach(handle)
+        } else {
+            Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()  // no thread: run it here
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import DequeModule
+import Glibc
+import SluiceExecution
+import Synchronization
+
+/// An event for the listeners.
+enum StreamingEvent: Sendable {
+    case streamingStarted(StreamingStarted)
+    case receiverStarted(ReceiverInfo)
+    case receiverError(ReceiverInfo)
+    case receiverStopped(ReceiverInfo)
+    case batchSubmitted(BatchInfo)
+    case batchStarted(BatchInfo)
+    case batchCompleted(BatchInfo)
+    case outputOperationStarted(OutputOperationInfo)
+    case outputOperationCompleted(OutputOperationInfo)
+
+    func deliver(to listener: any StreamingListener) {
+        switch self {
+        case .streamingStarted(let e): listener.onStreamingStarted(e)
+        case .receiverStarted(let e): listener.onReceiverStarted(e)
+        case .receiverError(let e): listener.onReceiverError(e)
+        case .receiverStopped(let e): listener.onReceiverStopped(e)
+        case .batchSubmitted(let e): listener.onBatchSubmitted(e)
+        case .batchStarted(let e): listener.onBatchStarted(e)
+        case .batchCompleted(let e): listener.onBatchCompleted(e)
+        case .outputOperationStarted(let e): listener.onOutputOperationStarted(e)
+        case .outputOperationCompleted(let e): listener.onOutputOperationCompleted(e)
+        }
+    }
+}
+
+/// Delivers events to the listeners, in order, on a thread of its own, from a bounded queue: a slow listener
+/// delays events, never the context; events arriving at a full queue are dropped and counted (as Spark's bus
+/// does).
+final class ListenerBus: Sendable {
+    private struct State {
+        var queue = Deque<StreamingEvent>()
+        var listeners: [any StreamingListener] = []
+        var started = false
+        var stopping = false
+        var delivering = false
+        var dropped = 0
+    }
+
+    let capacity: Int
+    private let state = Mutex(State())
+    private let wake = PthreadCondition()
+    private let thread = Mutex<UInt?>(nil)
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func add(_ listener: any StreamingListener) {
+        state.withLock { $0.listeners.append(listener) }
+    }
+
+    /// Events dropped because the queue was full.
+    var droppedEvents: Int { state.withLock { $0.dropped } }
+
+    func post(_ event: StreamingEvent) {
+        let posted = state.withLock { s -> Bool in
+            guard !s.stopping else { return false }
+            guard s.queue.count < capacity else {
+                s.dropped += 1
+                return false
+            }
+            s.queue.append(event)
+            return true
+        }
+        if posted { wake.locked { wake.signal() } }
+    }
+
+    /// Starts the delivery thread.
+    func start() throws {
+        state.withLock { $0.started = true }
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { context in
+            // Safe: the context is the bus retained below, released here once.
+            let bus = Unmanaged<ListenerBus>.fromOpaque(context!).takeRetainedValue()
+            bus.run()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<ListenerBus>.fromOpaque(context).release()
+            throw StreamingError(.internalFailure, "could not start the listener thread (errno \(rc))")
+        }
+        thread.withLock { $0 = UInt(handle) }
+    }
+
+    private func run() {
+        while true {
+            let next = wake.locked { () -> (StreamingEvent, [any StreamingListener])? in
+                while true {
+                    let taken = state.withLock { s -> (StreamingEvent, [any StreamingListener])?? in
+                        if let event = s.queue.popFirst() {
+                            s.delivering = true
+                            return .some((event, s.listeners))
+                        }
+                        s.delivering = false
+                        return s.stopping ? .some(nil) : nil
+                    }
+                    if let taken { return taken }
+                    wake.wait()
+                }
+            }
+            guard let (event, listeners) = next else { return }
+            for listener in listeners { event.deliver(to: listener) }
+            wake.locked { wake.broadcast() }  // wakes waitUntilEmpty
+        }
+    }
+
+    /// Blocks until every posted event was delivered, or `timeoutMilliseconds` passed; true if empty.
+    @discardableResult
+    func waitUntilEmpty(timeoutMilliseconds: Int = 10_000) -> Bool {
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+        return wake.locked {
+            while true {
+                if state.withLock({ $0.queue.isEmpty && !$0.delivering }) { return true }
+                let now = monotonicNanoseconds()
+                if now >= deadline { return false }
+                wake.wait(nanoseconds: Int(min(deadline - now, 10_000_000)))
+            }
+        }
+    }
+
+    /// Delivers what is queued, then stops the thread and waits for it.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        wake.locked { wake.broadcast() }
+        if let handle = thread.withLock({ t in defer { t = nil }; return t }) {
+            pthread_join(pthread_t(handle), nil)
+        }
+    }
+}

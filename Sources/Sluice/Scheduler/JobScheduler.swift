@@ -1,0 +1,133 @@
+import DequeModule
+import Glibc
+import SluiceExecution
+import Synchronization
+
+/// Runs batches' jobs on `spark.streaming.concurrentJobs` threads of its own, in submission order, and posts
+/// the listener events of each batch and output operation (Spark's `JobScheduler`). With one thread, batches
+/// and their output operations run strictly one after another.
+final class JobScheduler: Sendable {
+    let threadCount: Int
+    private let bus: ListenerBus
+    /// Called when a job throws: the context reports the error (``StreamingContext/awaitTermination()``).
+    private let reportError: @Sendable (String, any Error) -> Void
+    /// Called when a batch's jobs all finished, with whether one failed.
+    private let batchFinished: @Sendable (Time, Bool) -> Void
+
+    private struct State {
+        var queue = Deque<(JobSet, StreamingJob)>()
+        var running = 0
+        var stopping = false
+        var threads: [UInt] = []
+    }
+
+    private let state = Mutex(State())
+    private let wake = PthreadCondition()
+
+    init(
+        threads: Int, bus: ListenerBus, reportError: @escaping @Sendable (String, any Error) -> Void,
+        batchFinished: @escaping @Sendable (Time, Bool) -> Void
+    ) {
+        self.threadCount = max(1, threads)
+        self.bus = bus
+        self.reportError = reportError
+        self.batchFinished = batchFinished
+    }
+
+    nonisolated(unsafe) private static var jobThreadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Whether the calling thread is running a streaming job (e.g. `stop()` called inside `foreachRDD`).
+    static var onJobThread: Bool { pthread_getspecific(jobThreadKey) != nil }
+
+    func start() throws {
+        for _ in 0..<threadCount {
+            let context = Unmanaged.passRetained(self).toOpaque()
+            var handle = pthread_t()
+            let rc = pthread_create(&handle, nil, { context in
+                // Safe: the context is the scheduler retained below, released here once.
+                let scheduler = Unmanaged<JobScheduler>.fromOpaque(context!).takeRetainedValue()
+                pthread_setspecific(JobScheduler.jobThreadKey, UnsafeRawPointer(bitPattern: 1))
+                scheduler.run()
+                return nil
+            }, context)
+            guard rc == 0 else {
+                Unmanaged<JobScheduler>.fromOpaque(context).release()
+                stop(gracefully: false)
+                throw StreamingError(.internalFailure, "could not start a job thread (errno \(rc))")
+            }
+            state.withLock { $0.threads.append(UInt(handle)) }
+        }
+    }
+
+    /// Queues a batch's jobs (a batch with no jobs is not submitted, as in Spark).
+    func submit(_ jobSet: JobSet) {
+        jobSet.markSubmitted()
+        bus.post(.batchSubmitted(jobSet.info))
+        state.withLock { s in for job in jobSet.jobs { s.queue.append((jobSet, job)) } }
+        wake.locked { wake.broadcast() }
+    }
+
+    private func run() {
+        while true {
+            let next = wake.locked { () -> (JobSet, StreamingJob)? in
+                while true {
+                    let taken = state.withLock { s -> (JobSet, StreamingJob)?? in
+                        if s.stopping && s.queue.isEmpty { return .some(nil) }
+                        guard let job = s.queue.popFirst() else { return nil }
+                        s.running += 1
+                        return .some(job)
+                    }
+                    if let taken { return taken }
+                    wake.wait()
+                }
+            }
+            guard let (jobSet, job) = next else { return }
+            execute(job, of: jobSet)
+            state.withLock { $0.running -= 1 }
+            wake.locked { wake.broadcast() }
+        }
+    }
+
+    private func execute(_ job: StreamingJob, of jobSet: JobSet) {
+        let (started, first) = jobSet.jobStarted(job)
+        if first { bus.post(.batchStarted(jobSet.info)) }
+        bus.post(.outputOperationStarted(started))
+        var failure: (any Error)?
+        do {
+            try job.body()
+        } catch {
+            failure = error
+        }
+        let (finished, complete) = jobSet.jobCompleted(job, failure: failure)
+        bus.post(.outputOperationCompleted(finished))
+        if complete { bus.post(.batchCompleted(jobSet.info)) }
+        if let failure {
+            reportError("Error running job for output operation \(job.outputOpId) (\(job.name)) of batch \(job.time)", failure)
+        }
+        if complete { batchFinished(jobSet.time, jobSet.hasFailure) }
+    }
+
+    /// Whether no job is queued or running.
+    var isIdle: Bool { state.withLock { $0.queue.isEmpty && $0.running == 0 } }
+
+    /// Stops the threads: gracefully after every queued job ran; otherwise queued jobs are dropped and only the
+    /// running ones finish. Returns when the threads are gone (or at once when called on a job thread).
+    func stop(gracefully: Bool) {
+        let handles = state.withLock { s -> [UInt] in
+            s.stopping = true
+            if !gracefully { s.queue.removeAll() }
+            defer { s.threads = [] }
+            return s.threads
+        }
+        wake.locked { wake.broadcast() }
+        if JobScheduler.onJobThread {
+            for handle in handles { pthread_detach(pthread_t(handle)) }
+        } else {
+            for handle in handles { pthread_join(pthread_t(handle), nil) }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Glibc
+import SluiceColumnar
+
+/// An output directory written the way Hadoop and Spark commit one: every part file is written into a
+/// temporary directory beside it, an empty `_SUCCESS` marks it complete, and one rename makes it visible. A
+/// directory of that name left by an earlier attempt (a replayed batch) is replaced, so exactly one complete
+/// copy remains.
+struct OutputDirectory {
+    let path: String
+    let calls: SystemCalls
+
+    /// Writes the directory: `body` writes the part files into the temporary directory it is given.
+    /// - Throws: ``StorageError`` (`writeFailed`) naming the directory; nothing half-written is left.
+    func write(_ body: (String) throws -> Void) throws {
+        var random = SystemRandomNumberGenerator()
+        let nonce = String(random.next() & 0xFFFF_FFFF, radix: 16)
+        let temporary = "\(path).sluice-temporary-\(nonce)"
+        do {
+            try makeParents()
+            try check(calls.mkdir(temporary, 0o755), "mkdir", temporary)
+            try body(temporary)
+            var marker = try FileSink(creating: "\(temporary)/_SUCCESS", calls: calls)
+            try marker.write(UnsafeRawBufferPointer(start: nil, count: 0))
+            _ = consume marker
+            if exists(path) {
+                let old = "\(path).sluice-replaced-\(nonce)"
+                try check(calls.rename(path, old), "rename", path)
+                try check(calls.rename(temporary, path), "rename", temporary)
+                OutputDirectory.removeTree(old, calls: calls)
+            } else {
+                try check(calls.rename(temporary, path), "rename", temporary)
+            }
+        } catch {
+            OutputDirectory.removeTree(temporary, calls: calls)
+            if let error = error as? StorageError { throw error }
+            throw StorageError(.writeFailed, "writing the output directory '\(path)' failed", underlying: error)
+        }
+    }
+
+    private func check(_ result: (Int32, Int32), _ operation: String, _ file: String) throws(FileError) {
+        if result.0 != 0 { throw FileError(operation: operation, path: file, offset: nil, errno: result.1) }
+    }
+
+    private func makeParents() throws(FileError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/").dropLast() {
+            prefix += "/\(component)"
+            let (rc, err) = calls.mkdir(prefix, 0o755)
+            if rc != 0 && err != EEXIST { throw FileError(operation: "mkdir", path: prefix, offset: nil, errno: err) }
+        }
+    }
+
+    private func exists(_ file: String) -> Bool {
+        var info = stat()
+        return stat(file, &info) == 0
+    }
+
+    /// The name of part file `index`: `part-00000`.
+    static func partName(_ index: Int) -> String {
+        let digits = String(index)
+        return "part-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+    }
+
+    /// The part files of a complete output directory, in order.
+    /// - Throws: ``StorageError`` (`readFailed`) when the directory is missing or has no `_SUCCESS`.
+    static func partFiles(of path: String) throws -> [String] {
+        guard let directory = opendir(path) else {
+            throw StorageError(
+                .readFailed, "cannot read the output directory '\(path)'",
+                underlying: FileError(operation: "opendir", path: path, offset: nil, errno: errno))
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        var complete = false
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
+            }
+            if name == "_SUCCESS" { complete = true }
+            if name.hasPrefix("part-") { names.append(name) }
+        }
+        guard complete else {
+            throw StorageError(.readFailed, "'\(path)' is not a complete output directory: it has no _SUCCESS file")
+        }
+        return names.sorted().map { "\(path)/\($0)" }
+    }
+
+    /// Removes `root` and everything below it (best effort).
+    static func removeTree(_ root: String, calls: SystemCalls) {
+        guard let directory = opendir(root) else {
+            _ = calls.unlink(root)
+            return
+        }
+        var children: [(String, Bool)] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
+            }
+            if name == "." || name == ".." { continue }
+            children.append(("\(root)/\(name)", entry.pointee.d_type == DT_DIR))
+        }
+        closedir(directory)
+        for (child, isDirectory) in children {
+            if isDirectory { removeTree(child, calls: calls) } else { _ = calls.unlink(child) }
+        }
+        _ = calls.rmdir(root)
+    }
+}
+
+/// Appends text to a file through a 64 kB buffer.
+struct LineWriter: ~Copyable {
+    var sink: FileSink
+    var buffer: [UInt8] = []
+
+    init(creating path: String, calls: SystemCalls) throws {
+        sink = try FileSink(creating: path, calls: calls)
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    mutating func write(line: String) throws {
+        buffer.append(contentsOf: line.utf8)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    mutating func flush() throws {
+        try buffer.withUnsafeBytes { try sink.write($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
