@@ -61,7 +61,8 @@ final class ListenerBus: Sendable {
 
     func post(_ event: StreamingEvent) {
         let posted = state.withLock { s -> Bool in
-            guard !s.stopping else { return false }
+            // With no listener there is nobody to deliver to (a listener added later sees later events only).
+            guard !s.stopping, !s.listeners.isEmpty else { return false }
             guard s.queue.count < capacity else {
                 s.dropped += 1
                 return false

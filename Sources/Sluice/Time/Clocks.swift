@@ -52,17 +52,21 @@ final class ClockWaiter: Sendable {
     let clock: any StreamingClock
     private let condition: PthreadCondition
     private let interrupted = Mutex(false)
+    /// Whether the clock signals its changes (a ``ManualClock``) or is the system's.
+    private let manual: Bool
+    private let system: Bool
 
     init(clock: any StreamingClock) {
         self.clock = clock
-        self.condition = (clock as? ManualClock)?.changed ?? PthreadCondition()
+        let manualClock = clock as? ManualClock
+        self.condition = manualClock?.changed ?? PthreadCondition()
+        self.manual = manualClock != nil
+        self.system = clock is SystemClock
     }
 
     /// Blocks until the clock reads `target` or later (true), or until ``interrupt()`` (false).
     func wait(until target: Time) -> Bool {
-        let manual = clock is ManualClock
-        let system = clock is SystemClock
-        return condition.locked {
+        condition.locked {
             while true {
                 if interrupted.withLock({ $0 }) { return false }
                 let now = clock.time
