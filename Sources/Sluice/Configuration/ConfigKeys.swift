@@ -126,8 +126,6 @@ enum ConfigKeys {
             meaning: "Kafka direct stream: least records/s per partition"),
         ConfigKey(name: "sluice.memory.limit", kind: .size, defaultValue: nil,
             meaning: "bytes that shuffles, caches, windows and state may hold before spilling (unset: unlimited)"),
-        ConfigKey(name: "sluice.memory.poolRetained", kind: .size, defaultValue: "256m",
-            meaning: "free buffers the buffer pool keeps for reuse"),
         ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,
             meaning: "directory for spilled data (default: spark.local.dir, $TMPDIR, /tmp)"),
         ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7), defaultValue: "1",
