@@ -79,6 +79,10 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
     /// The stream's RDD at `time`: computed by the subclass. Nil when the stream has no data at that time.
     func compute(_ time: Time) throws -> RDD<Element>? { nil }
 
+    /// Whether the stream keeps state between batches, so that it needs a checkpoint directory (Spark's
+    /// `mustCheckpoint`).
+    var mustCheckpoint: Bool { false }
+
     // MARK: Time rules
 
     var zeroTime: Time? { meta.withLock { $0.zeroTime } }
@@ -141,6 +145,7 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
 
     @usableFromInline
     func validateAtStart() throws {
+        if mustCheckpoint { try context.checkCheckpointDirectory(for: "\(name) stream \(id)") }
         let (level, checkpoint) = meta.withLock { ($0.storageLevel, $0.checkpointInterval) }
         if let checkpoint {
             guard checkpoint >= slideDuration, checkpoint.isMultiple(of: slideDuration) else {

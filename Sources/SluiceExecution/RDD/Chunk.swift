@@ -6,23 +6,23 @@
 /// An operator's reusable output chunk: filled element by element, handed on when full or when its input
 /// chunk is done, then emptied keeping its memory.
 @usableFromInline
-struct ChunkBuffer<Element> {
+package struct ChunkBuffer<Element> {
     @usableFromInline var elements: ContiguousArray<Element>
 
     @inlinable
-    init() {
+    package init() {
         elements = []
         elements.reserveCapacity(chunkCapacity)
     }
 
-    @inlinable var isFull: Bool { elements.count >= chunkCapacity }
+    @inlinable package var isFull: Bool { elements.count >= chunkCapacity }
 
     @inlinable
-    mutating func append(_ element: Element) { elements.append(element) }
+    package mutating func append(_ element: Element) { elements.append(element) }
 
     /// Hands the elements to `sink` (if there are any) and empties the buffer.
     @inlinable
-    mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {
+    package mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {
         guard !elements.isEmpty else { return }
         try elements.withUnsafeBufferPointer { try sink($0) }
         elements.removeAll(keepingCapacity: true)
@@ -55,7 +55,7 @@ func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) rethrows {
 
 /// Emits `elements` to `sink` in chunks, with a yield point between them.
 @inlinable
-func emitChunks<T>(
+package func emitChunks<T>(
     _ elements: UnsafeBufferPointer<T>, to sink: (UnsafeBufferPointer<T>) throws -> Void
 ) throws {
     try forEachChunk(of: elements.count) { try sink(UnsafeBufferPointer(rebasing: elements[$0])) }

@@ -55,6 +55,26 @@ public struct RDD<Element: Sendable>: Sendable {
             lineage: lineage, produce: produce)
     }
 
+    // MARK: Building blocks for other layers
+
+    /// An RDD whose partitions `produce` computes, reading from RDDs whose stages are in `lineage` (for streams
+    /// that combine several RDDs in their own partitions).
+    package static func custom(
+        engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil, lineage: Lineage,
+        produce: @escaping @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
+    ) -> RDD<Element> {
+        RDD(engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage, produce: produce)
+    }
+
+    /// The stages this RDD's tasks read from.
+    package var stages: Lineage { lineage }
+
+    /// Pushes partition `partition`'s elements into `sink`, inside a task of another RDD (its stages must have
+    /// run: include ``stages`` in that RDD's lineage).
+    package func computePartition(_ partition: Int, into sink: Sink) throws {
+        try produce(partition, sink)
+    }
+
     // MARK: Running
 
     /// Drives one partition: pushes its chunks into the sink.
@@ -94,21 +114,21 @@ final class ResultSlots<R: Sendable>: Sendable {
 
 /// A stage an RDD depends on: a shuffle's map side, run once before the tasks that read it.
 @usableFromInline
-protocol StageNode: AnyObject, Sendable {
+package protocol StageNode: AnyObject, Sendable {
     /// Runs the stage's map tasks unless they already ran (waiting for a run in progress elsewhere).
     func materialize() throws
 }
 
 /// The shuffle stages an RDD's tasks read from.
 @usableFromInline
-struct Lineage: Sendable {
+package struct Lineage: Sendable {
     @usableFromInline var stages: [any StageNode]
 
-    @inlinable init(_ stages: [any StageNode] = []) { self.stages = stages }
+    @inlinable package init(_ stages: [any StageNode] = []) { self.stages = stages }
 
     /// Both RDDs' stages (for `union`).
     @inlinable
-    func merged(with other: Lineage) -> Lineage {
+    package func merged(with other: Lineage) -> Lineage {
         var all = stages
         for stage in other.stages where !all.contains(where: { $0 === stage }) { all.append(stage) }
         return Lineage(all)
@@ -116,7 +136,7 @@ struct Lineage: Sendable {
 
     /// Runs every stage that has not run.
     @usableFromInline
-    func prepare() throws {
+    package func prepare() throws {
         for stage in stages { try stage.materialize() }
     }
 }

@@ -1,0 +1,117 @@
+import SluiceExecution
+
+/// `reduceByKeyAndWindow` with an inverse function (Spark's `ReducedWindowedDStream`), computed incrementally:
+/// each batch's values are reduced per key once (`reduceByKey`, kept while in the window), and the window's
+/// per-key values live in a store updated in place at each slide, removing the batches that leave the window
+/// with the inverse function and adding those that enter. The cost of a slide is proportional to the data
+/// entering and leaving (plus the output itself), not to the window's length.
+///
+/// As in Spark: a key stays in the window with its inverse-reduced value (e.g. 0) unless `filter` removes it;
+/// output at time t is every key in the window after the slide. A key in leaving data but not in the window
+/// (a filter removed it) is skipped, where Spark would fail the batch.
+final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream<(K, V)>, @unchecked Sendable {
+    let parent: DStream<(K, V)>
+    /// The parent's batches reduced per key, partitioned as the window's store.
+    let reduced: DStream<(K, V)>
+    let windowDuration: Duration
+    let reduce: @Sendable (V, V) throws -> V
+    let inverse: @Sendable (V, V) throws -> V
+    let filter: (@Sendable ((K, V)) throws -> Bool)?
+    let partitioner: HashPartitioner
+    let timeline: StateTimeline<[K: V], Void>
+
+    init(
+        parent: DStream<(K, V)>, reduced: DStream<(K, V)>, reduce: @escaping @Sendable (V, V) throws -> V,
+        inverse: @escaping @Sendable (V, V) throws -> V, windowDuration: Duration, slideDuration: Duration,
+        numPartitions: Int, filter: (@Sendable ((K, V)) throws -> Bool)?
+    ) {
+        self.parent = parent
+        self.reduced = reduced
+        self.windowDuration = windowDuration
+        self.reduce = reduce
+        self.inverse = inverse
+        self.filter = filter
+        self.partitioner = HashPartitioner(numPartitions: numPartitions)
+        self.timeline = StateTimeline(
+            name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:])
+        super.init(
+            context: parent.context, name: "reduceByKeyAndWindow", slideDuration: slideDuration, parents: [reduced])
+        reduced.persist(.memoryAndDisk)
+    }
+
+    override func compute(_ time: Time) throws -> RDD<(K, V)>? {
+        try recordSteps(through: time)
+        let timeline = self.timeline
+        return RDD.custom(
+            engine: context.engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
+            lineage: timeline.lineage(through: time)
+        ) { p, sink in
+            try timeline.read(partition: p, at: time) { state, _ in try emitPairs(state, to: sink) }
+        }
+    }
+
+    /// Records the slide of every valid time up to `time` not recorded yet.
+    private func recordSteps(through time: Time) throws {
+        guard let zero = zeroTime else { return }
+        var next = timeline.lastRecorded.map { $0 + slideDuration } ?? zero + slideDuration
+        while next <= time {
+            try recordStep(next)
+            next = next + slideDuration
+        }
+    }
+
+    private func recordStep(_ time: Time) throws {
+        let parentSlide = reduced.slideDuration
+        // Entering: the batches in (t - slide, t]; leaving: those in (t - slide - window, t - window].
+        let entering = try reduced.slice(from: time - slideDuration + parentSlide, to: time)
+        let leaving = try reduced.slice(
+            from: time - slideDuration - windowDuration + parentSlide, to: time - windowDuration)
+        let (reduce, inverse, filter) = (self.reduce, self.inverse, self.filter)
+        let lineage = (entering + leaving).reduce(Lineage()) { $0.merged(with: $1.stages) }
+        timeline.record(StateStep(time: time, lineage: lineage) { p, window in
+            var touched: [K] = []
+            for rdd in leaving {
+                try rdd.computePartition(p) { chunk in
+                    for (key, value) in chunk {
+                        guard let current = window[key] else { continue }
+                        window[key] = try inverse(current, value)
+                        touched.append(key)
+                    }
+                }
+            }
+            for rdd in entering {
+                try rdd.computePartition(p) { chunk in
+                    for (key, value) in chunk {
+                        window[key] = try window[key].map { try reduce($0, value) } ?? value
+                        touched.append(key)
+                    }
+                }
+            }
+            if let filter {
+                for key in touched {
+                    if let value = window[key], try !filter((key, value)) { window[key] = nil }
+                }
+            }
+        })
+    }
+
+    override var mustCheckpoint: Bool { true }
+
+    override func remember(_ duration: Duration) {
+        timeline.keepStates(for: duration)
+        super.remember(duration)
+    }
+
+    override var parentRememberDuration: Duration { (rememberDuration ?? slideDuration) + windowDuration }
+
+    override func clearMetadata(_ time: Time) {
+        timeline.prune(before: time - max(rememberDuration ?? slideDuration, slideDuration))
+        super.clearMetadata(time)
+    }
+
+    override func validateAtStart() throws {
+        try checkWindow(
+            window: windowDuration, slide: slideDuration, parentSlide: parent.slideDuration, name: name, id: id)
+        try super.validateAtStart()
+    }
+}

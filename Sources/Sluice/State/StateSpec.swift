@@ -1,0 +1,104 @@
+import SluiceExecution
+
+/// What `mapWithState` does (Spark's `StateSpec`): the mapping function, and optionally an idle timeout, an
+/// initial state and the number of partitions. Each setter returns a new spec.
+public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>: Sendable {
+    let function: @Sendable (Time, K, V?, State<S>) throws -> Mapped?
+    /// How long a key may go untouched before it times out.
+    public private(set) var idleTimeout: Duration?
+    /// The state to start from.
+    public private(set) var initialStateRDD: RDD<(K, S)>?
+    /// The state's partitions (default: `spark.default.parallelism`, else the number of workers).
+    public private(set) var partitionCount: Int?
+
+    init(_ function: @escaping @Sendable (Time, K, V?, State<S>) throws -> Mapped?) {
+        self.function = function
+    }
+
+    /// A spec calling `function` once per record, with the record's key, its value, and the key's state; what
+    /// it returns (if not nil) is emitted. When a key times out it is called once more with a nil value.
+    public static func function(
+        _ function: @escaping @Sendable (K, V?, State<S>) throws -> Mapped?
+    ) -> StateSpec {
+        StateSpec { _, key, value, state in try function(key, value, state) }
+    }
+
+    /// As ``function(_:)-...``, with the batch time as the first argument.
+    public static func function(
+        _ function: @escaping @Sendable (Time, K, V?, State<S>) throws -> Mapped?
+    ) -> StateSpec {
+        StateSpec(function)
+    }
+
+    /// The spec with keys timing out after `idle` without a record (or a state change).
+    public func timeout(_ idle: Duration) -> StateSpec {
+        var copy = self
+        copy.idleTimeout = idle
+        return copy
+    }
+
+    /// The spec starting from the (key, state) pairs of `rdd`.
+    public func initialState(_ rdd: RDD<(K, S)>) -> StateSpec {
+        var copy = self
+        copy.initialStateRDD = rdd
+        return copy
+    }
+
+    /// The spec with the state spread over `n` partitions.
+    public func numPartitions(_ n: Int) -> StateSpec {
+        var copy = self
+        copy.partitionCount = max(1, n)
+        return copy
+    }
+}
+
+/// The state of one key during one call of a `mapWithState` function (Spark's `State`): read it, update it,
+/// or remove it. Valid only during the call.
+public final class State<S> {
+    var value: S?
+    private(set) var updated = false
+    private(set) var removed = false
+    /// Whether the key is timing out (the call has no value and its state is dropped afterwards).
+    public private(set) var isTimingOut = false
+
+    init() {}
+
+    func reset(_ value: S?, timingOut: Bool) {
+        self.value = value
+        updated = false
+        removed = false
+        isTimingOut = timingOut
+    }
+
+    /// Whether the key has a state.
+    public var exists: Bool { value != nil && !removed }
+
+    /// The state.
+    /// - Throws: ``StreamingError`` when the key has none.
+    public func get() throws -> S {
+        guard !removed, let value else {
+            throw StreamingError(.illegalState, "State.get(): the key has no state (check exists or use getOption())")
+        }
+        return value
+    }
+
+    /// The state, or nil.
+    public func getOption() -> S? { removed ? nil : value }
+
+    /// Sets the state.
+    /// - Throws: ``StreamingError`` when the key is timing out or its state was removed in this call.
+    public func update(_ newState: S) throws {
+        if removed { throw StreamingError(.illegalState, "Cannot update the state after it has been removed") }
+        if isTimingOut { throw StreamingError(.illegalState, "Cannot update the state that is timing out") }
+        value = newState
+        updated = true
+    }
+
+    /// Removes the state.
+    /// - Throws: ``StreamingError`` when the key is timing out or its state was already removed.
+    public func remove() throws {
+        if isTimingOut { throw StreamingError(.illegalState, "Cannot remove the state that is timing out") }
+        if removed { throw StreamingError(.illegalState, "Cannot remove the state that has already been removed") }
+        removed = true
+    }
+}

@@ -1,0 +1,153 @@
+import SluiceExecution
+import Synchronization
+
+/// One batch's change to a stateful stream's state, applied once per partition, in time order.
+struct StateStep<State, Output>: @unchecked Sendable {
+    // @unchecked: the closure only captures RDDs (Sendable) and the stream's own Sendable functions.
+    let time: Time
+    /// The stages of the RDDs the step reads.
+    let lineage: Lineage
+    /// Changes partition `partition`'s state; returns what the batch produced there.
+    let apply: (_ partition: Int, _ state: inout State) throws -> Output
+}
+
+/// State kept from batch to batch by a stateful stream (windows with an inverse function, `updateStateByKey`,
+/// `mapWithState`): one store per partition, changed in place by each batch's step, in time order, exactly
+/// once. Reading partition p at time t first applies the steps recorded up to t for that partition.
+///
+/// The store is not copied per batch: a read at time t uses the live state when t is the last applied batch.
+/// An older state is kept (a copy-on-write snapshot, which makes the next change copy) only while a downstream
+/// stream may still read it (``keepStates(for:)``); a read of a state no longer kept is an error. A step that
+/// throws leaves its partition unusable (its state may be half changed): later reads of it fail with that
+/// error, rather than count something twice.
+final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendable {
+    // @unchecked: every field is behind a lock.
+
+    struct Partition {
+        var state: State
+        var applied: Time?
+        /// Per applied batch: its output, and its state when kept for later readers.
+        var history: [Time: (state: State?, output: Output)] = [:]
+        var failure: StreamingError?
+    }
+
+    final class Slot: Sendable {
+        let partition: Mutex<Partition>
+        init(_ empty: State) { partition = Mutex(Partition(state: empty)) }
+    }
+
+    let name: String
+    private let partitions: [Slot]
+    private let steps = Mutex<[StateStep<State, Output>]>([])
+    private let retention = Mutex<Duration>(.zero)
+    private let slide: Duration
+
+    init(name: String, partitions: Int, slide: Duration, empty: State) {
+        self.name = name
+        self.slide = slide
+        self.partitions = (0..<partitions).map { _ in Slot(empty) }
+    }
+
+    var partitionCount: Int { partitions.count }
+
+    /// Keeps states for reads up to `duration` back (downstream windows, `remember`).
+    func keepStates(for duration: Duration) {
+        retention.withLock { $0 = max($0, duration) }
+    }
+
+    /// The time of the last step recorded.
+    var lastRecorded: Time? { steps.withLock { $0.last?.time } }
+
+    /// Records the step of batch `step.time` (after every earlier one).
+    func record(_ step: StateStep<State, Output>) {
+        steps.withLock { steps in
+            guard steps.last.map({ $0.time < step.time }) ?? true else { return }
+            steps.append(step)
+        }
+    }
+
+    /// The stages of the steps up to `time` that some partition has not applied yet.
+    func lineage(through time: Time) -> Lineage {
+        let applied = partitions.map { slot in slot.partition.withLock { $0.applied } }
+        // A partition that applied nothing yet needs every step.
+        let oldest = applied.contains { $0 == nil } ? nil : applied.compactMap { $0 }.min()
+        return steps.withLock { steps in
+            steps.filter { step in step.time <= time && (oldest.map { step.time > $0 } ?? true) }
+                .reduce(Lineage()) { $0.merged(with: $1.lineage) }
+        }
+    }
+
+    /// Brings partition `partition` up to batch `time` and calls `body` with its state and output at `time`.
+    /// - Throws: the error of a step, or ``StreamingError`` when the state at `time` is no longer kept.
+    func read<R>(partition p: Int, at time: Time, _ body: (State, Output) throws -> R) throws -> R {
+        let keep = retention.withLock { $0 }
+        let pending = steps.withLock { $0 }
+        return try partitions[p].partition.withLock { partition in
+            if let failure = partition.failure { throw failure }
+            for step in pending where step.time <= time && partition.applied.map({ step.time > $0 }) ?? true {
+                if let previous = partition.applied, keep > slide, previous > step.time - keep {
+                    partition.history[previous]?.state = partition.state  // an older state someone may read
+                }
+                do {
+                    let output = try step.apply(p, &partition.state)
+                    partition.applied = step.time
+                    partition.history[step.time] = (nil, output)
+                } catch {
+                    let failure = StreamingError(
+                        .generationFailed,
+                        "the state of \(name) (partition \(p)) is unusable after batch \(step.time) failed",
+                        underlying: error)
+                    partition.failure = failure
+                    throw error
+                }
+            }
+            if partition.applied == time, let output = partition.history[time]?.output {
+                return try body(partition.state, output)
+            }
+            if let kept = partition.history[time], let state = kept.state {
+                return try body(state, kept.output)
+            }
+            throw StreamingError(
+                .generationFailed,
+                "the state of \(name) at \(time) is no longer kept (partition \(p) is at "
+                    + "\(partition.applied.map { "\($0)" } ?? "no batch")): stateful streams are read in time order; "
+                    + "keep spark.streaming.concurrentJobs at 1 or remember the stream longer")
+        }
+    }
+
+    /// Forgets outputs and kept states of batches before `time`, and steps every partition applied.
+    func prune(before time: Time) {
+        var oldestApplied: Time?
+        for slot in partitions {
+            let applied = slot.partition.withLock { partition -> Time? in
+                partition.history = partition.history.filter { $0.key >= time || $0.key == partition.applied }
+                return partition.applied
+            }
+            guard let applied else { return }
+            oldestApplied = oldestApplied.map { min($0, applied) } ?? applied
+        }
+        if let oldestApplied { steps.withLock { $0.removeAll { $0.time <= oldestApplied } } }
+    }
+}
+
+extension StreamingContext {
+    /// The error Spark gives a stateful stream started without a checkpoint directory.
+    func checkCheckpointDirectory(for stream: String) throws {
+        guard checkpointDirectory != nil else {
+            throw StreamingError(
+                .invalidGraph,
+                "The checkpoint directory has not been set: \(stream) keeps state between batches and needs "
+                    + "StreamingContext.checkpoint(directory) before start()")
+        }
+    }
+}
+
+/// Emits the key-value pairs of a dictionary as chunks.
+func emitPairs<K, V>(_ dictionary: [K: V], to sink: (UnsafeBufferPointer<(K, V)>) throws -> Void) throws {
+    var out = ChunkBuffer<(K, V)>()
+    for (key, value) in dictionary {
+        out.append((key, value))
+        if out.isFull { try out.flush(to: sink) }
+    }
+    try out.flush(to: sink)
+}

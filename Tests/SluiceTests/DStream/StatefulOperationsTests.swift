@@ -1,0 +1,213 @@
+import Synchronization
+import Testing
+@testable import Sluice
+import SluiceTesting
+
+/// Values appended from jobs, read by the test.
+final class Collected<T: Sendable>: Sendable {
+    private let storage = Mutex<[T]>([])
+    func append(_ value: T) { storage.withLock { $0.append(value) } }
+    var values: [T] { storage.withLock { $0 } }
+}
+
+@Suite struct StatefulOperationsTests {
+    @Test func updateStateByKeyMatchesAReplayOfAllInput() throws {
+        for seed in 1...6 as ClosedRange<UInt64> {
+            let input = randomBatches(10, seed: seed).map { $0?.map { ("k\(abs($0) % 7)", $0) } }
+            // Running sums; a key whose sum falls below -30 is removed.
+            let out = try StreamTest.run(input: input) { stream in
+                stream.updateStateByKey { (values: [Int], state: Int?) -> Int? in
+                    let sum = values.reduce(state ?? 0, +)
+                    return sum < -30 ? nil : sum
+                }
+            }
+            var state: [String: Int] = [:]
+            var expected: [[String: Int]] = []
+            for batch in input {
+                var grouped: [String: [Int]] = [:]
+                for (k, v) in batch ?? [] { grouped[k, default: []].append(v) }
+                for key in Set(state.keys).union(grouped.keys) {
+                    let sum = (grouped[key] ?? []).reduce(state[key] ?? 0, +)
+                    state[key] = sum < -30 ? nil : sum
+                }
+                expected.append(state)
+            }
+            #expect(out.map { Dictionary(uniqueKeysWithValues: $0) } == expected, "seed \(seed)")
+        }
+    }
+
+    @Test func updateStateByKeyWithAnInitialStateAndTheTimeAwareForm() throws {
+        let out = try StreamTest.run(numBatches: 3) { ssc in
+            let initial = ssc.parallelize([("a", 100), ("z", 5)])
+            let queue = RDDQueue<(String, Int)>()
+            queue.enqueue(ssc.parallelize([("a", 1), ("b", 2)]))
+            queue.enqueue(ssc.parallelize([("b", 3)]))
+            return ssc.queueStream(queue).updateStateByKey(numPartitions: 3, initialState: initial) {
+                (time: Time, key: String, values: [Int], state: Int?) -> Int? in
+                key == "z" && time.milliseconds >= 2_000 ? nil : values.reduce(state ?? 0, +) + Int(time.milliseconds / 1_000) * 0
+            }
+        }
+        #expect(out.map { Dictionary(uniqueKeysWithValues: $0) } == [
+            ["a": 101, "b": 2, "z": 5], ["a": 101, "b": 5], ["a": 101, "b": 5],
+        ])
+    }
+
+    @Test func theGuidesRunningWordCount() throws {
+        // StatefulNetworkWordCount: updateFunction adds the new values to the running count.
+        let lines: [[String]?] = [["hello world"], ["hello"], nil, ["world world"]]
+        let out = try StreamTest.run(input: lines) { stream in
+            stream.flatMap { $0.split(ascii: " ") }.map { ($0, 1) }
+                .updateStateByKey { (newValues: [Int], runningCount: Int?) -> Int? in
+                    newValues.reduce(runningCount ?? 0, +)
+                }
+        }
+        #expect(out.map { Dictionary(uniqueKeysWithValues: $0) } == [
+            ["hello": 1, "world": 1], ["hello": 2, "world": 1], ["hello": 2, "world": 1], ["hello": 2, "world": 3],
+        ], "a batch with no RDD re-applies the function to every key with no values")
+    }
+
+    @Test func aWindowOverStateReadsEarlierStates() throws {
+        let input: [[(String, Int)]?] = [[("a", 1)], [("a", 1), ("b", 1)], [("b", 5)], [("a", 2)]]
+        let out = try StreamTest.run(input: input) { stream in
+            stream.updateStateByKey { (values: [Int], state: Int?) -> Int? in values.reduce(state ?? 0, +) }
+                .window(windowDuration: .seconds(2)).reduceByKey(+)
+        }
+        // States: {a1} {a2 b1} {a2 b6} {a4 b6}; windows of two states summed.
+        #expect(out.map { Dictionary(uniqueKeysWithValues: $0) }
+            == [["a": 1], ["a": 3, "b": 1], ["a": 4, "b": 7], ["a": 6, "b": 12]])
+    }
+
+    @Test func mapWithStateCallsTheFunctionPerRecordAndSnapshotsTheState() throws {
+        let input: [[(String, Int)]?] = [[("a", 1), ("a", 2), ("b", 5)], [("a", 3)], nil, [("b", -5), ("c", 1)]]
+        let spec = StateSpec<String, Int, Int, String>.function { key, value, state in
+            let total = (value ?? 0) + (state.getOption() ?? 0)
+            if total == 0 {
+                try state.remove()
+                return "\(key) removed"
+            }
+            try state.update(total)
+            return "\(key)=\(total)"
+        }
+        let mapped = try StreamTest.run(input: input) { $0.mapWithState(spec) }
+        // As in Spark, the mapped stream has an (empty) RDD even when the input has none.
+        #expect(mapped.map { $0.sorted() } == [["a=1", "a=3", "b=5"], ["a=6"], [], ["b removed", "c=1"]])
+        let snapshots = try StreamTest.run(input: input) { $0.mapWithState(spec).stateSnapshots() }
+        #expect(snapshots.map { Dictionary(uniqueKeysWithValues: $0) } == [
+            ["a": 3, "b": 5], ["a": 6, "b": 5], ["a": 6, "b": 5], ["a": 6, "c": 1],
+        ])
+    }
+
+    @Test func mapWithStateMatchesAReplayOnRandomInput() throws {
+        for seed in 40...44 as ClosedRange<UInt64> {
+            let input = randomBatches(10, seed: seed, allowMissing: false).map { $0?.map { (abs($0) % 9, $0) } }
+            let spec = StateSpec<Int, Int, Int, Int>.function { key, value, state in
+                let next = (state.getOption() ?? 0) + (value ?? 0)
+                try state.update(next)
+                return next * 100 + key
+            }
+            // One input partition: records of a key keep their order within an input partition (as in Spark), so
+            // with one the running totals a record sees are defined.
+            let out = try StreamTest.run(input: input, conf: StreamingConf().set("spark.default.parallelism", "1")) {
+                $0.mapWithState(spec.numPartitions(3))
+            }
+            var state: [Int: Int] = [:]
+            var expected: [[Int]] = []
+            for batch in input {
+                var emitted: [Int] = []
+                for (k, v) in batch ?? [] {
+                    state[k, default: 0] += v
+                    emitted.append(state[k]! * 100 + k)
+                }
+                expected.append(emitted.sorted())
+            }
+            // Records of a key keep their order; keys interleave as the shuffle delivers them.
+            #expect(out.map { $0.sorted() } == expected, "seed \(seed)")
+        }
+    }
+
+    @Test func idleKeysTimeOutInTheBatchInWhichTheyExpire() throws {
+        // Timeout 2 s with 1 s batches: a key last updated at u times out at the first batch t with u < t - 2.
+        let input: [[(String, Int)]?] = [[("a", 1), ("b", 1)], [("b", 1)], [], [], [("b", 1)], [], [], [], []]
+        let spec = StateSpec<String, Int, Int, String>.function { (time: Time, key: String, value: Int?, state: State<Int>) -> String? in
+            if state.isTimingOut {
+                #expect(value == nil)
+                #expect(throws: StreamingError.self) { try state.update(0) }
+                #expect(throws: StreamingError.self) { try state.remove() }
+                return "\(key) timed out at \(time.milliseconds / 1_000) after \(try state.get())"
+            }
+            try state.update((state.getOption() ?? 0) + (value ?? 0))
+            return nil
+        }.timeout(.seconds(2))
+        let out = try StreamTest.run(input: input) { $0.mapWithState(spec) }
+        // a: updated at 1 -> times out at 4; b: updated at 5 -> times out at 8 (no input needed).
+        #expect(out == [[], [], [], ["a timed out at 4 after 1"], [], [], [], ["b timed out at 8 after 3"], []])
+        let snapshots = try StreamTest.run(input: input) { $0.mapWithState(spec).stateSnapshots() }
+        #expect(snapshots.map { $0.map(\.0).sorted() } == [
+            ["a", "b"], ["a", "b"], ["a", "b"], ["b"], ["b"], ["b"], ["b"], [], [],
+        ])
+    }
+
+    @Test func theStateHandleEnforcesSparksRules() throws {
+        let results = Collected<String>()
+        let spec = StateSpec<String, Int, Int, Int>.function { _, value, state in
+            #expect(!state.exists)
+            #expect(throws: StreamingError.self) { try state.get() }
+            try state.update(value ?? 0)
+            #expect(try state.exists && state.get() == (value ?? 0))
+            try state.remove()
+            #expect(!state.exists && state.getOption() == nil)
+            do {
+                try state.remove()
+            } catch let error as StreamingError {
+                results.append(error.message)
+            }
+            do {
+                try state.update(1)
+            } catch let error as StreamingError {
+                results.append(error.message)
+            }
+            return nil
+        }
+        _ = try StreamTest.run(input: [[("k", 1)]]) { $0.mapWithState(spec) }
+        #expect(results.values == [
+            "Cannot remove the state that has already been removed", "Cannot update the state after it has been removed",
+        ])
+    }
+
+    @Test func mapWithStateStartsFromAnInitialState() throws {
+        let out = try StreamTest.run(numBatches: 2) { ssc in
+            let queue = RDDQueue<(String, Int)>()
+            queue.enqueue(ssc.parallelize([("a", 1)]))
+            let spec = StateSpec<String, Int, Int, Int>.function { _, value, state in
+                let next = (state.getOption() ?? 0) + (value ?? 0)
+                try state.update(next)
+                return next
+            }.initialState(ssc.parallelize([("a", 10), ("b", 20)]))
+            return ssc.queueStream(queue).mapWithState(spec).stateSnapshots()
+        }
+        #expect(out.map { Dictionary(uniqueKeysWithValues: $0) } == [["a": 11, "b": 20], ["a": 11, "b": 20]])
+    }
+
+    @Test func statefulStreamsNeedACheckpointDirectory() throws {
+        try StreamTest.exclusively {
+            let ssc = try StreamingContext(conf: StreamingConf().setMaster("local[2]"), batchDuration: .seconds(1), clock: ManualClock())
+            ssc.sequenceStream([[("a", 1)]]).updateStateByKey { (v: [Int], s: Int?) -> Int? in s }.print()
+            let error = #expect(throws: StreamingError.self) { try ssc.start() }
+            #expect(error?.message.contains("checkpoint directory has not been set") == true)
+            #expect(error?.message.contains("updateStateByKey") == true)
+        }
+    }
+
+    @Test func aFailedStateUpdateLeavesTheStateUnusableRatherThanCountingTwice() throws {
+        let fail = Mutex(true)
+        let error = #expect(throws: StreamingError.self) {
+            _ = try StreamTest.run(input: [[("a", 1)], [("a", 1)], [("a", 1)]]) { stream in
+                stream.updateStateByKey { (values: [Int], state: Int?) -> Int? in
+                    if values.isEmpty == false, (state ?? 0) == 1, fail.withLock({ $0 }) { throw Boom(value: 1) }
+                    return values.reduce(state ?? 0, +)
+                }
+            }
+        }
+        #expect(error?.underlying as? Boom == Boom(value: 1))
+    }
+}
