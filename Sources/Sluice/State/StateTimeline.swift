@@ -38,7 +38,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
 
     let name: String
     private let partitions: [Slot]
-    private let steps = Mutex<[StateStep<State, Output>]>([])
+    private let steps = Mutex<(list: [StateStep<State, Output>], lastRecorded: Time?)>(([], nil))
     private let retention = Mutex<Duration>(.zero)
     private let slide: Duration
 
@@ -55,14 +55,15 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
         retention.withLock { $0 = max($0, duration) }
     }
 
-    /// The time of the last step recorded.
-    var lastRecorded: Time? { steps.withLock { $0.last?.time } }
+    /// The time of the last step recorded (pruning applied steps does not change it).
+    var lastRecorded: Time? { steps.withLock { $0.lastRecorded } }
 
     /// Records the step of batch `step.time` (after every earlier one).
     func record(_ step: StateStep<State, Output>) {
         steps.withLock { steps in
-            guard steps.last.map({ $0.time < step.time }) ?? true else { return }
-            steps.append(step)
+            guard steps.lastRecorded.map({ $0 < step.time }) ?? true else { return }
+            steps.list.append(step)
+            steps.lastRecorded = step.time
         }
     }
 
@@ -72,7 +73,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
         // A partition that applied nothing yet needs every step.
         let oldest = applied.contains { $0 == nil } ? nil : applied.compactMap { $0 }.min()
         return steps.withLock { steps in
-            steps.filter { step in step.time <= time && (oldest.map { step.time > $0 } ?? true) }
+            steps.list.filter { step in step.time <= time && (oldest.map { step.time > $0 } ?? true) }
                 .reduce(Lineage()) { $0.merged(with: $1.lineage) }
         }
     }
@@ -81,7 +82,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     /// - Throws: the error of a step, or ``StreamingError`` when the state at `time` is no longer kept.
     func read<R>(partition p: Int, at time: Time, _ body: (State, Output) throws -> R) throws -> R {
         let keep = retention.withLock { $0 }
-        let pending = steps.withLock { $0 }
+        let pending = steps.withLock { $0.list }
         return try partitions[p].partition.withLock { partition in
             if let failure = partition.failure { throw failure }
             for step in pending where step.time <= time && partition.applied.map({ step.time > $0 }) ?? true {
@@ -126,7 +127,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
             guard let applied else { return }
             oldestApplied = oldestApplied.map { min($0, applied) } ?? applied
         }
-        if let oldestApplied { steps.withLock { $0.removeAll { $0.time <= oldestApplied } } }
+        if let oldestApplied { steps.withLock { $0.list.removeAll { $0.time <= oldestApplied } } }
     }
 }
 

@@ -57,14 +57,47 @@ extension RDD {
             by: shufflePartitioner(numPartitions), traits: .grouping(V.self))
     }
 
-    /// The pairs spread over `numPartitions` partitions by their keys' hash codes (see ``HashPartitioner``).
-    /// An RDD already partitioned that way is returned as it is.
+    /// The pairs spread over `numPartitions` partitions by their keys' hash codes (see ``HashPartitioner``),
+    /// keeping every pair (no combining): within a partition, the pairs of each input partition keep their
+    /// order, as in Spark. An RDD already partitioned that way is returned as it is.
     @inlinable
     public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
     where Element == (K, V) {
         let target = HashPartitioner(numPartitions: max(1, numPartitions))
         if partitioner == target { return self }
-        return groupByKey(numPartitions: target.numPartitions).flatMapValues { $0 }
+        let moved = routed(into: target.numPartitions) { _ in
+            { pair in target.partition(forHashCode: sparkHashCode(of: pair.0)) }
+        }
+        return RDD(
+            engine: engine, numPartitions: target.numPartitions, partitioner: target, lineage: moved.lineage,
+            produce: moved.produce)
+    }
+
+    /// The elements moved to the partition a router names (in `0..<n`) through a shuffle that keeps every
+    /// element: the map side appends each element to its target's list (one list per target, not per key), the
+    /// reduce side of partition r emits the lists for r. `makeRoute(p)` makes the router of input partition p,
+    /// used by that partition's task only (so it may keep state, such as a round-robin position).
+    @inlinable
+    func routed(into n: Int, _ makeRoute: @escaping @Sendable (Int) -> (Element) -> Int) -> RDD<Element> {
+        let parent = produce
+        let input = ShuffleInput<IntKeys, [Element]>(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
+            let route = makeRoute(p)
+            try parent(p) { chunk in
+                for x in chunk { table.upsert(route(x), create: { [x] }, merge: { $0.append(x) }) }
+                try stage.chunkDone(&table)
+            }
+        }
+        // Keys below n are their own hash code, so key r lands in partition r.
+        let stage = ShuffleStage(
+            engine: engine, partitioner: HashPartitioner(numPartitions: n), inputs: [input],
+            mergeCombiners: { $0.append(contentsOf: $1) }, traits: .grouping(Element.self))
+        let lists = stage.rdd(keyedBy: Int.self)
+        let produceLists = lists.produce
+        return RDD(engine: engine, numPartitions: n, lineage: lists.lineage) { r, sink in
+            try produceLists(r) { chunk in
+                for (_, elements) in chunk { try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) } }
+            }
+        }
     }
 
     /// Combines by key with `aggregator`: no shuffle when the RDD is already partitioned by `partitioner`.

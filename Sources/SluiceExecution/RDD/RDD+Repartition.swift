@@ -5,27 +5,11 @@ extension RDD {
     @inlinable
     public func repartition(_ numPartitions: Int) -> RDD<Element> {
         let n = max(1, numPartitions)
-        let parent = produce
-        let input = ShuffleInput<IntKeys, [Element]>(numPartitions: self.numPartitions, lineage: lineage) {
-            p, table, stage in
+        return routed(into: n) { p in
             var target = Int(truncatingIfNeeded: mix64(UInt64(p)) % UInt64(n))
-            try parent(p) { chunk in
-                for x in chunk {
-                    // Keys below n are their own hash code, so key r lands in partition r.
-                    table.upsert(target, create: { [x] }, merge: { $0.append(x) })
-                    target = target + 1 == n ? 0 : target + 1
-                }
-                try stage.chunkDone(&table)
-            }
-        }
-        let stage = ShuffleStage(
-            engine: engine, partitioner: HashPartitioner(numPartitions: n), inputs: [input],
-            mergeCombiners: { $0.append(contentsOf: $1) }, traits: .grouping(Element.self))
-        let grouped = stage.rdd(keyedBy: Int.self)
-        let groups = grouped.produce
-        return RDD(engine: engine, numPartitions: n, lineage: grouped.lineage) { r, sink in
-            try groups(r) { chunk in
-                for (_, elements) in chunk { try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) } }
+            return { _ in
+                defer { target = target + 1 == n ? 0 : target + 1 }
+                return target
             }
         }
     }
@@ -43,3 +27,4 @@ extension RDD {
         }
     }
 }
+

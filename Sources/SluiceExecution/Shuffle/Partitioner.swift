@@ -72,3 +72,12 @@ public enum SparkHashCode {
         return h
     }
 }
+
+/// Java's hash code of `key` (see ``SparkHashCode``), with the common key types decided at compile time when
+/// the caller is specialized.
+@inlinable
+public func sparkHashCode<K: Hashable>(of key: K) -> Int32 {
+    if let value = key as? Int { return SparkHashCode.long(Int64(value)) }
+    if let value = key as? String { return SparkHashCode.string(value) }
+    return SparkHashCode.of(key)
+}

@@ -88,10 +88,12 @@ final class Collected<T: Sendable>: Sendable {
             try state.update(total)
             return "\(key)=\(total)"
         }
-        let mapped = try StreamTest.run(input: input) { $0.mapWithState(spec) }
+        // One input partition, so that a key's records reach the function in input order.
+        let single = StreamingConf().set("spark.default.parallelism", "1")
+        let mapped = try StreamTest.run(input: input, conf: single) { $0.mapWithState(spec) }
         // As in Spark, the mapped stream has an (empty) RDD even when the input has none.
         #expect(mapped.map { $0.sorted() } == [["a=1", "a=3", "b=5"], ["a=6"], [], ["b removed", "c=1"]])
-        let snapshots = try StreamTest.run(input: input) { $0.mapWithState(spec).stateSnapshots() }
+        let snapshots = try StreamTest.run(input: input, conf: single) { $0.mapWithState(spec).stateSnapshots() }
         #expect(snapshots.map { Dictionary(uniqueKeysWithValues: $0) } == [
             ["a": 3, "b": 5], ["a": 6, "b": 5], ["a": 6, "b": 5], ["a": 6, "c": 1],
         ])
@@ -209,5 +211,37 @@ final class Collected<T: Sendable>: Sendable {
             }
         }
         #expect(error?.underlying as? Boom == Boom(value: 1))
+    }
+}
+
+@Suite struct LongRunningStateTests {
+    /// 40 batches from a queue, each RDD used once: stateful streams must pull each batch exactly once, also
+    /// long after their earliest batches were forgotten.
+    @Test func statefulStreamsTakeEachQueuedBatchOnceOverManyBatches() throws {
+        let n = 40
+        let expectedTotals = (1...n).map { $0 * ($0 + 1) / 2 }
+        for kind in ["updateStateByKey", "mapWithState", "inverseWindow"] {
+            let queue = RDDQueue<(String, Int)>()
+            let out = try StreamTest.run(numBatches: n, beforeBatch: { i, ssc in
+                queue.enqueue(ssc.parallelize([("k", i + 1)]))
+            }) { ssc -> DStream<Int> in
+                let input = ssc.queueStream(queue)
+                switch kind {
+                case "updateStateByKey":
+                    return input.updateStateByKey { (values: [Int], state: Int?) -> Int? in values.reduce(state ?? 0, +) }
+                        .map(\.1)
+                case "mapWithState":
+                    return input.mapWithState(StateSpec<String, Int, Int, Int>.function { _, value, state in
+                        let total = (state.getOption() ?? 0) + (value ?? 0)
+                        try state.update(total)
+                        return total
+                    }.timeout(.seconds(1_000)))
+                default:
+                    return input.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(1_000)).map(\.1)
+                }
+            }
+            #expect(out == expectedTotals.map { [$0] }, "\(kind)")
+            #expect(queue.count == 0)
+        }
     }
 }
