@@ -252,8 +252,8 @@ public final class StreamingContext: Sendable {
 
     // MARK: Internal
 
-    /// Blocks until batch `time` was generated and all its jobs finished (failed ones included), or `timeout`
-    /// passed; true if the batch is done.
+    /// Blocks until batch `time` and every batch before it were generated and all their jobs finished (failed
+    /// ones included), or `timeout` passed; true if they are done.
     package func waitUntilBatchHandled(_ time: Time, timeout: Duration) -> Bool {
         generator.waitFor(timeoutNanoseconds: UInt64(max(0, timeout.wholeMilliseconds)) * 1_000_000) {
             generator.isHandled(time)

@@ -4,6 +4,7 @@ extension DStream {
     /// Keeps a state per key across batches: each batch, `update` gets every key's new values (empty if none)
     /// and its state (nil if none) and returns the new state (nil removes the key). The stream's RDD is the
     /// whole state after each batch.
+    @inlinable
     public func updateStateByKey<K: Hashable & Sendable, V: Sendable, S: Sendable>(
         numPartitions: Int? = nil, initialState: RDD<(K, S)>? = nil,
         _ update: @escaping @Sendable ([V], S?) throws -> S?
@@ -14,19 +15,21 @@ extension DStream {
     }
 
     /// As ``updateStateByKey(numPartitions:initialState:_:)-...`` with the batch time and the key.
+    @inlinable
     public func updateStateByKey<K: Hashable & Sendable, V: Sendable, S: Sendable>(
         numPartitions: Int? = nil, initialState: RDD<(K, S)>? = nil,
         _ update: @escaping @Sendable (Time, K, [V], S?) throws -> S?
     ) -> DStream<(K, S)> where Element == (K, V) {
         StateDStream(
-            parent: self, numPartitions: partitions(numPartitions), initialState: initialState, update: update)
+            parent: self, numPartitions: partitions(numPartitions), initialState: initialState, kernel: .make(update))
     }
 
     /// Maps each record with a state per key (see ``StateSpec``); the result's ``MapWithStateDStream/stateSnapshots()``
     /// gives every key's state after each batch.
+    @inlinable
     public func mapWithState<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>(
         _ spec: StateSpec<K, V, S, Mapped>
     ) -> MapWithStateDStream<K, V, S, Mapped> where Element == (K, V) {
-        MapWithStateDStream(parent: self, spec: spec)
+        MapWithStateDStream(parent: self, spec: spec, kernel: .make(spec))
     }
 }

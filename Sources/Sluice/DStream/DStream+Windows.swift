@@ -63,18 +63,17 @@ extension DStream {
             return windowed.filter(filter)
         }
         return makeReducedWindow(
-            reduced: reduceByKey(f, numPartitions: n), f, inverse, windowDuration, slide, n, filter)
+            reduced: reduceByKey(f, numPartitions: n), kernel: .make(reduce: f, inverse: inverse, filter: filter),
+            windowDuration, slide, n)
     }
 
     @usableFromInline
     func makeReducedWindow<K: Hashable & Sendable, V: Sendable>(
-        reduced: DStream<(K, V)>, _ f: @escaping @Sendable (V, V) throws -> V,
-        _ inverse: @escaping @Sendable (V, V) throws -> V, _ window: Duration, _ slide: Duration, _ n: Int,
-        _ filter: (@Sendable ((K, V)) throws -> Bool)?
+        reduced: DStream<(K, V)>, kernel: WindowKernel<K, V>, _ window: Duration, _ slide: Duration, _ n: Int
     ) -> DStream<(K, V)> where Element == (K, V) {
         ReducedWindowedDStream(
-            parent: self, reduced: reduced, reduce: f, inverse: inverse, windowDuration: window,
-            slideDuration: slide, numPartitions: n, filter: filter)
+            parent: self, reduced: reduced, kernel: kernel, windowDuration: window, slideDuration: slide,
+            numPartitions: n)
     }
 
     /// Each key with all its values over each window.

@@ -5,24 +5,121 @@ import Synchronization
 /// One partition of `mapWithState`'s state: each key's state and when it was last updated, and the keys
 /// waiting to time out, bucketed by the time at which they would (a timer index: a batch visits only the
 /// buckets that expire, never the whole state).
+@usableFromInline
 struct MapWithStateStore<K: Hashable & Sendable, S: Sendable>: Sendable {
+    @usableFromInline
     struct Entry: Sendable {
-        var state: S
-        var updated: Time
+        @usableFromInline var state: S
+        @usableFromInline var updated: Time
+
+        @inlinable init(state: S, updated: Time) {
+            self.state = state
+            self.updated = updated
+        }
     }
 
-    var entries: [K: Entry] = [:]
+    @usableFromInline var entries: [K: Entry] = [:]
     /// Keys by `updated + timeout`; an entry may be stale (the key was touched since), so it is checked.
-    var timers: [Time: [K]] = [:]
+    @usableFromInline var timers: [Time: [K]] = [:]
     /// The bucket times, increasing.
-    var timerTimes = Deque<Time>()
+    @usableFromInline var timerTimes = Deque<Time>()
 
+    @inlinable init() {}
+
+    @inlinable
     mutating func arm(_ key: K, at time: Time) {
         if timers[time] == nil {
             timerTimes.append(time)
             timers[time] = []
         }
         timers[time]!.append(key)  // Safe: the bucket was made just above if missing.
+    }
+}
+
+/// The per-record work of `mapWithState`, built where the operator is called so that it is specialized for
+/// the program's types.
+@usableFromInline
+struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>: Sendable {
+    @usableFromInline typealias Store = MapWithStateStore<K, S>
+    /// Runs the function for each record of a chunk, in order.
+    let records: @Sendable (UnsafeBufferPointer<(K, V)>, inout Store, State<S>, Time, inout [Mapped]) throws -> Void
+    /// Runs the function for each key whose timeout expired by the time given.
+    let timeouts: @Sendable (inout Store, State<S>, Time, inout [Mapped]) throws -> Void
+    /// Loads initial state.
+    let load: @Sendable (UnsafeBufferPointer<(K, S)>, inout Store, Time) -> Void
+    /// Emits every (key, state).
+    let snapshot: @Sendable (Store, (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
+    /// Moves records, and initial state, to the state's partitions.
+    let partitionRecords: @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>
+    let partitionStates: @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
+
+    @usableFromInline
+    init(
+        records: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout Store, State<S>, Time, inout [Mapped]) throws -> Void,
+        timeouts: @escaping @Sendable (inout Store, State<S>, Time, inout [Mapped]) throws -> Void,
+        load: @escaping @Sendable (UnsafeBufferPointer<(K, S)>, inout Store, Time) -> Void,
+        snapshot: @escaping @Sendable (Store, (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void,
+        partitionRecords: @escaping @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>,
+        partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
+    ) {
+        self.records = records
+        self.timeouts = timeouts
+        self.load = load
+        self.snapshot = snapshot
+        self.partitionRecords = partitionRecords
+        self.partitionStates = partitionStates
+    }
+
+    /// The kernel of `spec`.
+    @inlinable
+    static func make(_ spec: StateSpec<K, V, S, Mapped>) -> MapWithStateKernel {
+        let (function, timeout) = (spec.function, spec.idleTimeout)
+        return MapWithStateKernel(
+            records: { chunk, store, state, time, mapped in
+                for (key, value) in chunk {
+                    let entry = store.entries[key]
+                    state.reset(entry?.state, timingOut: false)
+                    if let output = try function(time, key, value, state) { mapped.append(output) }
+                    if state.removed {
+                        store.entries[key] = nil
+                    } else if state.updated, let newState = state.value {
+                        store.entries[key] = .init(state: newState, updated: time)
+                        if let timeout { store.arm(key, at: time + timeout) }
+                    } else if entry != nil, let timeout {
+                        store.entries[key]?.updated = time  // a record refreshes the idle clock
+                        store.arm(key, at: time + timeout)
+                    }
+                }
+            },
+            timeouts: { store, state, time, mapped in
+                // Keys idle past the timeout: updated before time - timeout, i.e. a bucket time before `time`.
+                guard let timeout else { return }
+                while let due = store.timerTimes.first, due < time {
+                    store.timerTimes.removeFirst()
+                    for key in store.timers.removeValue(forKey: due) ?? [] {
+                        guard let entry = store.entries[key], entry.updated + timeout == due else { continue }
+                        state.reset(entry.state, timingOut: true)
+                        if let output = try function(time, key, nil, state) { mapped.append(output) }
+                        store.entries[key] = nil
+                    }
+                }
+            },
+            load: { chunk, store, time in
+                for (key, state) in chunk {
+                    store.entries[key] = .init(state: state, updated: time)
+                    if let timeout { store.arm(key, at: time + timeout) }
+                }
+            },
+            snapshot: { store, sink in
+                var out = ChunkBuffer<(K, S)>()
+                for (key, entry) in store.entries {
+                    out.append((key, entry.state))
+                    if out.isFull { try out.flush(to: sink) }
+                }
+                try out.flush(to: sink)
+            },
+            partitionRecords: { $0.partitionBy($1) },
+            partitionStates: { $0.partitionBy($1) })
     }
 }
 
@@ -33,13 +130,15 @@ struct MapWithStateStore<K: Hashable & Sendable, S: Sendable>: Sendable {
 final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>: @unchecked Sendable {
     let parent: DStream<(K, V)>
     let spec: StateSpec<K, V, S, Mapped>
+    let kernel: MapWithStateKernel<K, V, S, Mapped>
     let partitioner: HashPartitioner
     let timeline: StateTimeline<MapWithStateStore<K, S>, [Mapped]>
     private let recording = Mutex(())
 
-    init(parent: DStream<(K, V)>, spec: StateSpec<K, V, S, Mapped>) {
+    init(parent: DStream<(K, V)>, spec: StateSpec<K, V, S, Mapped>, kernel: MapWithStateKernel<K, V, S, Mapped>) {
         self.parent = parent
         self.spec = spec
+        self.kernel = kernel
         let n = spec.partitionCount ?? parent.context.engine.defaultParallelism
         self.partitioner = HashPartitioner(numPartitions: n)
         self.timeline = StateTimeline(
@@ -59,50 +158,17 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
 
     private func recordStep(_ time: Time, first: Bool) throws {
         let n = partitioner.numPartitions
-        let records = try parent.getOrCompute(time)?.partitionBy(n)
-        let initial = first ? spec.initialStateRDD?.partitionBy(n) : nil
-        let (function, timeout) = (spec.function, spec.idleTimeout)
+        let kernel = self.kernel
+        let records = try parent.getOrCompute(time).map { kernel.partitionRecords($0, n) }
+        let initial = first ? spec.initialStateRDD.map { kernel.partitionStates($0, n) } : nil
         var lineage = records?.stages ?? Lineage()
         if let initial { lineage = lineage.merged(with: initial.stages) }
         timeline.record(StateStep(time: time, lineage: lineage) { p, store in
-            if let initial {
-                try initial.computePartition(p) { chunk in
-                    for (key, state) in chunk {
-                        store.entries[key] = .init(state: state, updated: time)
-                        if let timeout { store.arm(key, at: time + timeout) }
-                    }
-                }
-            }
+            try initial?.computePartition(p) { chunk in kernel.load(chunk, &store, time) }
             var mapped: [Mapped] = []
             let state = State<S>()
-            try records?.computePartition(p) { chunk in
-                for (key, value) in chunk {
-                    let entry = store.entries[key]
-                    state.reset(entry?.state, timingOut: false)
-                    if let output = try function(time, key, value, state) { mapped.append(output) }
-                    if state.removed {
-                        store.entries[key] = nil
-                    } else if state.updated, let newState = state.value {
-                        store.entries[key] = .init(state: newState, updated: time)
-                        if let timeout { store.arm(key, at: time + timeout) }
-                    } else if entry != nil, let timeout {
-                        store.entries[key]?.updated = time  // a record refreshes the idle clock
-                        store.arm(key, at: time + timeout)
-                    }
-                }
-            }
-            // Keys idle past the timeout: updated before time - timeout, i.e. a bucket time before `time`.
-            if let timeout {
-                while let due = store.timerTimes.first, due < time {
-                    store.timerTimes.removeFirst()
-                    for key in store.timers.removeValue(forKey: due) ?? [] {
-                        guard let entry = store.entries[key], entry.updated + timeout == due else { continue }
-                        state.reset(entry.state, timingOut: true)
-                        if let output = try function(time, key, nil, state) { mapped.append(output) }
-                        store.entries[key] = nil
-                    }
-                }
-            }
+            try records?.computePartition(p) { chunk in try kernel.records(chunk, &store, state, time, &mapped) }
+            try kernel.timeouts(&store, state, time, &mapped)
             return mapped
         })
     }
@@ -114,14 +180,8 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
     }
 
     func readState(_ p: Int, at time: Time, into sink: (UnsafeBufferPointer<(K, S)>) throws -> Void) throws {
-        try timeline.read(partition: p, at: time) { store, _ in
-            var out = ChunkBuffer<(K, S)>()
-            for (key, entry) in store.entries {
-                out.append((key, entry.state))
-                if out.isFull { try out.flush(to: sink) }
-            }
-            try out.flush(to: sink)
-        }
+        let kernel = self.kernel
+        try timeline.read(partition: p, at: time) { store, _ in try kernel.snapshot(store, sink) }
     }
 }
 
@@ -133,8 +193,9 @@ public final class MapWithStateDStream<K: Hashable & Sendable, V: Sendable, S: S
 {
     let core: MapWithStateCore<K, V, S, Mapped>
 
-    init(parent: DStream<(K, V)>, spec: StateSpec<K, V, S, Mapped>) {
-        core = MapWithStateCore(parent: parent, spec: spec)
+    @usableFromInline
+    init(parent: DStream<(K, V)>, spec: StateSpec<K, V, S, Mapped>, kernel: MapWithStateKernel<K, V, S, Mapped>) {
+        core = MapWithStateCore(parent: parent, spec: spec, kernel: kernel)
         super.init(parent: parent, name: "mapWithState")
     }
 

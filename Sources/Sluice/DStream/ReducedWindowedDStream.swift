@@ -14,23 +14,18 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
     /// The parent's batches reduced per key, partitioned as the window's store.
     let reduced: DStream<(K, V)>
     let windowDuration: Duration
-    let reduce: @Sendable (V, V) throws -> V
-    let inverse: @Sendable (V, V) throws -> V
-    let filter: (@Sendable ((K, V)) throws -> Bool)?
+    let kernel: WindowKernel<K, V>
     let partitioner: HashPartitioner
     let timeline: StateTimeline<[K: V], Void>
 
     init(
-        parent: DStream<(K, V)>, reduced: DStream<(K, V)>, reduce: @escaping @Sendable (V, V) throws -> V,
-        inverse: @escaping @Sendable (V, V) throws -> V, windowDuration: Duration, slideDuration: Duration,
-        numPartitions: Int, filter: (@Sendable ((K, V)) throws -> Bool)?
+        parent: DStream<(K, V)>, reduced: DStream<(K, V)>, kernel: WindowKernel<K, V>, windowDuration: Duration,
+        slideDuration: Duration, numPartitions: Int
     ) {
         self.parent = parent
         self.reduced = reduced
         self.windowDuration = windowDuration
-        self.reduce = reduce
-        self.inverse = inverse
-        self.filter = filter
+        self.kernel = kernel
         self.partitioner = HashPartitioner(numPartitions: numPartitions)
         self.timeline = StateTimeline(
             name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:])
@@ -41,12 +36,12 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
 
     override func compute(_ time: Time) throws -> RDD<(K, V)>? {
         try recordSteps(through: time)
-        let timeline = self.timeline
+        let (timeline, kernel) = (self.timeline, self.kernel)
         return RDD.custom(
             engine: context.engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
             lineage: timeline.lineage(through: time)
         ) { p, sink in
-            try timeline.read(partition: p, at: time) { state, _ in try emitPairs(state, to: sink) }
+            try timeline.read(partition: p, at: time) { state, _ in try kernel.emit(state, sink) }
         }
     }
 
@@ -66,32 +61,13 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
         let entering = try reduced.slice(from: time - slideDuration + parentSlide, to: time)
         let leaving = try reduced.slice(
             from: time - slideDuration - windowDuration + parentSlide, to: time - windowDuration)
-        let (reduce, inverse, filter) = (self.reduce, self.inverse, self.filter)
+        let kernel = self.kernel
         let lineage = (entering + leaving).reduce(Lineage()) { $0.merged(with: $1.stages) }
         timeline.record(StateStep(time: time, lineage: lineage) { p, window in
             var touched: [K] = []
-            for rdd in leaving {
-                try rdd.computePartition(p) { chunk in
-                    for (key, value) in chunk {
-                        guard let current = window[key] else { continue }
-                        window[key] = try inverse(current, value)
-                        touched.append(key)
-                    }
-                }
-            }
-            for rdd in entering {
-                try rdd.computePartition(p) { chunk in
-                    for (key, value) in chunk {
-                        window[key] = try window[key].map { try reduce($0, value) } ?? value
-                        touched.append(key)
-                    }
-                }
-            }
-            if let filter {
-                for key in touched {
-                    if let value = window[key], try !filter((key, value)) { window[key] = nil }
-                }
-            }
+            for rdd in leaving { try rdd.computePartition(p) { chunk in try kernel.subtract(chunk, &window, &touched) } }
+            for rdd in entering { try rdd.computePartition(p) { chunk in try kernel.add(chunk, &window, &touched) } }
+            try kernel.filter(&window, touched)
         })
     }
 
@@ -113,5 +89,59 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
         try checkWindow(
             window: windowDuration, slide: slideDuration, parentSlide: parent.slideDuration, name: name, id: id)
         try super.validateAtStart()
+    }
+}
+
+/// The per-key work of an incremental window, built where the operator is called so that it is specialized for
+/// the program's types.
+@usableFromInline
+struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
+    /// Removes a leaving batch's values with the inverse function (keys not in the window are skipped).
+    let subtract: @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void
+    /// Adds an entering batch's values with the reduce function.
+    let add: @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void
+    /// Drops the touched keys the filter rejects.
+    let filter: @Sendable (inout [K: V], [K]) throws -> Void
+    let emit: @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void
+
+    @usableFromInline
+    init(
+        subtract: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void,
+        add: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void,
+        filter: @escaping @Sendable (inout [K: V], [K]) throws -> Void,
+        emit: @escaping @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void
+    ) {
+        self.subtract = subtract
+        self.add = add
+        self.filter = filter
+        self.emit = emit
+    }
+
+    @inlinable
+    static func make(
+        reduce: @escaping @Sendable (V, V) throws -> V, inverse: @escaping @Sendable (V, V) throws -> V,
+        filter: (@Sendable ((K, V)) throws -> Bool)?
+    ) -> WindowKernel {
+        WindowKernel(
+            subtract: { chunk, window, touched in
+                for (key, value) in chunk {
+                    guard let current = window[key] else { continue }
+                    window[key] = try inverse(current, value)
+                    touched.append(key)
+                }
+            },
+            add: { chunk, window, touched in
+                for (key, value) in chunk {
+                    window[key] = try window[key].map { try reduce($0, value) } ?? value
+                    touched.append(key)
+                }
+            },
+            filter: { window, touched in
+                guard let filter else { return }
+                for key in touched {
+                    if let value = window[key], try !filter((key, value)) { window[key] = nil }
+                }
+            },
+            emit: { window, sink in try emitPairs(window, to: sink) })
     }
 }

@@ -8,21 +8,22 @@ import SluiceExecution
 /// The state is hash-partitioned and changed in place: a batch's values are grouped by key into the state's
 /// partitioning, and each partition's store is updated key by key, without copying the store (see
 /// ``StateTimeline``).
+@usableFromInline
 final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStream<(K, S)>, @unchecked Sendable {
     let parent: DStream<(K, V)>
-    let update: @Sendable (Time, K, [V], S?) throws -> S?
+    let kernel: UpdateStateKernel<K, V, S>
     let partitioner: HashPartitioner
     let initialState: RDD<(K, S)>?
     let timeline: StateTimeline<[K: S], Void>
 
+    @usableFromInline
     init(
-        parent: DStream<(K, V)>, numPartitions: Int, initialState: RDD<(K, S)>?,
-        update: @escaping @Sendable (Time, K, [V], S?) throws -> S?
+        parent: DStream<(K, V)>, numPartitions: Int, initialState: RDD<(K, S)>?, kernel: UpdateStateKernel<K, V, S>
     ) {
         self.parent = parent
-        self.update = update
+        self.kernel = kernel
         self.partitioner = HashPartitioner(numPartitions: numPartitions)
-        self.initialState = initialState?.partitionBy(numPartitions)
+        self.initialState = initialState.map { kernel.partitionStates($0, numPartitions) }
         self.timeline = StateTimeline(
             name: "updateStateByKey", partitions: numPartitions, slide: parent.slideDuration, empty: [:])
         super.init(parent: parent, name: "updateStateByKey")
@@ -30,12 +31,12 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
 
     override func compute(_ time: Time) throws -> RDD<(K, S)>? {
         try recordSteps(through: time)
-        let timeline = self.timeline
+        let (timeline, kernel) = (self.timeline, self.kernel)
         return RDD.custom(
             engine: context.engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
             lineage: timeline.lineage(through: time)
         ) { p, sink in
-            try timeline.read(partition: p, at: time) { state, _ in try emitPairs(state, to: sink) }
+            try timeline.read(partition: p, at: time) { state, _ in try kernel.emit(state, sink) }
         }
     }
 
@@ -49,34 +50,16 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
     }
 
     private func recordStep(_ time: Time, first: Bool) throws {
-        let grouped = try parent.getOrCompute(time)?.groupByKey(numPartitions: partitioner.numPartitions)
+        let kernel = self.kernel
+        let grouped = try parent.getOrCompute(time).map { kernel.group($0, partitioner.numPartitions) }
         let initial = first ? initialState : nil
-        let update = self.update
         var lineage = grouped?.stages ?? Lineage()
         if let initial { lineage = lineage.merged(with: initial.stages) }
         timeline.record(StateStep(time: time, lineage: lineage) { p, state in
-            if let initial {
-                try initial.computePartition(p) { chunk in for (key, value) in chunk { state[key] = value } }
-            }
+            try initial?.computePartition(p) { chunk in kernel.load(chunk, &state) }
             var batch: [K: [V]] = [:]
-            try grouped?.computePartition(p) { chunk in for (key, values) in chunk { batch[key] = values } }
-            // Every key of the state, updated in place (indices do not move while values change)...
-            var removed: [K] = []
-            var index = state.startIndex
-            while index != state.endIndex {
-                let (key, current) = state[index]
-                if let next = try update(time, key, batch.removeValue(forKey: key) ?? [], current) {
-                    state.values[index] = next
-                } else {
-                    removed.append(key)
-                }
-                state.formIndex(after: &index)
-            }
-            for key in removed { state[key] = nil }
-            // ...then the batch's new keys.
-            for (key, values) in batch {
-                if let next = try update(time, key, values, nil) { state[key] = next }
-            }
+            try grouped?.computePartition(p) { chunk in kernel.collect(chunk, &batch) }
+            try kernel.update(&state, &batch, time)
         })
     }
 
@@ -90,5 +73,65 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
     override func clearMetadata(_ time: Time) {
         timeline.prune(before: time - max(rememberDuration ?? slideDuration, slideDuration))
         super.clearMetadata(time)
+    }
+}
+
+/// The per-key work of `updateStateByKey`, built where the operator is called so that it is specialized for
+/// the program's types.
+@usableFromInline
+struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Sendable {
+    let group: @Sendable (RDD<(K, V)>, Int) -> RDD<(K, [V])>
+    let partitionStates: @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
+    let load: @Sendable (UnsafeBufferPointer<(K, S)>, inout [K: S]) -> Void
+    let collect: @Sendable (UnsafeBufferPointer<(K, [V])>, inout [K: [V]]) -> Void
+    /// Runs the update for every key of the state (with its new values, taken out of the batch), then for the
+    /// batch's new keys.
+    let update: @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void
+    let emit: @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
+
+    @usableFromInline
+    init(
+        group: @escaping @Sendable (RDD<(K, V)>, Int) -> RDD<(K, [V])>,
+        partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>,
+        load: @escaping @Sendable (UnsafeBufferPointer<(K, S)>, inout [K: S]) -> Void,
+        collect: @escaping @Sendable (UnsafeBufferPointer<(K, [V])>, inout [K: [V]]) -> Void,
+        update: @escaping @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void,
+        emit: @escaping @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
+    ) {
+        self.group = group
+        self.partitionStates = partitionStates
+        self.load = load
+        self.collect = collect
+        self.update = update
+        self.emit = emit
+    }
+
+    @inlinable
+    static func make(_ function: @escaping @Sendable (Time, K, [V], S?) throws -> S?) -> UpdateStateKernel {
+        UpdateStateKernel(
+            group: { $0.groupByKey(numPartitions: $1) },
+            partitionStates: { $0.partitionBy($1) },
+            load: { chunk, state in for (key, value) in chunk { state[key] = value } },
+            collect: { chunk, batch in for (key, values) in chunk { batch[key] = values } },
+            update: { state, batch, time in
+                // Every key of the state, updated in place (indices do not move while values change)...
+                var removed: [K] = []
+                var index = state.startIndex
+                while index != state.endIndex {
+                    let (key, current) = state[index]
+                    if let next = try function(time, key, batch.removeValue(forKey: key) ?? [], current) {
+                        state.values[index] = next
+                    } else {
+                        removed.append(key)
+                    }
+                    state.formIndex(after: &index)
+                }
+                for key in removed { state[key] = nil }
+                // ...then the batch's new keys.
+                for (key, values) in batch {
+                    if let next = try function(time, key, values, nil) { state[key] = next }
+                }
+            },
+            emit: { state, sink in try emitPairs(state, to: sink) })
     }
 }

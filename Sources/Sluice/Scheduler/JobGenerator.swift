@@ -118,9 +118,12 @@ final class JobGenerator: Sendable {
     /// The last batch time generated.
     var lastGenerated: Time? { state.withLock { $0.lastGenerated } }
 
-    /// Whether batch `time` was generated and all its jobs finished (or it had none).
+    /// Whether batch `time` and every batch before it were generated and all their jobs finished (a batch
+    /// without jobs is done once generated, but earlier batches' jobs may still be queued behind it).
     func isHandled(_ time: Time) -> Bool {
-        state.withLock { s in (s.lastGenerated.map { time <= $0 } ?? false) && !s.pending.contains(time) }
+        state.withLock { s in
+            (s.lastGenerated.map { time <= $0 } ?? false) && !s.pending.contains { $0 <= time }
+        }
     }
 
     /// Blocks until `condition` holds over the generator's progress, or `timeoutNanoseconds` pass; true if it held.

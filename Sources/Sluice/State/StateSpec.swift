@@ -3,9 +3,9 @@ import SluiceExecution
 /// What `mapWithState` does (Spark's `StateSpec`): the mapping function, and optionally an idle timeout, an
 /// initial state and the number of partitions. Each setter returns a new spec.
 public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>: Sendable {
-    let function: @Sendable (Time, K, V?, State<S>) throws -> Mapped?
+    @usableFromInline let function: @Sendable (Time, K, V?, State<S>) throws -> Mapped?
     /// How long a key may go untouched before it times out.
-    public private(set) var idleTimeout: Duration?
+    public internal(set) var idleTimeout: Duration?
     /// The state to start from.
     public private(set) var initialStateRDD: RDD<(K, S)>?
     /// The state's partitions (default: `spark.default.parallelism`, else the number of workers).
@@ -55,14 +55,15 @@ public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped
 /// The state of one key during one call of a `mapWithState` function (Spark's `State`): read it, update it,
 /// or remove it. Valid only during the call.
 public final class State<S> {
-    var value: S?
-    private(set) var updated = false
-    private(set) var removed = false
+    @usableFromInline var value: S?
+    @usableFromInline private(set) var updated = false
+    @usableFromInline private(set) var removed = false
     /// Whether the key is timing out (the call has no value and its state is dropped afterwards).
     public private(set) var isTimingOut = false
 
-    init() {}
+    @usableFromInline init() {}
 
+    @usableFromInline
     func reset(_ value: S?, timingOut: Bool) {
         self.value = value
         updated = false

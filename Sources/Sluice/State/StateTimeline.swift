@@ -144,6 +144,7 @@ extension StreamingContext {
 }
 
 /// Emits the key-value pairs of a dictionary as chunks.
+@inlinable
 func emitPairs<K, V>(_ dictionary: [K: V], to sink: (UnsafeBufferPointer<(K, V)>) throws -> Void) throws {
     var out = ChunkBuffer<(K, V)>()
     for (key, value) in dictionary {
