@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, lowest first; each target imports only those below it (see README "Source layout"):
-//   C shims (CJemalloc, CZstd, CSluiceChecksum)
+//   C shims (CJemalloc, CZstd, CSluiceChecksum, CSluiceIntrinsics)
 //   -> SluiceColumnar: memory and format (arena buffers, memory budget, columns, blocks, serializer, codec)
 //   -> SluiceExecution: threads (the work-stealing pool; partitions, shuffle, block store and spill to come)
 //   -> Sluice: the streaming library users import
@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CJemalloc", providers: [.apt(["libjemalloc-dev"])]),
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "CSluiceChecksum"),
+        .target(name: "CSluiceIntrinsics"),
         .target(
             name: "SluiceColumnar",
             dependencies: ["CJemalloc", "CZstd", "CSluiceChecksum"],
@@ -38,7 +39,9 @@ let package = Package(
         .target(
             name: "Sluice",
             dependencies: [
-                "SluiceColumnar", "SluiceExecution", .product(name: "DequeModule", package: "swift-collections"),
+                "SluiceColumnar", "SluiceExecution", "CSluiceIntrinsics",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         .target(

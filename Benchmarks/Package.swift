@@ -1,5 +1,11 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
+
+// SwiftPM names a path dependency after its folder, so the parent package's name is whatever the clone's
+// folder is called ("main", "sluice", ...): read it rather than hard-code it.
+let sluice = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .lastPathComponent.lowercased()
 
 // package-benchmark suites for Sluice's pieces. Run from this folder:
 //   swift package benchmark                       (all suites, release build)
@@ -14,7 +20,7 @@ let package = Package(
         .executableTarget(
             name: "Columnar",
             dependencies: [
-                .product(name: "SluiceColumnar", package: "main"),
+                .product(name: "SluiceColumnar", package: sluice),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Columnar",
@@ -23,8 +29,8 @@ let package = Package(
         .executableTarget(
             name: "Execution",
             dependencies: [
-                .product(name: "SluiceExecution", package: "main"),
-                .product(name: "SluiceColumnar", package: "main"),
+                .product(name: "SluiceExecution", package: sluice),
+                .product(name: "SluiceColumnar", package: sluice),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Execution",
@@ -33,7 +39,8 @@ let package = Package(
         .executableTarget(
             name: "Streaming",
             dependencies: [
-                .product(name: "Sluice", package: "main"),
+                .product(name: "Sluice", package: sluice),
+                .product(name: "SluiceTesting", package: sluice),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Streaming",

@@ -29,6 +29,7 @@ func warmUp() throws {
 let benchmarks: @Sendable () -> Void = {
     // Safe to force: the warm-up runs the benchmark's own workload on a fresh context.
     try! warmUp()
+    try! warmUpStateful()
 
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .mallocCountTotal],
@@ -62,4 +63,6 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
         ssc.stop()
     }
+
+    statefulBenchmarks()
 }

@@ -1,10 +1,17 @@
-import DequeModule
+import HeapModule
 import SluiceExecution
 import Synchronization
 
-/// One partition of `mapWithState`'s state: each key's state and when it was last updated, and the keys
-/// waiting to time out, bucketed by the time at which they would (a timer index: a batch visits only the
-/// buckets that expire, never the whole state).
+/// One partition of `mapWithState`'s state: each key's state and when it was last updated (a ``StateTable``),
+/// and the timer index: keys bucketed by a time at or before which they could time out. A batch visits only
+/// the buckets that came due, never the whole state.
+///
+/// A key waits in one bucket however often it is touched: a touch only moves `updated`, and when the key's
+/// bucket comes due a key touched since moves on to the bucket of its new expiry instead of timing out (lazy
+/// re-arming, as timer wheels do). A key removed and added again gains a second entry; copies that meet in a
+/// bucket merge, so a key never waits in more buckets than the timeout spans batches (the bound of arming on
+/// every touch), and a key that is not re-added waits in exactly one. Nothing is stored per key for this, so
+/// the table's slots stay 32 bytes for `Int` keys and states.
 @usableFromInline
 struct MapWithStateStore<K: Hashable & Sendable, S: Sendable>: Sendable {
     @usableFromInline
@@ -18,21 +25,32 @@ struct MapWithStateStore<K: Hashable & Sendable, S: Sendable>: Sendable {
         }
     }
 
-    @usableFromInline var entries: [K: Entry] = [:]
-    /// Keys by `updated + timeout`; an entry may be stale (the key was touched since), so it is checked.
+    @usableFromInline var entries = StateTable<K, Entry>()
+    /// Keys by the bucket time they wait for.
     @usableFromInline var timers: [Time: [K]] = [:]
-    /// The bucket times, increasing.
-    @usableFromInline var timerTimes = Deque<Time>()
+    /// The bucket times, earliest first.
+    @usableFromInline var timerTimes = Heap<Time>()
 
     @inlinable init() {}
 
+    /// Puts `keys` in the bucket of `time` (one bucket lookup for many keys).
     @inlinable
-    mutating func arm(_ key: K, at time: Time) {
+    mutating func arm(_ keys: [K], at time: Time) {
+        guard !keys.isEmpty else { return }
         if timers[time] == nil {
-            timerTimes.append(time)
-            timers[time] = []
+            timerTimes.insert(time)
+            timers[time] = keys
+        } else {
+            timers[time]!.append(contentsOf: keys)  // Safe: the bucket exists (checked just above).
         }
-        timers[time]!.append(key)  // Safe: the bucket was made just above if missing.
+    }
+
+    /// Removes and returns the keys of the earliest bucket if it is due before `time`.
+    @inlinable
+    mutating func takeBucket(dueBefore time: Time) -> [K]? {
+        guard let due = timerTimes.min, due < time else { return nil }
+        _ = timerTimes.removeMin()
+        return timers.removeValue(forKey: due) ?? []
     }
 }
 
@@ -76,43 +94,83 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         let (function, timeout) = (spec.function, spec.idleTimeout)
         return MapWithStateKernel(
             records: { chunk, store, state, time, mapped in
-                for (key, value) in chunk {
-                    let entry = store.entries[key]
-                    state.reset(entry?.state, timingOut: false)
+                // Hashes first, so that each record's slot can be prefetched a few records ahead: in a state far
+                // larger than the cache the lookups' misses then overlap instead of following one another.
+                let hashes = [Int](unsafeUninitializedCapacity: chunk.count) { hashes, initialized in
+                    for i in chunk.indices { hashes.initializeElement(at: i, to: stateHash(chunk[i].0)) }
+                    initialized = chunk.count
+                }
+                var armed: [K] = []
+                if timeout != nil { armed.reserveCapacity(chunk.count) }
+                let ahead = 16
+                for i in hashes.indices.prefix(ahead) { store.entries.prefetch(hash: hashes[i]) }
+                for i in chunk.indices {
+                    if i &+ ahead < hashes.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
+                    let (key, value) = chunk[i]
+                    let (found, slot) = store.entries.find(key, hash: hashes[i])
+                    state.reset(found ? store.entries.value(at: slot).state : nil, timingOut: false)
                     if let output = try function(time, key, value, state) { mapped.append(output) }
                     if state.removed {
-                        store.entries[key] = nil
+                        if found { store.entries.remove(at: slot) }
                     } else if state.updated, let newState = state.value {
-                        store.entries[key] = .init(state: newState, updated: time)
-                        if let timeout { store.arm(key, at: time + timeout) }
-                    } else if entry != nil, let timeout {
-                        store.entries[key]?.updated = time  // a record refreshes the idle clock
-                        store.arm(key, at: time + timeout)
+                        if found {
+                            store.entries.modifyValue(at: slot) { entry in
+                                entry.state = newState
+                                entry.updated = time
+                            }
+                        } else {
+                            store.entries.insert(key, .init(state: newState, updated: time), at: slot)
+                            if timeout != nil { armed.append(key) }
+                        }
+                    } else if found, timeout != nil {
+                        store.entries.modifyValue(at: slot) { $0.updated = time }  // a record refreshes the idle clock
                     }
                 }
+                if let timeout { store.arm(armed, at: time + timeout) }
             },
             timeouts: { store, state, time, mapped in
-                // Keys idle past the timeout: updated before time - timeout, i.e. a bucket time before `time`.
+                // Keys idle past the timeout: updated before time - timeout. A key in a due bucket that was touched
+                // since it was put there moves on to the bucket of its new expiry.
                 guard let timeout else { return }
-                while let due = store.timerTimes.first, due < time {
-                    store.timerTimes.removeFirst()
-                    for key in store.timers.removeValue(forKey: due) ?? [] {
-                        guard let entry = store.entries[key], entry.updated + timeout == due else { continue }
-                        state.reset(entry.state, timingOut: true)
-                        if let output = try function(time, key, nil, state) { mapped.append(output) }
-                        store.entries[key] = nil
+                while let keys = store.takeBucket(dueBefore: time) {
+                    var moved = Set<K>()
+                    for key in keys {
+                        let (found, slot) = store.entries.find(key)
+                        guard found else { continue }  // removed since
+                        let entry = store.entries.value(at: slot)
+                        let expiry = entry.updated + timeout
+                        if expiry < time {
+                            state.reset(entry.state, timingOut: true)
+                            if let output = try function(time, key, nil, state) { mapped.append(output) }
+                            store.entries.remove(at: slot)
+                        } else {
+                            moved.insert(key)  // a second copy of the key in this bucket merges here
+                        }
                     }
+                    var later: [Time: [K]] = [:]
+                    for key in moved {
+                        guard let entry = store.entries[key] else { continue }
+                        later[entry.updated + timeout, default: []].append(key)
+                    }
+                    for (expiry, keys) in later { store.arm(keys, at: expiry) }
                 }
             },
             load: { chunk, store, time in
+                var armed: [K] = []
                 for (key, state) in chunk {
-                    store.entries[key] = .init(state: state, updated: time)
-                    if let timeout { store.arm(key, at: time + timeout) }
+                    let (found, slot) = store.entries.find(key)
+                    if found {
+                        store.entries.setValue(.init(state: state, updated: time), at: slot)  // the key came twice
+                    } else {
+                        store.entries.insert(key, .init(state: state, updated: time), at: slot)
+                        armed.append(key)
+                    }
                 }
+                if let timeout { store.arm(armed, at: time + timeout) }
             },
             snapshot: { store, sink in
                 var out = ChunkBuffer<(K, S)>()
-                for (key, entry) in store.entries {
+                try store.entries.forEach { key, entry in
                     out.append((key, entry.state))
                     if out.isFull { try out.flush(to: sink) }
                 }

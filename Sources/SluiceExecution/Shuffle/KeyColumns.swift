@@ -42,7 +42,7 @@ protocol KeyProber {
 
 /// MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output.
 @inlinable @inline(__always)
-func mix64(_ value: UInt64) -> UInt64 {
+package func mix64(_ value: UInt64) -> UInt64 {
     var h = value
     h ^= h >> 33
     h &*= 0xff51_afd7_ed55_8ccd

@@ -149,6 +149,80 @@ final class Collected<T: Sendable>: Sendable {
         ])
     }
 
+    @Test func timeoutsMatchAReplayWithTouchesRemovalsAndReAdds() throws {
+        // Sparse random batches over 8 keys, timeout 3 s: keys go idle, are touched without an update (which
+        // refreshes the idle clock), removed and added again, so timers go stale and move to later buckets.
+        for seed in 60...65 as ClosedRange<UInt64> {
+            var random = SeededGenerator(seed: seed)
+            let input: [[(Int, Int)]?] = (0..<40).map { _ in
+                if Int.random(in: 0..<8, using: &random) == 0 { return nil }
+                return (0..<Int.random(in: 0...4, using: &random)).map { _ in
+                    (Int.random(in: 0..<8, using: &random), Int.random(in: -3...5, using: &random))
+                }
+            }
+            let spec = StateSpec<Int, Int, Int, String>.function { (time: Time, key: Int, value: Int?, state: State<Int>) -> String? in
+                let t = time.milliseconds / 1_000
+                if state.isTimingOut { return "\(key) timed out at \(t) with \(try state.get())" }
+                switch value ?? 0 {
+                case -3: try state.remove()
+                case 0: break
+                case let v: try state.update((state.getOption() ?? 0) + v)
+                }
+                return "\(key) at \(t): \(state.getOption().map(String.init) ?? "-")"
+            }.timeout(.seconds(3))
+            let out = try StreamTest.run(input: input, conf: StreamingConf().set("spark.default.parallelism", "1")) {
+                $0.mapWithState(spec.numPartitions(2))
+            }
+            var state: [Int: (value: Int, updated: Int)] = [:]
+            var expected: [[String]] = []
+            for (index, batch) in input.enumerated() {
+                let t = index + 1
+                var emitted: [String] = []
+                for (key, value) in batch ?? [] {
+                    switch value {
+                    case -3: state[key] = nil
+                    case 0: if let s = state[key] { state[key] = (s.value, t) }
+                    default: state[key] = ((state[key]?.value ?? 0) + value, t)
+                    }
+                    emitted.append("\(key) at \(t): \(state[key].map { String($0.value) } ?? "-")")
+                }
+                for (key, s) in state where s.updated + 3 < t {
+                    emitted.append("\(key) timed out at \(t) with \(s.value)")
+                    state[key] = nil
+                }
+                expected.append(emitted.sorted())
+            }
+            #expect(out.map { $0.sorted() } == expected, "seed \(seed)")
+        }
+    }
+
+    @Test func eachKeyWaitsInOneTimerBucketHoweverOftenItIsTouched() throws {
+        // 10 keys touched every batch, timeout 5 s: the timer index holds one entry per key (arming on every
+        // touch held one per key and batch of the timeout). Then 5 of them are also removed and added again every
+        // other batch: their copies stay within one per batch of the timeout, and stop growing.
+        let spec = StateSpec<Int, Int, Int, Int>.function { _, value, state in
+            if value == -1 { try state.remove() } else { try state.update((state.getOption() ?? 0) + (value ?? 0)) }
+            return nil
+        }.timeout(.seconds(5))
+        let kernel = MapWithStateKernel.make(spec)
+        var store = MapWithStateStore<Int, Int>()
+        let state = State<Int>()
+        var mapped: [Int] = []
+        var waiting: [Int] = []
+        for t in 1...60 {
+            let churn = t > 20 && t.isMultiple(of: 2) ? (0..<5).map { ($0, -1) } : []
+            let records = churn + (0..<10).map { ($0, 1) }
+            let time = Time(milliseconds: Int64(t) * 1_000)
+            try records.withUnsafeBufferPointer { try kernel.records($0, &store, state, time, &mapped) }
+            try kernel.timeouts(&store, state, time, &mapped)
+            waiting.append(store.timers.values.reduce(0) { $0 + $1.count })
+        }
+        #expect(waiting[..<20].allSatisfy { $0 == 10 }, "\(waiting)")
+        #expect(waiting[20...].allSatisfy { $0 <= 10 + 5 * 6 }, "\(waiting)")
+        #expect(waiting[50...].max() == waiting[30..<40].max(), "no growth once the copies cycle: \(waiting)")
+        #expect(mapped.isEmpty && store.entries.count == 10)
+    }
+
     @Test func theStateHandleEnforcesSparksRules() throws {
         let results = Collected<String>()
         let spec = StateSpec<String, Int, Int, Int>.function { _, value, state in
