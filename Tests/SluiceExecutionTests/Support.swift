@@ -2,23 +2,6 @@ import Glibc
 import SluiceTesting
 @testable import SluiceExecution
 
-/// A pair that can be sorted and compared, to check shuffle results whose order Spark leaves undefined.
-struct Pair<K: Comparable, V: Comparable>: Comparable, CustomStringConvertible {
-    let key: K
-    let value: V
-    init(_ key: K, _ value: V) {
-        self.key = key
-        self.value = value
-    }
-    static func < (a: Pair, b: Pair) -> Bool { (a.key, a.value) < (b.key, b.value) }
-    var description: String { "(\(key), \(value))" }
-}
-
-/// `pairs` sorted, for comparing multisets of pairs.
-func sorted<K: Comparable, V: Comparable>(_ pairs: [(K, V)]) -> [Pair<K, V>] {
-    pairs.map { Pair($0.0, $0.1) }.sorted()
-}
-
 /// Reference grouping: each key's values in input order.
 func referenceGroups<K: Hashable, V>(_ pairs: [(K, V)]) -> [K: [V]] {
     var groups: [K: [V]] = [:]

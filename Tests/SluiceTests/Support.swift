@@ -12,22 +12,6 @@ func randomBatches(_ count: Int, seed: UInt64, allowMissing: Bool = true) -> [[I
     }
 }
 
-/// A pair that can be sorted and compared.
-struct Pair<K: Comparable, V: Comparable>: Comparable, CustomStringConvertible {
-    let key: K
-    let value: V
-    init(_ key: K, _ value: V) {
-        self.key = key
-        self.value = value
-    }
-    static func < (a: Pair, b: Pair) -> Bool { (a.key, a.value) < (b.key, b.value) }
-    var description: String { "(\(key), \(value))" }
-}
-
-func sorted<K: Comparable, V: Comparable>(_ pairs: [(K, V)]) -> [Pair<K, V>] {
-    pairs.map { Pair($0.0, $0.1) }.sorted()
-}
-
 /// Spark's slicing of a batch into `p` partitions.
 func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
     (0..<p).map { i in Array(xs[(i * xs.count / p)..<((i + 1) * xs.count / p)]) }

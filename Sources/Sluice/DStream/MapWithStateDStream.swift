@@ -1,6 +1,5 @@
 import HeapModule
 import SluiceExecution
-import Synchronization
 
 /// One partition of `mapWithState`'s state: each key's state and when it was last updated (a ``StateTable``),
 /// and the timer index: keys bucketed by a time at or before which they could time out. A batch visits only
@@ -191,7 +190,6 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
     let kernel: MapWithStateKernel<K, V, S, Mapped>
     let partitioner: HashPartitioner
     let timeline: StateTimeline<MapWithStateStore<K, S>, [Mapped]>
-    private let recording = Mutex(())
 
     init(parent: DStream<(K, V)>, spec: StateSpec<K, V, S, Mapped>, kernel: MapWithStateKernel<K, V, S, Mapped>) {
         self.parent = parent
@@ -205,41 +203,40 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
 
     /// Records the batches up to `time`, from the parent's zero time.
     func record(through time: Time, zero: Time) throws {
-        try recording.withLock { _ in
-            var next = timeline.lastRecorded.map { $0 + parent.slideDuration } ?? zero + parent.slideDuration
-            while next <= time {
-                try recordStep(next, first: timeline.lastRecorded == nil)
-                next = next + parent.slideDuration
-            }
-        }
+        try timeline.recordSteps(through: time, zero: zero) { next, first in try step(next, first: first) }
     }
 
-    private func recordStep(_ time: Time, first: Bool) throws {
+    /// Batch `time`'s records and timeouts (the first batch loads the initial state).
+    private func step(_ time: Time, first: Bool) throws -> StateStep<MapWithStateStore<K, S>, [Mapped]> {
         let n = partitioner.numPartitions
         let kernel = self.kernel
         let records = try parent.getOrCompute(time).map { kernel.partitionRecords($0, n) }
         let initial = first ? spec.initialStateRDD.map { kernel.partitionStates($0, n) } : nil
         var lineage = records?.stages ?? Lineage()
         if let initial { lineage = lineage.merged(with: initial.stages) }
-        timeline.record(StateStep(time: time, lineage: lineage) { p, store in
+        return StateStep(time: time, lineage: lineage) { p, store in
             try initial?.computePartition(p) { chunk in kernel.load(chunk, &store, time) }
             var mapped: [Mapped] = []
             let state = State<S>()
             try records?.computePartition(p) { chunk in try kernel.records(chunk, &store, state, time, &mapped) }
             try kernel.timeouts(&store, state, time, &mapped)
             return mapped
-        })
+        }
     }
 
-    func readMapped(_ p: Int, at time: Time, into sink: (UnsafeBufferPointer<Mapped>) throws -> Void) throws {
-        try timeline.read(partition: p, at: time) { _, mapped in
+    /// The values the function returned in batch `time`.
+    func mapped(at time: Time, engine: ExecutionEngine) -> RDD<Mapped> {
+        timeline.rdd(engine: engine, at: time) { _, mapped, sink in
             try mapped.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
         }
     }
 
-    func readState(_ p: Int, at time: Time, into sink: (UnsafeBufferPointer<(K, S)>) throws -> Void) throws {
+    /// Every key's state after batch `time`.
+    func snapshots(at time: Time, engine: ExecutionEngine) -> RDD<(K, S)> {
         let kernel = self.kernel
-        try timeline.read(partition: p, at: time) { store, _ in try kernel.snapshot(store, sink) }
+        return timeline.rdd(engine: engine, at: time, partitioner: partitioner) { store, _, sink in
+            try kernel.snapshot(store, sink)
+        }
     }
 }
 
@@ -260,11 +257,7 @@ public final class MapWithStateDStream<K: Hashable & Sendable, V: Sendable, S: S
     override func compute(_ time: Time) throws -> RDD<Mapped>? {
         guard let zero = zeroTime else { return nil }
         try core.record(through: time, zero: zero)
-        let core = self.core
-        return RDD.custom(
-            engine: context.engine, numPartitions: core.partitioner.numPartitions,
-            lineage: core.timeline.lineage(through: time)
-        ) { p, sink in try core.readMapped(p, at: time, into: sink) }
+        return core.mapped(at: time, engine: context.engine)
     }
 
     /// Every key's state after each batch.
@@ -298,12 +291,8 @@ final class StateSnapshotDStream<K: Hashable & Sendable, V: Sendable, S: Sendabl
 
     override func compute(_ time: Time) throws -> RDD<(K, S)>? {
         guard let zero = zeroTime else { return nil }
-        let core = source.core
-        try core.record(through: time, zero: zero)
-        return RDD.custom(
-            engine: context.engine, numPartitions: core.partitioner.numPartitions, partitioner: core.partitioner,
-            lineage: core.timeline.lineage(through: time)
-        ) { p, sink in try core.readState(p, at: time, into: sink) }
+        try source.core.record(through: time, zero: zero)
+        return source.core.snapshots(at: time, engine: context.engine)
     }
 
     override func remember(_ duration: Duration) {

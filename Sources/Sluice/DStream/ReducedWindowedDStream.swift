@@ -35,27 +35,16 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
     }
 
     override func compute(_ time: Time) throws -> RDD<(K, V)>? {
-        try recordSteps(through: time)
-        let (timeline, kernel) = (self.timeline, self.kernel)
-        return RDD.custom(
-            engine: context.engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
-            lineage: timeline.lineage(through: time)
-        ) { p, sink in
-            try timeline.read(partition: p, at: time) { state, _ in try kernel.emit(state, sink) }
+        guard let zero = zeroTime else { return nil }
+        try timeline.recordSteps(through: time, zero: zero) { next, _ in try step(next) }
+        let kernel = self.kernel
+        return timeline.rdd(engine: context.engine, at: time, partitioner: partitioner) { window, _, sink in
+            try kernel.emit(window, sink)
         }
     }
 
-    /// Records the slide of every valid time up to `time` not recorded yet.
-    private func recordSteps(through time: Time) throws {
-        guard let zero = zeroTime else { return }
-        var next = timeline.lastRecorded.map { $0 + slideDuration } ?? zero + slideDuration
-        while next <= time {
-            try recordStep(next)
-            next = next + slideDuration
-        }
-    }
-
-    private func recordStep(_ time: Time) throws {
+    /// The slide to `time`.
+    private func step(_ time: Time) throws -> StateStep<[K: V], Void> {
         let parentSlide = reduced.slideDuration
         // Entering: the batches in (t - slide, t]; leaving: those in (t - slide - window, t - window].
         let entering = try reduced.slice(from: time - slideDuration + parentSlide, to: time)
@@ -63,12 +52,12 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
             from: time - slideDuration - windowDuration + parentSlide, to: time - windowDuration)
         let kernel = self.kernel
         let lineage = (entering + leaving).reduce(Lineage()) { $0.merged(with: $1.stages) }
-        timeline.record(StateStep(time: time, lineage: lineage) { p, window in
+        return StateStep(time: time, lineage: lineage) { p, window in
             var touched: [K] = []
             for rdd in leaving { try rdd.computePartition(p) { chunk in try kernel.subtract(chunk, &window, &touched) } }
             for rdd in entering { try rdd.computePartition(p) { chunk in try kernel.add(chunk, &window, &touched) } }
             try kernel.filter(&window, touched)
-        })
+        }
     }
 
     override var mustCheckpoint: Bool { true }

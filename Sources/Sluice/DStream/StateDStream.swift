@@ -30,37 +30,27 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
     }
 
     override func compute(_ time: Time) throws -> RDD<(K, S)>? {
-        try recordSteps(through: time)
-        let (timeline, kernel) = (self.timeline, self.kernel)
-        return RDD.custom(
-            engine: context.engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
-            lineage: timeline.lineage(through: time)
-        ) { p, sink in
-            try timeline.read(partition: p, at: time) { state, _ in try kernel.emit(state, sink) }
+        guard let zero = zeroTime else { return nil }
+        try timeline.recordSteps(through: time, zero: zero) { next, first in try step(next, first: first) }
+        let kernel = self.kernel
+        return timeline.rdd(engine: context.engine, at: time, partitioner: partitioner) { state, _, sink in
+            try kernel.emit(state, sink)
         }
     }
 
-    private func recordSteps(through time: Time) throws {
-        guard let zero = zeroTime else { return }
-        var next = timeline.lastRecorded.map { $0 + slideDuration } ?? zero + slideDuration
-        while next <= time {
-            try recordStep(next, first: timeline.lastRecorded == nil)
-            next = next + slideDuration
-        }
-    }
-
-    private func recordStep(_ time: Time, first: Bool) throws {
+    /// The update of batch `time` (the first one loads the initial state).
+    private func step(_ time: Time, first: Bool) throws -> StateStep<[K: S], Void> {
         let kernel = self.kernel
         let grouped = try parent.getOrCompute(time).map { kernel.group($0, partitioner.numPartitions) }
         let initial = first ? initialState : nil
         var lineage = grouped?.stages ?? Lineage()
         if let initial { lineage = lineage.merged(with: initial.stages) }
-        timeline.record(StateStep(time: time, lineage: lineage) { p, state in
+        return StateStep(time: time, lineage: lineage) { p, state in
             try initial?.computePartition(p) { chunk in kernel.load(chunk, &state) }
             var batch: [K: [V]] = [:]
             try grouped?.computePartition(p) { chunk in kernel.collect(chunk, &batch) }
             try kernel.update(&state, &batch, time)
-        })
+        }
     }
 
     override var mustCheckpoint: Bool { true }

@@ -39,6 +39,8 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     let name: String
     private let partitions: [Slot]
     private let steps = Mutex<(list: [StateStep<State, Output>], lastRecorded: Time?)>(([], nil))
+    /// Held while steps are made, so that two streams reading one state record each batch once.
+    private let recording = Mutex(())
     private let retention = Mutex<Duration>(.zero)
     private let slide: Duration
 
@@ -64,6 +66,30 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
             guard steps.lastRecorded.map({ $0 < step.time }) ?? true else { return }
             steps.list.append(step)
             steps.lastRecorded = step.time
+        }
+    }
+
+    /// Records the step of every batch up to `time` not recorded yet, one slide apart from `zero` (the first
+    /// batch after it is the first step: `make`'s second argument).
+    func recordSteps(through time: Time, zero: Time, _ make: (Time, _ first: Bool) throws -> StateStep<State, Output>) throws {
+        try recording.withLock { _ in
+            var next = lastRecorded.map { $0 + slide } ?? zero + slide
+            while next <= time {
+                record(try make(next, lastRecorded == nil))
+                next = next + slide
+            }
+        }
+    }
+
+    /// An RDD of the state at `time`: partition p brings its state up to `time` and `emit`s from it.
+    func rdd<T: Sendable>(
+        engine: ExecutionEngine, at time: Time, partitioner: HashPartitioner? = nil,
+        _ emit: @escaping @Sendable (State, Output, (UnsafeBufferPointer<T>) throws -> Void) throws -> Void
+    ) -> RDD<T> {
+        RDD.custom(
+            engine: engine, numPartitions: partitions.count, partitioner: partitioner, lineage: lineage(through: time)
+        ) { [self] p, sink in
+            try read(partition: p, at: time) { state, output in try emit(state, output, sink) }
         }
     }
 

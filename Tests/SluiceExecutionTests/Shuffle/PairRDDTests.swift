@@ -28,7 +28,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
             let groups = referenceGroups(pairs)
 
             let sums = try rdd.reduceByKey(+, numPartitions: reducers).collect()
-            #expect(sorted(sums) == sorted(groups.map { ($0.key, $0.value.reduce(0, +)) }), "trial \(trial)")
+            #expect(sortedPairs(sums) == sortedPairs(groups.map { ($0.key, $0.value.reduce(0, +)) }), "trial \(trial)")
 
             let grouped = try rdd.groupByKey(numPartitions: reducers).collect()
             #expect(grouped.count == groups.count)
@@ -56,7 +56,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
         var g = SeededGenerator(seed: 11)
         let words = (0..<20_000).map { _ in "w\(Int.random(in: 0..<700, using: &g))" } + ["", "é", "日本", "a longer key than sixteen bytes"]
         let counts = try engine.parallelize(words, numSlices: 6).map { ($0, 1) }.reduceByKey(+, numPartitions: 4).collect()
-        #expect(sorted(counts) == sorted(referenceGroups(words.map { ($0, 1) }).map { ($0.key, $0.value.count) }))
+        #expect(sortedPairs(counts) == sortedPairs(referenceGroups(words.map { ($0, 1) }).map { ($0.key, $0.value.count) }))
 
         let points = (0..<5_000).map { i in (Coordinate(x: i % 13, y: i % 7), i) }
         let grouped = try engine.parallelize(points, numSlices: 5).groupByKey(numPartitions: 3).collect()
@@ -65,7 +65,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
         for (k, vs) in grouped { #expect(vs.sorted() == expected[k]) }
 
         let longs = try engine.parallelize((0..<1_000).map { (Int64($0 % 10), 1) }, numSlices: 3).reduceByKey(+).collect()
-        #expect(sorted(longs) == (0..<10).map { Pair(Int64($0), 100) })
+        #expect(sortedPairs(longs) == (0..<10).map { Pair(Int64($0), 100) })
     }
 
     @Test func keysLandInTheirSparkHashPartition() throws {
@@ -90,7 +90,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
         let words = ["a", "b", "hello"].map { ($0, 1) }
         let placed = try engine.parallelize(words, numSlices: 2).partitionBy(3).glom().collect()
         #expect(placed.map { $0.map(\.0).sorted() } == [[], ["a", "hello"], ["b"]])
-        #expect(try sorted(partitioned.collect()) == sorted(pairs))
+        #expect(try sortedPairs(partitioned.collect()) == sortedPairs(pairs))
     }
 
     @Test func numPartitionsFollowsSparksDefaultPartitioner() throws {
@@ -120,7 +120,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
         let sums = partitioned.reduceByKey(+)
         #expect(sums.numPartitions == 3)
         #expect(sums.partitioner == partitioned.partitioner)
-        #expect(try sorted(sums.collect()) == (0..<17).map { Pair($0, 1_000 / 17 + ($0 < 1_000 % 17 ? 1 : 0)) })
+        #expect(try sortedPairs(sums.collect()) == (0..<17).map { Pair($0, 1_000 / 17 + ($0 < 1_000 % 17 ? 1 : 0)) })
         #expect(runs.withLock { $0 } == 1_000, "each element passed the map once, in the reduce stage's own tasks")
     }
 
@@ -152,10 +152,10 @@ struct Coordinate: Hashable, Comparable, Sendable {
                 else if ws.isEmpty { for v in vs { fullOuter.append((k, "\(v)|-")) } }
                 else { for v in vs { for w in ws { fullOuter.append((k, "\(v)|\(w)")) } } }
             }
-            #expect(sorted(try a.join(b).mapValues { "\($0.0)|\($0.1)" }.collect()) == sorted(inner))
-            #expect(sorted(try a.leftOuterJoin(b).mapValues { "\($0.0)|\($0.1 ?? "-")" }.collect()) == sorted(leftOuter))
-            #expect(sorted(try a.rightOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1)" }.collect()) == sorted(rightOuter))
-            #expect(sorted(try a.fullOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1 ?? "-")" }.collect()) == sorted(fullOuter))
+            #expect(sortedPairs(try a.join(b).mapValues { "\($0.0)|\($0.1)" }.collect()) == sortedPairs(inner))
+            #expect(sortedPairs(try a.leftOuterJoin(b).mapValues { "\($0.0)|\($0.1 ?? "-")" }.collect()) == sortedPairs(leftOuter))
+            #expect(sortedPairs(try a.rightOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1)" }.collect()) == sortedPairs(rightOuter))
+            #expect(sortedPairs(try a.fullOuterJoin(b).mapValues { "\($0.0.map(String.init) ?? "-")|\($0.1 ?? "-")" }.collect()) == sortedPairs(fullOuter))
         }
     }
 
@@ -210,7 +210,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
         }.reduceByKey(+)
         #expect(throws: Boom(value: 777)) { try rdd.collect() }
         fail.withLock { $0 = false }
-        #expect(try sorted(rdd.collect()) == [Pair(0, 334), Pair(1, 333), Pair(2, 333)])
+        #expect(try sortedPairs(rdd.collect()) == [Pair(0, 334), Pair(1, 333), Pair(2, 333)])
         #expect(throws: Boom(value: 1)) {
             try engine.parallelize([(1, 1), (1, 2)]).reduceByKey { _, _ in throw Boom(value: 1) }.collect()
         }
@@ -223,7 +223,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
             return (x % 5, x)
         }.reduceByKey(+)
         #expect(try sums.count() == 5)
-        #expect(try sorted(sums.collect()).map(\.value) == [950, 970, 990, 1010, 1030])
+        #expect(try sortedPairs(sums.collect()).map(\.value) == [950, 970, 990, 1010, 1030])
         #expect(try sums.take(2).count == 2)
         #expect(calls.withLock { $0 } == 100, "the shuffle output is reused, as Spark reuses its shuffle files")
     }

@@ -93,18 +93,18 @@ import SluiceTesting
             let input = randomBatches(8, seed: seed).map { $0?.map { ($0 % 5, $0) } }
             let present = input.compactMap { $0 }
             let sums = try StreamTest.run(input: input) { $0.reduceByKey(+) }
-            #expect(sums.map(sorted) == present.map { sorted(groups($0).mapValues { $0.reduce(0, +) }.map { ($0.key, $0.value) }) })
+            #expect(sums.map(sortedPairs) == present.map { sortedPairs(groups($0).mapValues { $0.reduce(0, +) }.map { ($0.key, $0.value) }) })
             let grouped = try StreamTest.run(input: input) { $0.groupByKey(numPartitions: 3) }
             #expect(grouped.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.0, $0.1.sorted()) }) }
                 == present.map { groups($0).mapValues { $0.sorted() } })
             let maxima = try StreamTest.run(input: input) {
                 $0.combineByKey(createCombiner: { $0 }, mergeValue: { max($0, $1) }, mergeCombiners: { max($0, $1) })
             }
-            #expect(maxima.map(sorted) == present.map { sorted(groups($0).mapValues { $0.max()! }.map { ($0.key, $0.value) }) })
-            #expect(try StreamTest.run(input: input) { $0.mapValues { $0 + 1 } }.map(sorted)
-                == present.map { sorted($0.map { ($0.0, $0.1 + 1) }) })
-            #expect(try StreamTest.run(input: input) { $0.flatMapValues { [$0, -$0] } }.map(sorted)
-                == present.map { sorted($0.flatMap { [($0.0, $0.1), ($0.0, -$0.1)] }) })
+            #expect(maxima.map(sortedPairs) == present.map { sortedPairs(groups($0).mapValues { $0.max()! }.map { ($0.key, $0.value) }) })
+            #expect(try StreamTest.run(input: input) { $0.mapValues { $0 + 1 } }.map(sortedPairs)
+                == present.map { sortedPairs($0.map { ($0.0, $0.1 + 1) }) })
+            #expect(try StreamTest.run(input: input) { $0.flatMapValues { [$0, -$0] } }.map(sortedPairs)
+                == present.map { sortedPairs($0.flatMap { [($0.0, $0.1), ($0.0, -$0.1)] }) })
         }
     }
 
@@ -156,7 +156,7 @@ import SluiceTesting
                 rdd.leftOuterJoin(spamInfoRDD).filter { !($0.1.1 ?? false) }.mapValues { $0.0 }
             }
         }
-        #expect(out.map(sorted) == [[Pair("news.example", 1)], [Pair("blog.example", 5), Pair("news.example", 2)]])
+        #expect(out.map(sortedPairs) == [[Pair("news.example", 1)], [Pair("blog.example", 5), Pair("news.example", 2)]])
     }
 
     @Test func queueStreamTakesOneRDDPerBatchOrAllAndFallsBackToTheDefault() throws {

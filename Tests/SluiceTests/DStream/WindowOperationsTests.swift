@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import Sluice
 import SluiceTesting
@@ -145,6 +146,29 @@ struct WindowReference<T> {
             _ = try StreamTest.run(input: [[1]]) { $0.window(windowDuration: .seconds(2), slideDuration: .seconds(2)).union($0) }
         }
         #expect(unionOfSlides?.message.contains("different slide durations") == true)
+    }
+
+    @Test func aWindowLargerThanTheMemoryBudgetSpillsAndStaysExact() throws {
+        // 12 batches of 60,000 Ints under a 1 MiB budget: the 8-batch window (about 4 MB of blocks) cannot stay
+        // in memory, so its batches spill to disk and are read back for each window.
+        let spillRoot = try TemporaryDirectory(prefix: "sluice-window-spill")
+        defer { spillRoot.remove() }
+        let batches: [[Int]] = (1...12).map { b in (0..<60_000).map { $0 &* 7919 &+ b } }
+        let context = Mutex<StreamingContext?>(nil)
+        let conf = StreamingConf().set("sluice.memory.limit", "1m").set("sluice.spill.dir", spillRoot.path)
+        let out = try StreamTest.run(numBatches: 12, conf: conf, beforeBatch: nil) { ssc in
+            context.withLock { $0 = ssc }
+            let queue = RDDQueue<Int>()
+            for batch in batches { queue.enqueue(ssc.parallelize(batch, numSlices: 2)) }
+            return ssc.queueStream(queue).map { $0 &* 3 }.window(windowDuration: .seconds(8), slideDuration: .seconds(1))
+                .transform { (rdd: RDD<Int>) -> RDD<Int> in
+                    rdd.engine.parallelize([try rdd.reduce { $0 &+ $1 } ?? 0, try rdd.count()], numSlices: 1)
+                }
+        }
+        let reference = WindowReference(batches: batches.map { $0.map { $0 &* 3 } }, window: 8, slide: 1)
+        #expect(out == reference.everyWindow().map { [$0.reduce(0, &+), $0.count] })
+        let spilled = try #require(context.withLock { $0 }).engine.spillStatistics
+        #expect(spilled.bytesSpilled > 0 && spilled.bytesReadBack > 0, "\(spilled)")
     }
 
     @Test func aWindowEmitsOnlyAtMultiplesOfItsSlide() throws {
