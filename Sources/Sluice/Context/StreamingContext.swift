@@ -83,6 +83,7 @@ public final class StreamingContext: Sendable {
         self.scheduler = JobScheduler(
             threads: concurrentJobs, bus: bus, reportError: { errors.report($0, $1) },
             batchFinished: { completions.finished($0, $1) })
+        completions.graph = graph
         let infos = InputInfoSink()
         self.generator = JobGenerator(
             graph: graph, clock: clock, scheduler: scheduler, reportError: { errors.report($0, $1) },
@@ -149,14 +150,17 @@ public final class StreamingContext: Sendable {
         }
         do {
             try validateGraph()
+            try checkCoresForReceivers()
             let firstTime = JobGenerator.firstBatchTime(now: clock.time, batchDuration: batchDuration)
             try graph.start(zeroTime: firstTime - batchDuration)
             try bus.start()
             try scheduler.start()
+            for receiver in graph.receiverStreams { try receiver.startReceiver() }
             try generator.start(firstTime: firstTime)
         } catch {
             StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
             life.withLock { $0.state = .stopped }
+            for receiver in graph.receiverStreams { receiver.stopReceiver() }
             scheduler.stop(gracefully: false)
             bus.stop()
             engine.pool.shutdown()
@@ -164,6 +168,20 @@ public final class StreamingContext: Sendable {
         }
         life.withLock { $0.state = .active }
         bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
+    }
+
+    /// The guide's rule: with `local[n]`, n must exceed the number of receivers, each of which holds a thread.
+    private func checkCoresForReceivers() throws {
+        let receivers = graph.receiverStreams.count
+        let master = conf.get("spark.master") ?? "local[*]"
+        let workers = try Master.workers(for: master)
+        guard receivers == 0 || workers > receivers else {
+            throw StreamingError(
+                .invalidGraph,
+                "spark.master is \(master) (\(workers) thread\(workers == 1 ? "" : "s")) but the program has \(receivers) "
+                    + "receiver\(receivers == 1 ? "" : "s"): each receiver holds a thread, so nothing would be left to "
+                    + "process the data; use local[\(receivers + 1)] or more")
+        }
     }
 
     private func validateGraph() throws {
@@ -230,6 +248,8 @@ public final class StreamingContext: Sendable {
     }
 
     private func stopActive(gracefully: Bool) {
+        // Receivers first: what they stored reaches their streams, and a graceful stop's last batch takes it.
+        for receiver in graph.receiverStreams { receiver.stopReceiver() }
         if !generator.stop(gracefully: gracefully, timeout: gracefulStopTimeout) {
             log("graceful stop did not finish within \(gracefulStopTimeout.sparkDescription) "
                 + "(spark.streaming.gracefulStopTimeout); stopping now")
@@ -319,30 +339,15 @@ final class ErrorSink: @unchecked Sendable {
 final class CompletionSink: @unchecked Sendable {
     // @unchecked: written once before any thread starts.
     weak var generator: JobGenerator?
-    func finished(_ time: Time, _ failed: Bool) { generator?.batchFinished(time, failed: failed) }
+    weak var graph: DStreamGraph?
+    func finished(_ batch: BatchInfo, _ failed: Bool) {
+        for stream in graph?.receiverStreams ?? [] { stream.batchCompleted(batch) }
+        generator?.batchFinished(batch.batchTime, failed: failed)
+    }
 }
 
 final class InputInfoSink: @unchecked Sendable {
     // @unchecked: written once before any thread starts.
     weak var context: StreamingContext?
     func take(_ time: Time) -> [Int: StreamInputInfo] { context?.takeInputInfos(time) ?? [:] }
-}
-
-/// A detached thread running one closure.
-enum DetachedThread {
-    static func run(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, nil, { context in
-            // Safe: the context is the box retained above, released here once.
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-        if rc == 0 {
-            pthread_detach(handle)
-        } else {
-            Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()  // no thread: run it here
-        }
-    }
 }

@@ -78,11 +78,23 @@ public struct StreamInputInfo: Sendable, Equatable {
     public var numRecords: Int64
     /// Free-form facts ("Description" is shown by monitoring).
     public var metadata: [String: String]
+    /// A receiver's rate limit when the batch was cut, records per second (nil: unlimited or no receiver).
+    public var rateLimit: Double?
+    /// Blocks a receiver had made but not yet stored when the batch was cut (its bounded block queue).
+    public var queuedBlocks: Int
+    /// The terms of the PID estimator's last estimate, with backpressure on.
+    public var pidTerms: PIDTerms?
 
-    public init(inputStreamId: Int, numRecords: Int64, metadata: [String: String] = [:]) {
+    public init(
+        inputStreamId: Int, numRecords: Int64, metadata: [String: String] = [:], rateLimit: Double? = nil,
+        queuedBlocks: Int = 0, pidTerms: PIDTerms? = nil
+    ) {
         self.inputStreamId = inputStreamId
         self.numRecords = numRecords
         self.metadata = metadata
+        self.rateLimit = rateLimit
+        self.queuedBlocks = queuedBlocks
+        self.pidTerms = pidTerms
     }
 }
 

@@ -32,6 +32,8 @@ final class DStreamGraph: Sendable {
 
     var outputCount: Int { state.withLock { $0.outputs.count } }
     var inputs: [any GraphNode] { state.withLock { $0.inputs } }
+    /// The inputs fed by receivers.
+    var receiverStreams: [any ReceiverStreamNode] { inputs.compactMap { $0 as? any ReceiverStreamNode } }
     var zeroTime: Time? { state.withLock { $0.zeroTime } }
 
     func remember(_ duration: Duration) { state.withLock { $0.rememberDuration = duration } }
@@ -55,8 +57,16 @@ final class DStreamGraph: Sendable {
     /// - Throws: the first error a stream raised computing its RDD (the batch then has no jobs).
     func generateJobs(_ time: Time) throws -> [StreamingJob] {
         let outputs = state.withLock { $0.outputs }
-        return try generation.withLock { _ in try outputs.compactMap { try $0.generateJob(time) } }
+        let receivers = receiverStreams
+        return try generation.withLock { _ in
+            // Received blocks go to the batch first (Spark's allocateBlocksToBatch), whatever reads them.
+            for receiver in receivers { receiver.allocateBlocks(to: time) }
+            return try outputs.compactMap { try $0.generateJob(time) }
+        }
     }
+
+    /// Whether a receiver stream holds blocks no batch has taken yet.
+    var hasUnallocatedBlocks: Bool { receiverStreams.contains { $0.hasUnallocatedBlocks } }
 
     /// Drops the RDDs every stream no longer needs after batch `time`.
     func clearMetadata(_ time: Time) {

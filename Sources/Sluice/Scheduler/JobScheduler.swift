@@ -12,7 +12,7 @@ final class JobScheduler: Sendable {
     /// Called when a job throws: the context reports the error (``StreamingContext/awaitTermination()``).
     private let reportError: @Sendable (String, any Error) -> Void
     /// Called when a batch's jobs all finished, with whether one failed.
-    private let batchFinished: @Sendable (Time, Bool) -> Void
+    private let batchFinished: @Sendable (BatchInfo, Bool) -> Void
 
     private struct State {
         var queue = Deque<(JobSet, StreamingJob)>()
@@ -26,7 +26,7 @@ final class JobScheduler: Sendable {
 
     init(
         threads: Int, bus: ListenerBus, reportError: @escaping @Sendable (String, any Error) -> Void,
-        batchFinished: @escaping @Sendable (Time, Bool) -> Void
+        batchFinished: @escaping @Sendable (BatchInfo, Bool) -> Void
     ) {
         self.threadCount = max(1, threads)
         self.bus = bus
@@ -108,7 +108,7 @@ final class JobScheduler: Sendable {
         if let failure {
             reportError("Error running job for output operation \(job.outputOpId) (\(job.name)) of batch \(job.time)", failure)
         }
-        if complete { batchFinished(jobSet.time, jobSet.hasFailure) }
+        if complete { batchFinished(jobSet.info, jobSet.hasFailure) }
     }
 
     /// Whether no job is queued or running.

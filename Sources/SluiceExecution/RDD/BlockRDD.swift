@@ -13,7 +13,7 @@ extension ExecutionEngine {
 }
 
 /// Pushes the elements of `block` into `sink` a chunk at a time.
-func decodeChunks<T>(_ block: Block, _ codec: ElementCodec<T>, _ sink: (UnsafeBufferPointer<T>) throws -> Void) throws {
+package func decodeChunks<T>(_ block: Block, _ codec: ElementCodec<T>, _ sink: (UnsafeBufferPointer<T>) throws -> Void) throws {
     try codec.checkSchema(of: block)
     if T.self == Int.self && block.schema == [ColumnType(.int64)] {
         var out = ChunkBuffer<Int>()

@@ -1,0 +1,30 @@
+extension StreamingContext {
+    /// A stream fed by `receiver` (a ``Receiver`` subclass of the program's own).
+    public func receiverStream<T: Sendable>(_ receiver: Receiver<T>) -> ReceiverInputDStream<T> {
+        ReceiverInputDStream(context: self, receiver: receiver, name: "receiverStream")
+    }
+
+    /// Lines of text from a TCP server at `host`:`port` (UTF-8, "\n" or "\r\n" ends a line). A refused
+    /// connection or a closed one restarts the receiver after `spark.streaming.receiverRestartDelay`, as in
+    /// Spark; listeners see each error.
+    public func socketTextStream(
+        _ host: String, _ port: Int, storageLevel: StorageLevel = .memoryAndDiskSer2
+    ) -> ReceiverInputDStream<String> {
+        let receiver = SocketReceiver<String>(host: host, port: port, framing: .lines, storageLevel: storageLevel) {
+            String(decoding: $0, as: UTF8.self)
+        }
+        return ReceiverInputDStream(context: self, receiver: receiver, name: "socketTextStream")
+    }
+
+    /// Records from a TCP server at `host`:`port`, cut by `framing` and made by `converter` from each record's
+    /// bytes (valid only during the call). A record the converter throws on is reported to listeners (with its
+    /// offset in the connection) and skipped.
+    public func socketStream<T: Sendable>(
+        _ host: String, _ port: Int, framing: SocketFraming = .lines, storageLevel: StorageLevel = .memoryAndDiskSer2,
+        converter: @escaping @Sendable (UnsafeRawBufferPointer) throws -> T
+    ) -> ReceiverInputDStream<T> {
+        let receiver = SocketReceiver(
+            host: host, port: port, framing: framing, storageLevel: storageLevel, convert: converter)
+        return ReceiverInputDStream(context: self, receiver: receiver, name: "socketStream")
+    }
+}

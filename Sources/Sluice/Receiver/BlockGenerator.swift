@@ -1,0 +1,194 @@
+import DequeModule
+import SluiceExecution
+import Synchronization
+
+/// Names a received block (Spark's `StreamBlockId`): "input-<streamId>-<uniqueId>".
+public struct StreamBlockId: Hashable, Sendable, CustomStringConvertible {
+    public let streamId: Int
+    public let uniqueId: Int64
+
+    public init(streamId: Int, uniqueId: Int64) {
+        self.streamId = streamId
+        self.uniqueId = uniqueId
+    }
+
+    public var description: String { "input-\(streamId)-\(uniqueId)" }
+}
+
+/// A queue of finished blocks with a fixed capacity: `put` waits while it is full (Spark's
+/// `ArrayBlockingQueue` of `spark.streaming.blockQueueSize`), so a receiver cannot outrun storage without
+/// bound.
+final class BoundedQueue<Element>: @unchecked Sendable {
+    // @unchecked: `items` is only touched with `condition` held.
+    private var items = Deque<Element>()
+    private let condition = PthreadCondition()
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    var count: Int { condition.locked { items.count } }
+
+    /// Appends `item`, waiting while the queue is full.
+    func put(_ item: Element) {
+        condition.locked {
+            while items.count >= capacity { condition.wait(nanoseconds: 100_000_000) }
+            items.append(item)
+            condition.broadcast()
+        }
+    }
+
+    /// Takes the oldest item, waiting up to `nanoseconds` for one.
+    func poll(nanoseconds: Int) -> Element? {
+        condition.locked {
+            if items.isEmpty { condition.wait(nanoseconds: nanoseconds) }
+            guard let item = items.popFirst() else { return nil }
+            condition.broadcast()
+            return item
+        }
+    }
+}
+
+/// Cuts what a receiver stores one record at a time into blocks, every block interval (Spark's
+/// `BlockGenerator`): records are rate-limited, then buffered; at each tick of the interval (on the context's
+/// clock) the buffer becomes a block, which waits in a bounded queue until the pusher thread hands it to
+/// `push`. Stopping refuses new records, turns what is buffered into a last block at once, and pushes every
+/// block before returning: nothing added before `stop()` is lost.
+final class BlockGenerator<Element: Sendable>: Sendable {
+    /// Spark's states, in order.
+    enum Phase: Int, Sendable, Comparable {
+        case initialized, active, stoppedAddingData, stoppedGeneratingBlocks, stoppedAll
+        static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    private struct Current {
+        var phase = Phase.initialized
+        var buffer: [Element] = []
+        /// The next tick's time.
+        var nextTick: Time?
+    }
+
+    let streamId: Int
+    let interval: Duration
+    let limiter: RateLimiter
+    private let push: @Sendable (StreamBlockId, [Element]) throws -> Void
+    private let onError: @Sendable (String, any Error) -> Void
+    private let current = Mutex(Current())
+    private let queue: BoundedQueue<(StreamBlockId, [Element])>
+    private let waiter: ClockWaiter
+    private let threads = Mutex<(timer: JoinableThread?, pusher: JoinableThread?)>((nil, nil))
+
+    init(
+        streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
+        push: @escaping @Sendable (StreamBlockId, [Element]) throws -> Void,
+        onError: @escaping @Sendable (String, any Error) -> Void
+    ) {
+        self.streamId = streamId
+        self.interval = interval
+        self.limiter = limiter
+        self.push = push
+        self.onError = onError
+        self.queue = BoundedQueue(capacity: queueCapacity)
+        self.waiter = ClockWaiter(clock: clock)
+    }
+
+    var phase: Phase { current.withLock { $0.phase } }
+
+    /// Blocks made and not yet pushed.
+    var queuedBlocks: Int { queue.count }
+
+    /// Starts the block timer and the pusher.
+    func start() throws {
+        let period = interval.wholeMilliseconds
+        let now = waiter.clock.time.milliseconds
+        let first = Time(milliseconds: (now / period + 1) * period)
+        try current.withLock { c throws(StreamingError) in
+            guard c.phase == .initialized else {
+                throw StreamingError(.illegalState, "the block generator of stream \(streamId) was already started")
+            }
+            c.phase = .active
+            c.nextTick = first
+        }
+        let timer = try JoinableThread(name: "block generator") { [self] in runTimer() }
+        let pusher = try JoinableThread(name: "block pusher") { [self] in runPusher() }
+        threads.withLock { $0 = (timer, pusher) }
+    }
+
+    /// Adds one record (after waiting for the rate limit).
+    /// - Throws: ``StreamingError`` when the generator is not running.
+    func add(_ element: Element) throws {
+        limiter.waitToPush()
+        try current.withLock { c throws(StreamingError) in
+            guard c.phase == .active else { throw notActive(c.phase) }
+            c.buffer.append(element)
+        }
+    }
+
+    /// Adds `elements`, rate-limited one by one, then all at once: they land in the same block.
+    /// - Throws: ``StreamingError`` when the generator is not running.
+    func add(contentsOf elements: [Element]) throws {
+        limiter.acquire(elements.count)
+        try current.withLock { c throws(StreamingError) in
+            guard c.phase == .active else { throw notActive(c.phase) }
+            c.buffer.append(contentsOf: elements)
+        }
+    }
+
+    private func notActive(_ phase: Phase) -> StreamingError {
+        StreamingError(
+            .illegalState,
+            "Cannot add data to stream \(streamId): its block generator has "
+                + (phase == .initialized ? "not been started" : "been stopped"))
+    }
+
+    private func runTimer() {
+        while let tick = current.withLock({ $0.phase == .active ? $0.nextTick : nil }) {
+            guard waiter.wait(until: tick) else { return }
+            cutBlock(at: tick)
+        }
+    }
+
+    /// Turns the buffer into the block of the interval ending at `tick` and queues it.
+    private func cutBlock(at tick: Time) {
+        let block = current.withLock { c -> [Element]? in
+            c.nextTick = tick + interval
+            guard !c.buffer.isEmpty else { return nil }
+            defer { c.buffer = [] }
+            return c.buffer
+        }
+        if let block {
+            queue.put((StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds), block))
+        }
+    }
+
+    private func runPusher() {
+        while true {
+            if let (id, block) = queue.poll(nanoseconds: 10_000_000) {
+                do {
+                    try push(id, block)
+                } catch {
+                    onError("Error in block pushing thread", error)
+                }
+            } else if phase >= .stoppedGeneratingBlocks && queue.count == 0 {
+                return
+            }
+        }
+    }
+
+    /// Stops: new records are refused, the buffer becomes a last block at once, and every block is pushed
+    /// before this returns. Only an active generator stops; otherwise nothing happens.
+    func stop() {
+        let wasActive = current.withLock { c -> Bool in
+            guard c.phase == .active else { return false }
+            c.phase = .stoppedAddingData
+            return true
+        }
+        guard wasActive else { return }
+        waiter.interrupt()
+        let (timer, pusher) = threads.withLock { $0 }
+        timer?.join()
+        if let tick = current.withLock({ $0.nextTick }) { cutBlock(at: tick) }
+        current.withLock { $0.phase = .stoppedGeneratingBlocks }
+        pusher?.join()
+        current.withLock { $0.phase = .stoppedAll }
+    }
+}

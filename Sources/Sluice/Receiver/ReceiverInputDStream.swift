@@ -1,0 +1,197 @@
+import SluiceColumnar
+import SluiceExecution
+import Synchronization
+
+/// A block a receiver stored: columnar when the element type has a block encoding, else the elements.
+struct ReceivedBlock<Element: Sendable>: Sendable {
+    enum Data: Sendable {
+        case columnar(Block)
+        case elements([Element])
+    }
+
+    let id: StreamBlockId
+    let count: Int
+    let data: Data
+}
+
+/// What the context asks of a receiver-fed stream (Spark's `ReceiverTracker` duties, per stream).
+protocol ReceiverStreamNode: AnyObject, Sendable {
+    var streamId: Int { get }
+    /// Starts the stream's receiver.
+    func startReceiver() throws
+    /// Stops the receiver; everything it stored reaches the stream's unallocated blocks first.
+    func stopReceiver()
+    /// Gives the blocks received so far to batch `time` and reports the batch's input info.
+    func allocateBlocks(to time: Time)
+    /// Whether blocks wait for a batch.
+    var hasUnallocatedBlocks: Bool { get }
+    /// Feeds a completed batch to the rate controller.
+    func batchCompleted(_ batch: BatchInfo)
+}
+
+/// A stream fed by a receiver (Spark's `ReceiverInputDStream`): the receiver's blocks are given to the next
+/// batch when it is generated, and each block becomes one partition of the batch's RDD.
+///
+/// With backpressure (`spark.streaming.backpressure.enabled`) or an estimator of the program's own
+/// (``rateEstimator``), each completed batch feeds the estimator and the rate it returns limits the receiver.
+/// Unlike Spark, which waits for the estimator's second batch, the first batch's processing rate becomes the
+/// limit at once when no rate was set, so a backlog cannot flood the second batch.
+public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element>, ReceiverStreamNode,
+    @unchecked Sendable
+{
+    private struct Blocks {
+        var unallocated: [ReceivedBlock<Element>] = []
+        var allocated: [Time: [ReceivedBlock<Element>]] = [:]
+    }
+
+    private struct Control {
+        var estimator: (any RateEstimator)?
+        /// Whether the program installed the estimator (it then runs without the backpressure setting).
+        var installed = false
+        var primed = false
+        var lastTerms: PIDTerms?
+    }
+
+    let receiver: Receiver<Element>
+    private let codec: ElementCodec<Element>?
+    private let blocks = Mutex(Blocks())
+    private let control = Mutex(Control())
+    private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
+    private let backpressure: Bool
+
+    init(context: StreamingContext, receiver: Receiver<Element>, name: String) {
+        self.receiver = receiver
+        self.codec = ElementCodecs.lookup(Element.self)
+        // The context validated its configuration when it was made.
+        self.backpressure = (try? context.conf.bool("spark.streaming.backpressure.enabled")) ?? false
+        super.init(context: context, name: name)
+    }
+
+    /// Spark's PID estimator with the `spark.streaming.backpressure.pid.*` settings.
+    private func pidEstimator() throws -> PIDRateEstimator {
+        let conf = context.conf
+        return try PIDRateEstimator(
+            batchIntervalMs: context.batchDuration.wholeMilliseconds,
+            proportional: try conf.double("spark.streaming.backpressure.pid.proportional") ?? 1.0,
+            integral: try conf.double("spark.streaming.backpressure.pid.integral") ?? 0.2,
+            derivative: try conf.double("spark.streaming.backpressure.pid.derived") ?? 0.0,
+            minRate: try conf.double("spark.streaming.backpressure.pid.minRate") ?? 100)
+    }
+
+    /// The estimator backpressure uses for this stream: Spark's PID estimator when
+    /// `spark.streaming.backpressure.enabled` is true; set one of your own (before `start()` or while running)
+    /// to control the rate yourself, with or without that setting.
+    public var rateEstimator: (any RateEstimator)? {
+        get { control.withLock { $0.estimator } }
+        set {
+            control.withLock {
+                $0.estimator = newValue
+                $0.installed = newValue != nil
+                $0.primed = false
+            }
+        }
+    }
+
+    /// The receiver's current limit in records per second (nil: unlimited).
+    public var currentRateLimit: Double? { supervisor?.generator.limiter.rate }
+
+    var supervisor: ReceiverSupervisor<Element>? { supervisorSlot.withLock { $0 } }
+
+    // MARK: Receiving
+
+    func startReceiver() throws {
+        if backpressure {
+            let estimator = try pidEstimator()
+            control.withLock { if !$0.installed { $0.estimator = estimator } }
+        }
+        let supervisor = try ReceiverSupervisor(receiver: receiver, streamId: streamId, context: context) {
+            [weak self] id, elements in
+            try self?.add(id, elements)
+        }
+        supervisorSlot.withLock { $0 = supervisor }
+        try supervisor.start()
+    }
+
+    func stopReceiver() {
+        supervisor?.stop("Stopped by driver", error: nil)
+    }
+
+    /// Stores a block the receiver made: encoded into a columnar block when the type allows.
+    private func add(_ id: StreamBlockId, _ elements: [Element]) throws {
+        guard !elements.isEmpty else { return }
+        let data: ReceivedBlock<Element>.Data
+        if let codec {
+            data = .columnar(try codec.encode(elements))
+        } else {
+            data = .elements(elements)
+        }
+        let block = ReceivedBlock(id: id, count: elements.count, data: data)
+        blocks.withLock { $0.unallocated.append(block) }
+    }
+
+    var hasUnallocatedBlocks: Bool { blocks.withLock { !$0.unallocated.isEmpty } }
+
+    func allocateBlocks(to time: Time) {
+        let batch = blocks.withLock { b -> [ReceivedBlock<Element>] in
+            guard b.allocated[time] == nil else { return b.allocated[time] ?? [] }
+            defer { b.unallocated = [] }
+            b.allocated[time] = b.unallocated
+            return b.unallocated
+        }
+        let (terms, rate) = (control.withLock { $0.lastTerms }, currentRateLimit)
+        context.reportInputInfo(
+            StreamInputInfo(
+                inputStreamId: streamId, numRecords: Int64(batch.reduce(0) { $0 + $1.count }),
+                metadata: ["Description": "\(batch.count) blocks from \(supervisor?.name ?? name)"],
+                rateLimit: rate, queuedBlocks: supervisor?.generator.queuedBlocks ?? 0, pidTerms: terms),
+            at: time)
+    }
+
+    override func compute(_ time: Time) throws -> RDD<Element>? {
+        let batch = blocks.withLock { $0.allocated[time] ?? [] }
+        let codec = self.codec
+        return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage()) { p, sink in
+            switch batch[p].data {
+            case .columnar(let block):
+                // Safe: a columnar block exists only when the codec does.
+                try decodeChunks(block, codec!, sink)
+            case .elements(let elements):
+                try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+            }
+        }
+    }
+
+    override func clearMetadata(_ time: Time) {
+        let keep = rememberDuration ?? slideDuration
+        blocks.withLock { b in b.allocated = b.allocated.filter { $0.key > time - keep } }
+        super.clearMetadata(time)
+    }
+
+    // MARK: Rate control
+
+    func batchCompleted(_ batch: BatchInfo) {
+        guard let info = batch.streamIdToInputInfo[streamId], let end = batch.processingEndTime,
+            let processing = batch.processingDelay, let scheduling = batch.schedulingDelay
+        else { return }
+        let limiter = supervisor?.generator.limiter
+        let (rate, firstRate) = control.withLock { c -> (Double?, Double?) in
+            guard c.installed || backpressure, var estimator = c.estimator else { return (nil, nil) }
+            let rate = estimator.compute(
+                time: end, elements: Int(info.numRecords), processingDelay: processing, schedulingDelay: scheduling)
+            c.estimator = estimator
+            var first: Double?
+            if rate == nil, !c.primed, info.numRecords > 0, processing > 0 {
+                c.primed = true
+                first = Double(info.numRecords) * 1000 / Double(processing)
+            }
+            if rate != nil { c.primed = true }
+            c.lastTerms = (estimator as? PIDRateEstimator)?.lastTerms
+            return (rate, first)
+        }
+        if let rate {
+            limiter?.setRate(rate)
+        } else if let firstRate, limiter?.rate == nil {
+            limiter?.setRate(firstRate)
+        }
+    }
+}

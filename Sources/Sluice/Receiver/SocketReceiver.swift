@@ -1,0 +1,196 @@
+import Glibc
+import Synchronization
+
+/// How a socket stream cuts the connection's bytes into records.
+public enum SocketFraming: Sendable, Equatable {
+    /// Lines ended by "\n" (a "\r" before it is dropped); a last line without one ends at the end of data.
+    case lines
+    /// Records ended by this byte.
+    case delimiter(UInt8)
+    /// Records of exactly this many bytes (a shorter tail at the end of data is reported and dropped).
+    case fixedLength(Int)
+}
+
+/// Connects to a TCP server and stores what it sends, record by record (Spark's `SocketReceiver`). A refused
+/// connection or the end of the data restarts the receiver after `spark.streaming.receiverRestartDelay`; a
+/// record the converter rejects is reported (its offset in the connection) and skipped.
+final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sendable {
+    // @unchecked: `socket` is behind a lock; the rest is immutable.
+    let host: String
+    let port: Int
+    let framing: SocketFraming
+    let convert: @Sendable (UnsafeRawBufferPointer) throws -> Element
+    private let socket = Mutex<Int32?>(nil)
+
+    init(
+        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel,
+        convert: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Element
+    ) {
+        self.host = host
+        self.port = port
+        self.framing = framing
+        self.convert = convert
+        super.init(storageLevel: storageLevel)
+    }
+
+    override func onStart() {
+        DetachedThread.run { [self] in receive() }
+    }
+
+    override func onStop() {
+        // Wakes the reading thread, which closes the socket; the lock keeps the number from being reused
+        // in between.
+        socket.withLock { if let fd = $0 { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
+    }
+
+    private func receive() {
+        let fd: Int32
+        do {
+            fd = try connect()
+        } catch {
+            restart("Error connecting to \(host):\(port)", error: error)
+            return
+        }
+        let registered = socket.withLock { slot -> Bool in
+            guard !isStopped else { return false }
+            slot = fd
+            return true
+        }
+        defer {
+            socket.withLock { slot in
+                close(fd)
+                slot = nil
+            }
+        }
+        guard registered else { return }
+        do {
+            try read(fd)
+            if !isStopped { restart("Socket data stream had no more data") }
+        } catch {
+            if !isStopped { restart("Error receiving data from \(host):\(port)", error: error) }
+        }
+    }
+
+    /// Opens a TCP connection to the first address of `host` that accepts one.
+    private func connect() throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &found)
+        guard rc == 0, let first = found else {
+            throw SocketError(message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(first) }
+        var lastErrno: Int32 = 0
+        var address: UnsafeMutablePointer<addrinfo>? = first
+        while let candidate = address {
+            let fd = Glibc.socket(candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
+            if fd >= 0 {
+                if Glibc.connect(fd, candidate.pointee.ai_addr, candidate.pointee.ai_addrlen) == 0 { return fd }
+                lastErrno = errno
+                close(fd)
+            } else {
+                lastErrno = errno
+            }
+            address = candidate.pointee.ai_next
+        }
+        throw SocketError(message: String(cString: strerror(lastErrno)))
+    }
+
+    /// Reads records until the end of data (or a stop), storing each read's records together.
+    private func read(_ fd: Int32) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var start = 0  // the first byte of the record being read
+        var end = 0  // bytes in the buffer
+        var offset: Int64 = 0  // the connection offset of buffer[0]
+        var records: [Element] = []
+        while !isStopped {
+            if end == buffer.count {
+                if start > 0 {
+                    buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+                    offset += Int64(start)
+                    end -= start
+                    start = 0
+                } else {
+                    buffer.append(contentsOf: repeatElement(0, count: buffer.count))  // a record longer than the buffer
+                }
+            }
+            let n = buffer.withUnsafeMutableBytes { bytes in
+                recv(fd, bytes.baseAddress! + end, bytes.count - end, 0)  // Safe: end < count, checked above.
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if isStopped { return }
+                throw SocketError(message: String(cString: strerror(errno)))
+            }
+            if n == 0 {
+                emitTail(buffer[start..<end], offset: offset + Int64(start), into: &records)
+                try flush(&records)
+                return
+            }
+            end += n
+            start = cut(buffer, from: start, to: end, offset: offset, into: &records)
+            try flush(&records)
+        }
+    }
+
+    /// Converts the complete records in `buffer[from..<to]`; returns where the incomplete rest starts.
+    private func cut(_ buffer: [UInt8], from: Int, to: Int, offset: Int64, into records: inout [Element]) -> Int {
+        var start = from
+        buffer.withUnsafeBytes { bytes in
+            switch framing {
+            case .lines, .delimiter:
+                let delimiter: UInt8 = if case .delimiter(let d) = framing { d } else { UInt8(ascii: "\n") }
+                while start < to,
+                    let found = memchr(bytes.baseAddress! + start, Int32(delimiter), to - start)  // Safe: in range.
+                {
+                    let stop = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+                    var last = stop
+                    if framing == .lines, last > start, bytes[last - 1] == UInt8(ascii: "\r") { last -= 1 }
+                    append(UnsafeRawBufferPointer(rebasing: bytes[start..<last]), offset + Int64(start), &records)
+                    start = stop + 1
+                }
+            case .fixedLength(let length):
+                while to - start >= length {
+                    append(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), offset + Int64(start), &records)
+                    start += length
+                }
+            }
+        }
+        return start
+    }
+
+    private func emitTail(_ tail: ArraySlice<UInt8>, offset: Int64, into records: inout [Element]) {
+        guard !tail.isEmpty else { return }
+        if case .fixedLength(let length) = framing {
+            reportError(
+                "\(host):\(port) closed in the middle of a record at offset \(offset): \(tail.count) of \(length) "
+                    + "bytes, dropped", nil)
+            return
+        }
+        var bytes = Array(tail)
+        if framing == .lines, bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        bytes.withUnsafeBytes { append($0, offset, &records) }
+    }
+
+    private func append(_ record: UnsafeRawBufferPointer, _ offset: Int64, _ records: inout [Element]) {
+        do {
+            records.append(try convert(record))
+        } catch {
+            reportError("The record at offset \(offset) of \(host):\(port) (\(record.count) bytes) could not be converted; skipped", error)
+        }
+    }
+
+    private func flush(_ records: inout [Element]) throws {
+        guard !records.isEmpty else { return }
+        try storeBuffered(records)
+        records.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A socket could not be opened or read.
+struct SocketError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

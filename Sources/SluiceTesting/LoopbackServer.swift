@@ -1,0 +1,100 @@
+import Glibc
+import Synchronization
+
+/// A TCP server on 127.0.0.1 for testing socket streams: it listens on a free port, accepts connections when
+/// asked, and lets the test write to them and close them (as `nc -lk` would, under the test's control).
+public final class LoopbackServer: Sendable {
+    /// The port it listens on.
+    public let port: Int
+    private let listener: Int32
+
+    /// Listens on a free port of 127.0.0.1.
+    /// - Throws: ``TestServerError`` when no socket can be made.
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestServerError("socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw TestServerError("bind/listen on 127.0.0.1: \(message)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { Glibc.close(listener) }
+
+    /// Waits up to `timeout` for a client to connect; nil if none did.
+    public func accept(timeout: Duration = .seconds(10)) -> LoopbackConnection? {
+        var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)) == 1 else {
+            return nil
+        }
+        let fd = Glibc.accept(listener, nil, nil)
+        return fd >= 0 ? LoopbackConnection(fd: fd) : nil
+    }
+
+    /// Stops listening: connecting to the port is refused from now on.
+    public func close() {
+        shutdown(listener, Int32(SHUT_RDWR))
+    }
+}
+
+/// One accepted connection of a ``LoopbackServer``.
+public final class LoopbackConnection: Sendable {
+    private let fd: Mutex<Int32?>
+
+    init(fd: Int32) { self.fd = Mutex(fd) }
+
+    deinit { close() }
+
+    /// Writes `text` (UTF-8).
+    /// - Throws: ``TestServerError`` when the peer is gone.
+    public func send(_ text: String) throws {
+        try send(Array(text.utf8))
+    }
+
+    /// Writes `bytes`.
+    /// - Throws: ``TestServerError`` when the peer is gone.
+    public func send(_ bytes: [UInt8]) throws {
+        try fd.withLock { fd in
+            guard let fd else { throw TestServerError("the connection is closed") }
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw TestServerError("send: \(String(cString: strerror(errno)))")
+                }
+                sent += n
+            }
+        }
+    }
+
+    /// Closes the connection (the client reads the end of the data).
+    public func close() {
+        fd.withLock { fd in
+            if let open = fd { Glibc.close(open) }
+            fd = nil
+        }
+    }
+}
+
+/// A test server could not do what it was asked.
+public struct TestServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,103 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import Sluice
+@testable import SluiceExecution
+import SluiceTesting
+
+/// Blocks a generator pushed.
+final class PushedBlocks: Sendable {
+    private let blocks = Mutex<[(StreamBlockId, [Int])]>([])
+    private let delay: UInt32
+    init(delayMicroseconds: UInt32 = 0) { delay = delayMicroseconds }
+    func push(_ id: StreamBlockId, _ elements: [Int]) {
+        if delay > 0 { usleep(delay) }
+        blocks.withLock { $0.append((id, elements)) }
+    }
+    var all: [(StreamBlockId, [Int])] { blocks.withLock { $0 } }
+    var elements: [Int] { all.flatMap(\.1) }
+}
+
+/// Waits (really) until `condition` holds, up to 10 s.
+func eventually(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<2_000 {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return condition()
+}
+
+@Suite struct BlockGeneratorTests {
+    func generator(
+        clock: ManualClock, pushed: PushedBlocks, queue: Int = 10
+    ) -> BlockGenerator<Int> {
+        BlockGenerator(
+            streamId: 3, interval: .milliseconds(200), queueCapacity: queue,
+            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock,
+            push: { pushed.push($0, $1) }, onError: { _, _ in })
+    }
+
+    @Test func eachIntervalsRecordsBecomeOneBlockNamedAfterItsStart() throws {
+        let clock = ManualClock(startTime: Time(milliseconds: 1_000))
+        let pushed = PushedBlocks()
+        let generator = generator(clock: clock, pushed: pushed)
+        try generator.start()
+        for i in 0..<5 { try generator.add(i) }
+        clock.set(to: Time(milliseconds: 1_200))
+        #expect(eventually { pushed.all.count == 1 })
+        try generator.add(contentsOf: [5, 6, 7])
+        try generator.add(8)
+        clock.set(to: Time(milliseconds: 1_400))
+        #expect(eventually { pushed.all.count == 2 })
+        clock.set(to: Time(milliseconds: 1_600))  // nothing added: no block
+        usleep(50_000)
+        #expect(pushed.all.map(\.0.description) == ["input-3-1000", "input-3-1200"])
+        #expect(pushed.all.map(\.1) == [[0, 1, 2, 3, 4], [5, 6, 7, 8]])
+        generator.stop()
+    }
+
+    @Test func stopPushesEverythingAddedBeforeItAndRefusesMore() throws {
+        let clock = ManualClock()
+        let pushed = PushedBlocks(delayMicroseconds: 2_000)
+        let generator = generator(clock: clock, pushed: pushed, queue: 2)
+        try generator.start()
+        var expected: [Int] = []
+        for round in 0..<6 {
+            let batch = Array(round * 100..<(round * 100 + 100))
+            try generator.add(contentsOf: batch)
+            expected += batch
+            clock.advance(by: .milliseconds(200))
+        }
+        try generator.add(contentsOf: [9_999])  // buffered, no tick yet
+        expected.append(9_999)
+        generator.stop()
+        #expect(generator.phase == .stoppedAll)
+        #expect(pushed.elements == expected)
+        #expect(generator.queuedBlocks == 0)
+        let error = #expect(throws: StreamingError.self) { try generator.add(1) }
+        #expect(error?.message.contains("stopped") == true)
+        generator.stop()  // a second stop does nothing
+    }
+
+    @Test func theBlockQueueStaysWithinItsCapacityWhenPushingIsSlow() throws {
+        let clock = ManualClock()
+        let pushed = PushedBlocks(delayMicroseconds: 20_000)
+        let generator = generator(clock: clock, pushed: pushed, queue: 3)
+        try generator.start()
+        var most = 0
+        for i in 0..<20 {
+            try generator.add(i)
+            clock.advance(by: .milliseconds(200))
+            most = max(most, generator.queuedBlocks)
+        }
+        generator.stop()
+        #expect(most <= 3)
+        #expect(pushed.elements == Array(0..<20))
+    }
+
+    @Test func addingBeforeStartIsAClearError() {
+        let generator = generator(clock: ManualClock(), pushed: PushedBlocks())
+        let error = #expect(throws: StreamingError.self) { try generator.add(1) }
+        #expect(error?.message.contains("not been started") == true)
+    }
+}
