@@ -11,6 +11,7 @@ public final class FaultySystemCalls: Sendable {
         var diskSize: Int?
         var maxBytesPerWrite: Int?
         var interruptEvery: Int?
+        var failOpen: (@Sendable (String) -> Bool)?
     }
 
     private let state = Mutex(State())
@@ -27,6 +28,11 @@ public final class FaultySystemCalls: Sendable {
     /// Every `n`th write and read call fails with EINTR.
     public func interrupt(every n: Int) { state.withLock { $0.interruptEvery = n } }
 
+    /// Opening a path for which `predicate` is true fails with EIO (an unreadable file).
+    public func failOpen(where predicate: @escaping @Sendable (String) -> Bool) {
+        state.withLock { $0.failOpen = predicate }
+    }
+
     /// Bytes written through these calls so far.
     public var bytesWritten: Int { state.withLock { $0.bytesWritten } }
 
@@ -34,6 +40,10 @@ public final class FaultySystemCalls: Sendable {
     public var calls: SystemCalls {
         var calls = SystemCalls.live
         let live = SystemCalls.live
+        calls.open = { [self] path, flags, mode in
+            if let fail = state.withLock({ $0.failOpen }), fail(path) { return (-1, EIO) }
+            return live.open(path, flags, mode)
+        }
         calls.write = { [self] fd, bytes in
             enum Plan { case interrupt, full, write(Int) }
             let plan: Plan = state.withLock { s in

@@ -124,6 +124,9 @@ enum ConfigKeys {
             meaning: "Kafka direct stream: records/s per partition (0: unlimited)"),
         ConfigKey(name: "spark.streaming.kafka.minRatePerPartition", kind: .int(minimum: 1), defaultValue: "1",
             meaning: "Kafka direct stream: least records/s per partition"),
+        ConfigKey(name: "sluice.backpressure.floor", kind: .double(minimum: 0), defaultValue: "0.9",
+            meaning: "backpressure never sets a receiver below this fraction of the last processing rate, so a "
+                + "backlog drains gently instead of stopping ingestion (0: Spark's behaviour; at most 1)"),
         ConfigKey(name: "sluice.memory.limit", kind: .size, defaultValue: nil,
             meaning: "bytes that shuffles, caches, windows and state may hold before spilling (unset: unlimited)"),
         ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,

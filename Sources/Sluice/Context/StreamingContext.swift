@@ -52,10 +52,14 @@ public final class StreamingContext: Sendable {
 
     private static let active = Mutex<ObjectIdentifier?>(nil)
 
-    /// A context running batches every `batchDuration` with `conf`'s settings, on `clock`.
+    /// A context running batches every `batchDuration` with `conf`'s settings, on `clock`; files (spill, file
+    /// streams, output) go through `systemCalls` (tests inject failures).
     /// - Throws: ``ConfigurationError`` for a bad setting (naming the key, value and accepted form);
     ///   ``StreamingError`` for a batch duration under 1 ms.
-    public init(conf: StreamingConf, batchDuration: Duration, clock: any StreamingClock = SystemClock()) throws {
+    public init(
+        conf: StreamingConf, batchDuration: Duration, clock: any StreamingClock = SystemClock(),
+        systemCalls: SystemCalls = .live
+    ) throws {
         try conf.validate()
         guard batchDuration.wholeMilliseconds >= 1 else {
             throw StreamingError(
@@ -70,7 +74,7 @@ public final class StreamingContext: Sendable {
             pool: try WorkStealingPool(workers: workers), memory: memory,
             spillDirectory: conf.get("sluice.spill.dir") ?? conf.get("spark.local.dir"),
             defaultParallelism: try conf.int("spark.default.parallelism"),
-            compressionLevel: Int32(try conf.int("sluice.zstd.level") ?? 1))
+            compressionLevel: Int32(try conf.int("sluice.zstd.level") ?? 1), calls: systemCalls)
         self.unpersistOldRDDs = try conf.bool("spark.streaming.unpersist")
         self.concurrentJobs = try conf.int("spark.streaming.concurrentJobs") ?? 1
         self.gracefulStopTimeout = try conf.duration("spark.streaming.gracefulStopTimeout") ?? batchDuration * 10

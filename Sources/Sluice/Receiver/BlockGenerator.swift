@@ -53,6 +53,10 @@ final class BoundedQueue<Element>: @unchecked Sendable {
 /// clock) the buffer becomes a block, which waits in a bounded queue until the pusher thread hands it to
 /// `push`. Stopping refuses new records, turns what is buffered into a last block at once, and pushes every
 /// block before returning: nothing added before `stop()` is lost.
+///
+/// A batch at time T can wait until the blocks of every tick up to T are pushed (``waitUntilPushed(through:)``),
+/// so that it holds exactly the records stored before T (in Spark a block cut at T goes to this batch or the
+/// next, by a race).
 final class BlockGenerator<Element: Sendable>: Sendable {
     /// Spark's states, in order.
     enum Phase: Int, Sendable, Comparable {
@@ -65,6 +69,10 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         var buffer: [Element] = []
         /// The next tick's time.
         var nextTick: Time?
+        /// The last tick cut (with or without a block).
+        var lastTick: Time?
+        /// The ticks of blocks cut and not yet pushed, in order.
+        var unpushed = Deque<Time>()
     }
 
     let streamId: Int
@@ -76,6 +84,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     private let queue: BoundedQueue<(StreamBlockId, [Element])>
     private let waiter: ClockWaiter
     private let threads = Mutex<(timer: JoinableThread?, pusher: JoinableThread?)>((nil, nil))
+    private let progress = PthreadCondition()
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
@@ -151,12 +160,34 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     private func cutBlock(at tick: Time) {
         let block = current.withLock { c -> [Element]? in
             c.nextTick = tick + interval
+            c.lastTick = tick
             guard !c.buffer.isEmpty else { return nil }
             defer { c.buffer = [] }
+            c.unpushed.append(tick)
             return c.buffer
         }
         if let block {
             queue.put((StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds), block))
+        } else {
+            progress.locked { progress.broadcast() }
+        }
+    }
+
+    /// Waits until every tick up to `time` was cut and its block pushed, the generator stopped adding data, or
+    /// `timeoutMilliseconds` passed; true unless it timed out.
+    @discardableResult
+    func waitUntilPushed(through time: Time, timeoutMilliseconds: Int) -> Bool {
+        let deadline = monotonicNanoseconds() &+ UInt64(max(0, timeoutMilliseconds)) &* 1_000_000
+        return progress.locked {
+            while true {
+                let done = current.withLock { c in
+                    c.phase != .active || (c.lastTick.map { $0 >= time } ?? false) && (c.unpushed.first.map { $0 > time } ?? true)
+                }
+                if done { return true }
+                let now = monotonicNanoseconds()
+                if now >= deadline { return false }
+                progress.wait(nanoseconds: Int(min(deadline - now, 10_000_000)))
+            }
         }
     }
 
@@ -168,6 +199,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
                 } catch {
                     onError("Error in block pushing thread", error)
                 }
+                current.withLock { _ = $0.unpushed.popFirst() }
+                progress.locked { progress.broadcast() }
             } else if phase >= .stoppedGeneratingBlocks && queue.count == 0 {
                 return
             }

@@ -34,8 +34,11 @@ protocol ReceiverStreamNode: AnyObject, Sendable {
 ///
 /// With backpressure (`spark.streaming.backpressure.enabled`) or an estimator of the program's own
 /// (``rateEstimator``), each completed batch feeds the estimator and the rate it returns limits the receiver.
-/// Unlike Spark, which waits for the estimator's second batch, the first batch's processing rate becomes the
-/// limit at once when no rate was set, so a backlog cannot flood the second batch.
+/// Two departures from Spark, where its users suffer: the first batch's processing rate becomes the limit at
+/// once when no rate was set (Spark waits for the estimator's second batch, so a backlog floods it), and the
+/// limit never falls below `sluice.backpressure.floor` (0.9) times the last batch's processing rate (Spark's
+/// integral term drops it to the minimum rate after any hiccup, stopping ingestion until the backlog drains,
+/// then swings back: the floor drains a backlog while ingesting near capacity).
 public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element>, ReceiverStreamNode,
     @unchecked Sendable
 {
@@ -58,12 +61,14 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     private let control = Mutex(Control())
     private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
     private let backpressure: Bool
+    private let floor: Double
 
     init(context: StreamingContext, receiver: Receiver<Element>, name: String) {
         self.receiver = receiver
         self.codec = ElementCodecs.lookup(Element.self)
         // The context validated its configuration when it was made.
         self.backpressure = (try? context.conf.bool("spark.streaming.backpressure.enabled")) ?? false
+        self.floor = ((try? context.conf.double("sluice.backpressure.floor")) ?? nil) ?? 0.9
         super.init(context: context, name: name)
     }
 
@@ -100,6 +105,9 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     // MARK: Receiving
 
     func startReceiver() throws {
+        guard floor <= 1 else {
+            throw ConfigurationError(key: "sluice.backpressure.floor", value: "\(floor)", expected: "a number from 0 to 1")
+        }
         if backpressure {
             let estimator = try pidEstimator()
             control.withLock { if !$0.installed { $0.estimator = estimator } }
@@ -132,6 +140,11 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     var hasUnallocatedBlocks: Bool { blocks.withLock { !$0.unallocated.isEmpty } }
 
     func allocateBlocks(to time: Time) {
+        // The blocks of every tick up to the batch time first, so that the batch holds what was stored before it.
+        if let generator = supervisor?.generator {
+            generator.waitUntilPushed(
+                through: time, timeoutMilliseconds: Int(max(200, generator.interval.wholeMilliseconds * 2)))
+        }
         let batch = blocks.withLock { b -> [ReceivedBlock<Element>] in
             guard b.allocated[time] == nil else { return b.allocated[time] ?? [] }
             defer { b.unallocated = [] }
@@ -174,24 +187,18 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             let processing = batch.processingDelay, let scheduling = batch.schedulingDelay
         else { return }
         let limiter = supervisor?.generator.limiter
-        let (rate, firstRate) = control.withLock { c -> (Double?, Double?) in
-            guard c.installed || backpressure, var estimator = c.estimator else { return (nil, nil) }
+        let processingRate = processing > 0 ? Double(info.numRecords) * 1000 / Double(processing) : nil
+        let next = control.withLock { c -> Double? in
+            guard c.installed || backpressure, var estimator = c.estimator else { return nil }
             let rate = estimator.compute(
                 time: end, elements: Int(info.numRecords), processingDelay: processing, schedulingDelay: scheduling)
             c.estimator = estimator
-            var first: Double?
-            if rate == nil, !c.primed, info.numRecords > 0, processing > 0 {
-                c.primed = true
-                first = Double(info.numRecords) * 1000 / Double(processing)
-            }
-            if rate != nil { c.primed = true }
             c.lastTerms = (estimator as? PIDRateEstimator)?.lastTerms
-            return (rate, first)
+            defer { if rate != nil || processingRate != nil { c.primed = true } }
+            if let rate { return max(rate, floor * (processingRate ?? 0)) }
+            // The estimator's first batch: its processing rate, unless a rate is set.
+            return c.primed || limiter?.rate != nil || info.numRecords == 0 ? nil : processingRate
         }
-        if let rate {
-            limiter?.setRate(rate)
-        } else if let firstRate, limiter?.rate == nil {
-            limiter?.setRate(firstRate)
-        }
+        if let next { limiter?.setRate(next) }
     }
 }

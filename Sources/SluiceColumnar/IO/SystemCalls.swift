@@ -81,6 +81,29 @@ public struct SystemCalls: Sendable {
     public static let createFlags: Int32 = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
     /// Flags for reading.
     public static let readFlags: Int32 = O_RDONLY | O_CLOEXEC
+
+    /// The whole contents of the file at `path`.
+    /// - Throws: ``FileError`` naming the operation, the path and the offset that failed.
+    public func readFile(_ path: String) throws(FileError) -> [UInt8] {
+        let (fd, err) = open(path, SystemCalls.readFlags, 0)
+        guard fd >= 0 else { throw FileError(operation: "open", path: path, offset: nil, errno: err) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = 1 << 16
+        while true {
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: chunk))
+            let (n, err) = bytes.withUnsafeMutableBytes { pread(fd, UnsafeMutableRawBufferPointer(rebasing: $0[start...]), start) }
+            if n < 0 {
+                bytes.removeLast(chunk)
+                if err == EINTR { continue }
+                throw FileError(operation: "read", path: path, offset: start, errno: err)
+            }
+            bytes.removeLast(chunk - n)
+            if n == 0 { return bytes }
+            chunk = min(chunk * 2, 1 << 24)
+        }
+    }
 }
 
 /// A file operation that failed: which operation, on which file, at which offset, and the system's reason.

@@ -1,0 +1,170 @@
+import Glibc
+import SluiceColumnar
+import SluiceExecution
+import Synchronization
+
+/// New files in a directory, batch by batch (Spark's `FileInputDStream`): the batch at time T takes the files
+/// whose modification time is after max(the ignore threshold, T - the remember window) and at most T, that
+/// pass the filter (by default: a name not starting with "."), and that no remembered batch took. Files must
+/// appear atomically (written elsewhere, then moved in). Subdirectories are ignored.
+///
+/// The remember window is `spark.streaming.fileStream.minRememberDuration` (60 s) rounded up to whole
+/// batches; the ignore threshold is the clock's time when the stream was made (`newFilesOnly`, the default)
+/// or zero. Each file is read when its batch is generated and becomes one partition, parsed in the batch's
+/// tasks; a file that cannot be read is logged, named in the batch's input info ("skipped") and skipped.
+final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable {
+    let directory: String
+    let filter: @Sendable (String) -> Bool
+    let parse: @Sendable ([UInt8], String) throws -> [T]
+    let ignoreThreshold: Time
+    let rememberWindow: Duration
+
+    private struct Files {
+        /// The files each remembered batch took.
+        var byBatch: [Time: [String]] = [:]
+        var recent: Set<String> = []
+    }
+
+    private let files = Mutex(Files())
+
+    init(
+        context: StreamingContext, directory: String, name: String, newFilesOnly: Bool,
+        filter: @escaping @Sendable (String) -> Bool, parse: @escaping @Sendable ([UInt8], String) throws -> [T]
+    ) {
+        self.directory = directory
+        self.filter = filter
+        self.parse = parse
+        self.ignoreThreshold = newFilesOnly ? context.clock.time : Time(milliseconds: 0)
+        let minimum =
+            ((try? context.conf.duration("spark.streaming.fileStream.minRememberDuration"))
+                ?? (try? context.conf.duration("spark.streaming.minRememberDuration"))) ?? nil
+        let batch = context.batchDuration.wholeMilliseconds
+        let minimumMs = (minimum ?? .seconds(60)).wholeMilliseconds
+        self.rememberWindow = .milliseconds(batch * ((minimumMs + batch - 1) / batch))
+        super.init(context: context, name: name)
+    }
+
+    override func compute(_ time: Time) throws -> RDD<T>? {
+        let threshold = max(ignoreThreshold, time - rememberWindow)
+        let recent = files.withLock { $0.recent }
+        let candidates = try listFiles().filter { file in
+            file.modified > threshold && file.modified <= time && !recent.contains(file.path) && filter(file.path)
+        }.sorted { ($0.modified, $0.path) < ($1.modified, $1.path) }
+        let calls = context.engine.systemCalls
+        var contents: [(path: String, bytes: [UInt8])] = []
+        var skipped: [String] = []
+        for file in candidates {
+            do {
+                contents.append((file.path, try calls.readFile(file.path)))
+            } catch {
+                skipped.append(file.path)
+                context.log("\(name) stream \(id): skipped \(file.path) at \(time): \(error)")
+            }
+        }
+        let taken = candidates.map(\.path)
+        files.withLock { f in
+            f.byBatch[time] = taken
+            f.recent.formUnion(taken)
+        }
+        var metadata = ["Description": contents.map(\.path).joined(separator: "\n"), "files": contents.map(\.path).joined(separator: ",")]
+        if !skipped.isEmpty { metadata["skipped"] = skipped.joined(separator: ",") }
+        context.reportInputInfo(StreamInputInfo(inputStreamId: id, numRecords: 0, metadata: metadata), at: time)
+        let (parse, read) = (self.parse, contents)
+        return RDD.custom(engine: context.engine, numPartitions: read.count, lineage: Lineage()) { p, sink in
+            let elements = try parse(read[p].bytes, read[p].path)
+            try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+        }
+    }
+
+    override func clearMetadata(_ time: Time) {
+        files.withLock { f in
+            f.byBatch = f.byBatch.filter { $0.key > time - rememberWindow }
+            f.recent = Set(f.byBatch.values.joined())
+        }
+        super.clearMetadata(time)
+    }
+
+    /// The regular files directly in the directory, with their modification times.
+    private func listFiles() throws -> [(path: String, modified: Time)] {
+        guard let handle = opendir(directory) else {
+            throw StreamingError(
+                .generationFailed,
+                "\(name) stream \(id) cannot list \(directory): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(handle) }
+        var found: [(String, Time)] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
+            }
+            if name == "." || name == ".." { continue }
+            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let modified = Int64(info.st_mtim.tv_sec) * 1_000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+            found.append((path, Time(milliseconds: modified)))
+        }
+        return found
+    }
+}
+
+extension StreamingContext {
+    /// Lines of the text files that appear in `directory` (see ``fileStream(_:filter:newFilesOnly:parse:)``):
+    /// "\n" ends a line and a "\r" before it is dropped.
+    public func textFileStream(_ directory: String) -> DStream<String> {
+        FileInputDStream(
+            context: self, directory: directory, name: "textFileStream", newFilesOnly: true,
+            filter: defaultFileFilter, parse: { bytes, _ in splitLines(bytes) })
+    }
+
+    /// Records of `recordLength` bytes from the files that appear in `directory`. A file whose size is not a
+    /// multiple of the record length fails its batch's job with an error naming the file.
+    public func binaryRecordsStream(_ directory: String, recordLength: Int) -> DStream<[UInt8]> {
+        FileInputDStream(
+            context: self, directory: directory, name: "binaryRecordsStream", newFilesOnly: true,
+            filter: defaultFileFilter,
+            parse: { bytes, path in
+                guard recordLength > 0, bytes.count % recordLength == 0 else {
+                    throw StreamingError(
+                        .invalidArgument,
+                        "\(path) has \(bytes.count) bytes, not a whole number of \(recordLength)-byte records")
+                }
+                return stride(from: 0, to: bytes.count, by: recordLength).map { Array(bytes[$0..<($0 + recordLength)]) }
+            })
+    }
+
+    /// The files that appear in `directory`, each turned into records by `parse` (its bytes and path), with
+    /// Spark's selection: a file is taken by the first batch whose time is at or after its modification time,
+    /// once; only files modified after the stream was made unless `newFilesOnly` is false; only paths for which
+    /// `filter` is true (default: names not starting with ".").
+    public func fileStream<T: Sendable>(
+        _ directory: String, filter: (@Sendable (String) -> Bool)? = nil, newFilesOnly: Bool = true,
+        parse: @escaping @Sendable (_ bytes: [UInt8], _ path: String) throws -> [T]
+    ) -> DStream<T> {
+        FileInputDStream(
+            context: self, directory: directory, name: "fileStream", newFilesOnly: newFilesOnly,
+            filter: filter ?? defaultFileFilter, parse: parse)
+    }
+}
+
+/// Spark's default file filter: names not starting with "." (hidden and temporary files).
+@Sendable func defaultFileFilter(_ path: String) -> Bool {
+    !(path.split(separator: "/").last?.hasPrefix(".") ?? false)
+}
+
+/// The lines of `bytes` ("\n" ends a line, a "\r" before it is dropped; a last line needs no "\n").
+func splitLines(_ bytes: [UInt8]) -> [String] {
+    var lines: [String] = []
+    bytes.withUnsafeBytes { all in
+        var start = 0
+        while start < all.count {
+            var end = start
+            while end < all.count && all[end] != UInt8(ascii: "\n") { end += 1 }
+            var last = end
+            if last > start && all[last - 1] == UInt8(ascii: "\r") { last -= 1 }
+            lines.append(String(decoding: UnsafeRawBufferPointer(rebasing: all[start..<last]), as: UTF8.self))
+            start = end + 1
+        }
+    }
+    return lines
+}

@@ -1,0 +1,107 @@
+import Glibc
+import SluiceExecution
+
+/// A built-in source that makes records itself, seeded and paced to a rate (or as fast as it can): the input
+/// of `streambench` and of tests that need a steady stream without a server. Records go through the block
+/// generator like those of ``Receiver/store(_:)``: `spark.streaming.receiver.maxRate` and backpressure limit
+/// them, and they are cut into a block every block interval.
+final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let ratePerSecond: Double?
+    let seed: UInt64
+    let make: @Sendable (inout SplitMix, Int) -> [Element]
+    /// Records per call of `make` at most.
+    let maxChunk = 4_096
+
+    init(ratePerSecond: Double?, seed: UInt64, make: @escaping @Sendable (inout SplitMix, Int) -> [Element]) {
+        self.ratePerSecond = ratePerSecond.flatMap { $0 > 0 ? $0 : nil }
+        self.seed = seed
+        self.make = make
+        super.init(storageLevel: .memoryAndDiskSer2)
+    }
+
+    override func onStart() {
+        DetachedThread.run { [self] in generate() }
+    }
+
+    private func generate() {
+        var random = SplitMix(seed: seed)
+        let start = monotonicNanoseconds()
+        var produced = 0
+        while !isStopped {
+            // About 5 ms of records under the current limit, so that a limited rate stays smooth.
+            let limit = supervisor?.generator.limiter.rate
+            let chunk = limit.map { max(1, min(maxChunk, Int($0 / 200))) } ?? maxChunk
+            var count = chunk
+            if let rate = ratePerSecond {
+                let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+                let due = Int(elapsed * rate) - produced
+                if due <= 0 {
+                    // Sleep until the next record is due (at least 1 ms, at most 10 ms, to see a stop).
+                    let wait = min(max((Double(produced + 1) / rate - elapsed) * 1e6, 1_000), 10_000)
+                    usleep(UInt32(wait))
+                    continue
+                }
+                count = min(due, chunk)
+            }
+            do {
+                try storeBuffered(make(&random, count))
+            } catch {
+                return  // stopped
+            }
+            produced += count
+        }
+    }
+}
+
+/// SplitMix64: a fast, seeded random sequence for generated data.
+struct SplitMix: Sendable {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A number in 0..<bound (bound > 0).
+    mutating func next(below bound: Int) -> Int { Int(truncatingIfNeeded: next() % UInt64(bound)) }
+}
+
+extension StreamingContext {
+    /// A stream of generated integers, uniform over `0..<distinctValues`, `ratePerSecond` of them a second (nil:
+    /// as fast as the receiver can store them), the same sequence for the same `seed`.
+    public func generatedIntStream(
+        ratePerSecond: Int?, distinctValues: Int = 1_000_000, seed: UInt64 = 1
+    ) -> ReceiverInputDStream<Int> {
+        let bound = max(1, distinctValues)
+        let receiver = GeneratorReceiver<Int>(ratePerSecond: ratePerSecond.map(Double.init), seed: seed) { random, n in
+            (0..<n).map { _ in random.next(below: bound) }
+        }
+        return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedIntStream")
+    }
+
+    /// A stream of generated lines of `wordsPerLine` words ("w0" ... "w<vocabulary - 1>", uniform, separated
+    /// by one space), `ratePerSecond` lines a second (nil: as fast as possible), the same for the same `seed`.
+    public func generatedLineStream(
+        ratePerSecond: Int?, wordsPerLine: Int = 10, vocabulary: Int = 10_000, seed: UInt64 = 1
+    ) -> ReceiverInputDStream<String> {
+        let words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
+        let perLine = max(1, wordsPerLine)
+        let receiver = GeneratorReceiver<String>(ratePerSecond: ratePerSecond.map(Double.init), seed: seed) { random, n in
+            var line: [UInt8] = []
+            return (0..<n).map { _ in
+                line.removeAll(keepingCapacity: true)
+                for w in 0..<perLine {
+                    if w > 0 { line.append(UInt8(ascii: " ")) }
+                    line.append(contentsOf: words[random.next(below: words.count)])
+                }
+                return String(decoding: line, as: UTF8.self)
+            }
+        }
+        return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedLineStream")
+    }
+}
