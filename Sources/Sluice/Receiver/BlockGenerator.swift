@@ -1,4 +1,5 @@
 import DequeModule
+import SluiceColumnar
 import SluiceExecution
 import Synchronization
 
@@ -48,6 +49,60 @@ final class BoundedQueue<Element>: @unchecked Sendable {
     }
 }
 
+/// Records waiting for the next block: written straight into a columnar builder when the element type has a
+/// block encoding (no per-record allocation; the builder's buffers are reused block after block), else kept
+/// as elements.
+struct PendingRecords<Element: Sendable>: Sendable {
+    var builder: BlockBuilder?
+    var elements: [Element] = []
+    var count = 0
+
+    mutating func append(_ element: Element, codec: ElementCodec<Element>?) throws {
+        try withUnsafePointer(to: element) { try append(UnsafeBufferPointer(start: $0, count: 1), codec: codec) }
+    }
+
+    mutating func append(contentsOf elements: [Element], codec: ElementCodec<Element>?) throws {
+        try elements.withUnsafeBufferPointer { try append($0, codec: codec) }
+    }
+
+    /// Appends `records`: `Int` and `String` records straight into their column, others through the codec.
+    mutating func append(_ records: UnsafeBufferPointer<Element>, codec: ElementCodec<Element>?) throws {
+        guard let codec, var builder = builder.take() else {
+            elements.append(contentsOf: records)
+            count += records.count
+            return
+        }
+        defer {
+            self.builder = builder
+            count = builder.schema.count == 1 ? builder.withColumn(0) { $0.count } : builder.rowCount
+        }
+        let raw = UnsafeRawBufferPointer(records)
+        if Element.self == Int.self, builder.schema == [ColumnType(.int64)] {
+            // Safe: the records are Ints (checked just above).
+            let ints = raw.assumingMemoryBound(to: Int.self)
+            builder.withColumn(0) { $0.withAppender(of: Int64.self) { a in for i in ints { a.append(Int64(i)) } } }
+        } else if Element.self == String.self, builder.schema == [ColumnType(.string)] {
+            // Safe: the records are Strings (checked just above).
+            let strings = raw.assumingMemoryBound(to: String.self)
+            builder.withColumn(0) { $0.withBytesAppender { a in for s in strings { a.append(s) } } }
+        } else {
+            for record in records { try codec.append(record, to: &builder) }
+        }
+    }
+
+    /// The block of these records (the builder is left empty, for reuse).
+    mutating func seal(id: StreamBlockId) throws -> ReceivedBlock<Element> {
+        if var builder = builder.take(), count > 0, elements.isEmpty {
+            defer {
+                builder.reset()
+                self.builder = builder
+            }
+            return ReceivedBlock(id: id, count: count, data: .columnar(try builder.seal()))
+        }
+        return ReceivedBlock(id: id, count: count, data: .elements(elements))
+    }
+}
+
 /// Cuts what a receiver stores one record at a time into blocks, every block interval (Spark's
 /// `BlockGenerator`): records are rate-limited, then buffered; at each tick of the interval (on the context's
 /// clock) the buffer becomes a block, which waits in a bounded queue until the pusher thread hands it to
@@ -66,7 +121,9 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     private struct Current {
         var phase = Phase.initialized
-        var buffer: [Element] = []
+        var pending = PendingRecords<Element>()
+        /// A builder emptied after sealing, for the next block.
+        var spare: BlockBuilder?
         /// The next tick's time.
         var nextTick: Time?
         /// The last tick cut (with or without a block).
@@ -78,22 +135,25 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     let streamId: Int
     let interval: Duration
     let limiter: RateLimiter
-    private let push: @Sendable (StreamBlockId, [Element]) throws -> Void
+    let codec: ElementCodec<Element>?
+    private let push: @Sendable (ReceivedBlock<Element>) throws -> Void
     private let onError: @Sendable (String, any Error) -> Void
     private let current = Mutex(Current())
-    private let queue: BoundedQueue<(StreamBlockId, [Element])>
+    private let queue: BoundedQueue<ReceivedBlock<Element>>
     private let waiter: ClockWaiter
     private let threads = Mutex<(timer: JoinableThread?, pusher: JoinableThread?)>((nil, nil))
     private let progress = PthreadCondition()
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
-        push: @escaping @Sendable (StreamBlockId, [Element]) throws -> Void,
+        codec: ElementCodec<Element>? = ElementCodecs.lookup(Element.self),
+        push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
         onError: @escaping @Sendable (String, any Error) -> Void
     ) {
         self.streamId = streamId
         self.interval = interval
         self.limiter = limiter
+        self.codec = codec
         self.push = push
         self.onError = onError
         self.queue = BoundedQueue(capacity: queueCapacity)
@@ -116,6 +176,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
             }
             c.phase = .active
             c.nextTick = first
+            c.pending.builder = try? codec?.makeBuilder()
         }
         let timer = try JoinableThread(name: "block generator") { [self] in runTimer() }
         let pusher = try JoinableThread(name: "block pusher") { [self] in runPusher() }
@@ -123,12 +184,12 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     }
 
     /// Adds one record (after waiting for the rate limit).
-    /// - Throws: ``StreamingError`` when the generator is not running.
+    /// - Throws: ``StreamingError`` when the generator is not running; what encoding the record throws.
     func add(_ element: Element) throws {
         limiter.waitToPush()
-        try current.withLock { c throws(StreamingError) in
+        try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
-            c.buffer.append(element)
+            try c.pending.append(element, codec: codec)
         }
     }
 
@@ -136,9 +197,9 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     /// - Throws: ``StreamingError`` when the generator is not running.
     func add(contentsOf elements: [Element]) throws {
         limiter.acquire(elements.count)
-        try current.withLock { c throws(StreamingError) in
+        try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
-            c.buffer.append(contentsOf: elements)
+            try c.pending.append(contentsOf: elements, codec: codec)
         }
     }
 
@@ -158,18 +219,29 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     /// Turns the buffer into the block of the interval ending at `tick` and queues it.
     private func cutBlock(at tick: Time) {
-        let block = current.withLock { c -> [Element]? in
+        let taken = current.withLock { c -> PendingRecords<Element>? in
             c.nextTick = tick + interval
             c.lastTick = tick
-            guard !c.buffer.isEmpty else { return nil }
-            defer { c.buffer = [] }
+            guard c.pending.count > 0 else { return nil }
+            var fresh = PendingRecords<Element>()
+            fresh.builder = c.spare ?? (try? codec?.makeBuilder())
+            c.spare = nil
+            swap(&fresh, &c.pending)
             c.unpushed.append(tick)
-            return c.buffer
+            return fresh
         }
-        if let block {
-            queue.put((StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds), block))
-        } else {
+        guard var taken else {
             progress.locked { progress.broadcast() }
+            return
+        }
+        let id = StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds)
+        do {
+            let block = try taken.seal(id: id)
+            current.withLock { c in if c.spare == nil { c.spare = taken.builder } }
+            queue.put(block)
+        } catch {
+            current.withLock { _ = $0.unpushed.popLast() }
+            onError("Block \(id) of \(taken.count) records could not be made; its records are lost", error)
         }
     }
 
@@ -193,9 +265,9 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     private func runPusher() {
         while true {
-            if let (id, block) = queue.poll(nanoseconds: 10_000_000) {
+            if let block = queue.poll(nanoseconds: 10_000_000) {
                 do {
-                    try push(id, block)
+                    try push(block)
                 } catch {
                     onError("Error in block pushing thread", error)
                 }

@@ -56,7 +56,6 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     }
 
     let receiver: Receiver<Element>
-    private let codec: ElementCodec<Element>?
     private let blocks = Mutex(Blocks())
     private let control = Mutex(Control())
     private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
@@ -65,7 +64,6 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
 
     init(context: StreamingContext, receiver: Receiver<Element>, name: String) {
         self.receiver = receiver
-        self.codec = ElementCodecs.lookup(Element.self)
         // The context validated its configuration when it was made.
         self.backpressure = (try? context.conf.bool("spark.streaming.backpressure.enabled")) ?? false
         self.floor = ((try? context.conf.double("sluice.backpressure.floor")) ?? nil) ?? 0.9
@@ -113,8 +111,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             control.withLock { if !$0.installed { $0.estimator = estimator } }
         }
         let supervisor = try ReceiverSupervisor(receiver: receiver, streamId: streamId, context: context) {
-            [weak self] id, elements in
-            try self?.add(id, elements)
+            [weak self] block in self?.add(block)
         }
         supervisorSlot.withLock { $0 = supervisor }
         try supervisor.start()
@@ -124,16 +121,9 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         supervisor?.stop("Stopped by driver", error: nil)
     }
 
-    /// Stores a block the receiver made: encoded into a columnar block when the type allows.
-    private func add(_ id: StreamBlockId, _ elements: [Element]) throws {
-        guard !elements.isEmpty else { return }
-        let data: ReceivedBlock<Element>.Data
-        if let codec {
-            data = .columnar(try codec.encode(elements))
-        } else {
-            data = .elements(elements)
-        }
-        let block = ReceivedBlock(id: id, count: elements.count, data: data)
+    /// Keeps a block the receiver made until a batch takes it.
+    private func add(_ block: ReceivedBlock<Element>) {
+        guard block.count > 0 else { return }
         blocks.withLock { $0.unallocated.append(block) }
     }
 
@@ -162,12 +152,14 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
 
     override func compute(_ time: Time) throws -> RDD<Element>? {
         let batch = blocks.withLock { $0.allocated[time] ?? [] }
-        let codec = self.codec
+        let codec = supervisor?.generator.codec
         return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage()) { p, sink in
             switch batch[p].data {
             case .columnar(let block):
-                // Safe: a columnar block exists only when the codec does.
-                try decodeChunks(block, codec!, sink)
+                guard let codec else {
+                    throw StreamingError(.internalFailure, "block \(batch[p].id) is columnar but \(Element.self) has no codec")
+                }
+                try decodeChunks(block, codec, sink)
             case .elements(let elements):
                 try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
             }

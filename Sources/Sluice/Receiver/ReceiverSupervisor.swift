@@ -22,7 +22,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
     private let receiver: Receiver<Element>
     let generator: BlockGenerator<Element>
     private let restartDelay: Duration
-    private let store: @Sendable (StreamBlockId, [Element]) throws -> Void
+    private let store: @Sendable (ReceivedBlock<Element>) throws -> Void
     private let post: @Sendable (StreamingEvent) -> Void
     private let status: Mutex<Status>
     /// Wakes a restart's delay early when the supervisor stops.
@@ -30,7 +30,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
 
     init(
         receiver: Receiver<Element>, streamId: Int, context: StreamingContext,
-        store: @escaping @Sendable (StreamBlockId, [Element]) throws -> Void
+        store: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void
     ) throws {
         self.streamId = streamId
         self.name = "\(type(of: receiver))-\(streamId)"
@@ -154,7 +154,11 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
             defer { s.nextDirectId += 1 }
             return s.nextDirectId
         }
-        try store(StreamBlockId(streamId: streamId, uniqueId: id), elements)
+        guard !elements.isEmpty else { return }
+        var pending = PendingRecords<Element>()
+        if let codec = generator.codec { pending.builder = try codec.makeBuilder() }
+        try pending.append(contentsOf: elements, codec: generator.codec)
+        try store(try pending.seal(id: StreamBlockId(streamId: streamId, uniqueId: id)))
     }
 }
 

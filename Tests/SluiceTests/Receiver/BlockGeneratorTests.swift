@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import Sluice
 @testable import SluiceExecution
+import SluiceColumnar
 import SluiceTesting
 
 /// Blocks a generator pushed.
@@ -10,9 +11,16 @@ final class PushedBlocks: Sendable {
     private let blocks = Mutex<[(StreamBlockId, [Int])]>([])
     private let delay: UInt32
     init(delayMicroseconds: UInt32 = 0) { delay = delayMicroseconds }
-    func push(_ id: StreamBlockId, _ elements: [Int]) {
+    /// Keeps the block's id and its elements (decoded: blocks of Ints are columnar).
+    func push(_ block: ReceivedBlock<Int>) throws {
         if delay > 0 { usleep(delay) }
-        blocks.withLock { $0.append((id, elements)) }
+        let elements: [Int]
+        switch block.data {
+        case .columnar(let columns): elements = try #require(ElementCodecs.lookup(Int.self)).decode(columns)
+        case .elements(let list): elements = list
+        }
+        #expect(elements.count == block.count)
+        blocks.withLock { $0.append((block.id, elements)) }
     }
     var all: [(StreamBlockId, [Int])] { blocks.withLock { $0 } }
     var elements: [Int] { all.flatMap(\.1) }
@@ -34,7 +42,7 @@ func eventually(_ condition: () -> Bool) -> Bool {
         BlockGenerator(
             streamId: 3, interval: .milliseconds(200), queueCapacity: queue,
             limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock,
-            push: { pushed.push($0, $1) }, onError: { _, _ in })
+            push: { try pushed.push($0) }, onError: { _, _ in })
     }
 
     @Test func eachIntervalsRecordsBecomeOneBlockNamedAfterItsStart() throws {
