@@ -55,6 +55,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "NetworkWordCount", dependencies: ["Sluice"], path: "Examples/NetworkWordCount"),
+        .executableTarget(name: "CustomReceiver", dependencies: ["Sluice"], path: "Examples/CustomReceiver"),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution"]),

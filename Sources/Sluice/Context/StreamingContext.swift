@@ -47,8 +47,12 @@ public final class StreamingContext: Sendable {
 
     private let life = Mutex(Life())
     private let changed = PthreadCondition()
-    /// Where `print()` writes its lines (standard output; tests capture it).
-    let console: Mutex<@Sendable (String) -> Void> = Mutex({ line in print(line) })
+    /// Where `print()` writes a batch's lines (standard output, flushed, so that a pipe sees each batch at
+    /// once; tests capture it).
+    let console: Mutex<@Sendable ([String]) -> Void> = Mutex({ lines in
+        for line in lines { print(line) }
+        fflush(nil)  // every output stream: nil avoids touching the global `stdout` from Swift
+    })
 
     private static let active = Mutex<ObjectIdentifier?>(nil)
 

@@ -35,7 +35,7 @@ extension DStream {
             if first.count > num { lines.append("...") }
             lines.append("")
             let console = context.console.withLock { $0 }
-            for line in lines { console(line) }
+            console(lines)
         }
     }
 

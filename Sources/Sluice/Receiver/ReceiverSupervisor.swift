@@ -24,6 +24,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
     private let restartDelay: Duration
     private let store: @Sendable (ReceivedBlock<Element>) throws -> Void
     private let post: @Sendable (StreamingEvent) -> Void
+    private let log: @Sendable (String) -> Void
     private let status: Mutex<Status>
     /// Wakes a restart's delay early when the supervisor stops.
     private let wake = PthreadCondition()
@@ -38,6 +39,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         self.store = store
         let bus = context.bus
         self.post = { bus.post($0) }
+        self.log = { [weak context] in context?.log($0) }
         self.restartDelay = try context.conf.duration("spark.streaming.receiverRestartDelay") ?? .seconds(2)
         let maxRate = try context.conf.int("spark.streaming.receiver.maxRate").flatMap { $0 > 0 ? Double($0) : nil }
         let initialRate = try context.conf.int("spark.streaming.backpressure.initialRate").map(Double.init)
@@ -123,6 +125,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
     }
 
     func reportError(_ message: String, _ error: (any Error)?) {
+        log("receiver \(name): \(message)\(error.map { ": \($0)" } ?? "")")
         status.withLock { $0.lastError = (message, error.map { "\($0)" } ?? "", wallClockMilliseconds()) }
         post(.receiverError(info))
     }

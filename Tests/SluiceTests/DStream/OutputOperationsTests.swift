@@ -18,7 +18,7 @@ struct Unencodable: Sendable {
             let clock = ManualClock()
             let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
             let lines = Mutex<[String]>([])
-            ssc.console.withLock { $0 = { line in lines.withLock { $0.append(line) } } }
+            ssc.console.withLock { $0 = { batch in lines.withLock { $0.append(contentsOf: batch) } } }
             program(ssc.sequenceStream(batches))
             try ssc.start()
             let last = Time(milliseconds: Int64(batches.count) * 1_000)

@@ -118,6 +118,31 @@ func driveReceiving(
         }
     }
 
+    @Test func aProgramsOwnEstimatorSetsTheRateWithoutTheBackpressureSetting() throws {
+        struct Fixed: RateEstimator {
+            var calls = 0
+            mutating func compute(time: Int64, elements: Int, processingDelay: Int64, schedulingDelay: Int64) -> Double? {
+                calls += 1
+                return Double(1_000 + calls)
+            }
+        }
+        try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try context(clock, StreamingConf().set("spark.streaming.receiver.maxRate", "1500"))
+            let stream = ssc.receiverStream(NumbersReceiver(count: 50, block: []))
+            stream.rateEstimator = Fixed()
+            let seen = Collected<Int>()
+            stream.foreachRDD { rdd in for x in try rdd.collect() { seen.append(x) } }
+            try ssc.start()
+            #expect(stream.currentRateLimit == 1_500)  // maxRate is the starting limit
+            driveReceiving(ssc, clock, maxBatches: 3) { false }
+            ssc.stop()
+            let limit = try #require(stream.currentRateLimit)
+            #expect(limit > 1_000 && limit < 1_010, "\(limit)")
+            #expect((stream.rateEstimator as? Fixed).map { $0.calls >= 2 } == true)
+        }
+    }
+
     @Test func tooFewThreadsForTheReceiversIsAClearErrorAtStart() throws {
         try StreamTest.exclusively {
             let ssc = try StreamingContext(

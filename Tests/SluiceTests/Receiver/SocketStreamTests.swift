@@ -5,19 +5,21 @@ import Testing
 import SluiceTesting
 
 @Suite struct SocketStreamTests {
-    func context(_ clock: ManualClock) throws -> StreamingContext {
-        try StreamingContext(
+    /// A context on a manual clock with a quick receiver restart, and a listener of its events.
+    func setUp() throws -> (clock: ManualClock, ssc: StreamingContext, events: ReceiverEvents) {
+        let clock = ManualClock()
+        let ssc = try StreamingContext(
             conf: StreamingConf().setMaster("local[2]").set("spark.streaming.receiverRestartDelay", "50ms"),
             batchDuration: .seconds(1), clock: clock)
+        let events = ReceiverEvents()
+        ssc.addStreamingListener(events)
+        return (clock, ssc, events)
     }
 
     @Test func linesArriveAndAClosedConnectionReconnects() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
-            let clock = ManualClock()
-            let ssc = try context(clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp()
             let lines = Collected<String>()
             ssc.socketTextStream("127.0.0.1", server.port).foreachRDD { rdd in
                 for line in try rdd.collect() { lines.append(line) }
@@ -44,10 +46,7 @@ import SluiceTesting
             let server = try LoopbackServer()
             let port = server.port
             server.close()
-            let clock = ManualClock()
-            let ssc = try context(clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp()
             ssc.socketTextStream("127.0.0.1", port).foreachRDD { _ in }
             try ssc.start()
             let retried = eventually {
@@ -63,10 +62,7 @@ import SluiceTesting
         try StreamTest.exclusively {
             struct NotANumber: Error {}
             let server = try LoopbackServer()
-            let clock = ManualClock()
-            let ssc = try context(clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp()
             let numbers = Collected<Int>()
             ssc.socketStream("127.0.0.1", server.port, framing: .delimiter(UInt8(ascii: ";"))) { bytes in
                 guard let n = Int(String(decoding: bytes, as: UTF8.self)) else { throw NotANumber() }
@@ -87,10 +83,7 @@ import SluiceTesting
     @Test func fixedLengthRecordsAndATornLastRecord() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
-            let clock = ManualClock()
-            let ssc = try context(clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp()
             let records = Collected<[UInt8]>()
             ssc.socketStream("127.0.0.1", server.port, framing: .fixedLength(3)) { Array($0) }
                 .foreachRDD { rdd in for r in try rdd.collect() { records.append(r) } }
