@@ -90,6 +90,16 @@ struct PendingRecords<Element: Sendable>: Sendable {
         }
     }
 
+    /// Appends `rows` records written straight into the columnar builder by `write`; false (nothing written)
+    /// when records are kept as elements.
+    mutating func appendEncoded(rows: Int, _ write: (inout BlockBuilder) throws -> Void) rethrows -> Bool {
+        guard elements.isEmpty, var builder = builder.take() else { return false }
+        defer { self.builder = builder }
+        try write(&builder)
+        count += rows
+        return true
+    }
+
     /// The block of these records (the builder is left empty, for reuse).
     mutating func seal(id: StreamBlockId) throws -> ReceivedBlock<Element> {
         if var builder = builder.take(), count > 0, elements.isEmpty {
@@ -200,6 +210,17 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             try c.pending.append(contentsOf: elements, codec: codec)
+        }
+    }
+
+    /// Adds `rows` records that `write` puts straight into the block's columns (after waiting for the rate
+    /// limit); false when this generator keeps elements (no block encoding), with nothing added.
+    /// - Throws: ``StreamingError`` when the generator is not running.
+    func addEncoded(rows: Int, _ write: (inout BlockBuilder) -> Void) throws -> Bool {
+        limiter.acquire(rows)
+        return try current.withLock { c in
+            guard c.phase == .active else { throw notActive(c.phase) }
+            return c.pending.appendEncoded(rows: rows, write)
         }
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SluiceColumnar
 import SluiceExecution
 
 /// A built-in source that makes records itself, seeded and paced to a rate (or as fast as it can): the input
@@ -9,14 +10,21 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
     // @unchecked: immutable after init.
     let ratePerSecond: Double?
     let seed: UInt64
+    /// Makes n records.
     let make: @Sendable (inout SplitMix, Int) -> [Element]
-    /// Records per call of `make` at most.
+    /// Writes the same n records straight into a block's column (no element made), as `make` would.
+    let write: @Sendable (inout SplitMix, Int, inout BlockBuilder) -> Void
+    /// Records per chunk at most.
     let maxChunk = 4_096
 
-    init(ratePerSecond: Double?, seed: UInt64, make: @escaping @Sendable (inout SplitMix, Int) -> [Element]) {
+    init(
+        ratePerSecond: Double?, seed: UInt64, make: @escaping @Sendable (inout SplitMix, Int) -> [Element],
+        write: @escaping @Sendable (inout SplitMix, Int, inout BlockBuilder) -> Void
+    ) {
         self.ratePerSecond = ratePerSecond.flatMap { $0 > 0 ? $0 : nil }
         self.seed = seed
         self.make = make
+        self.write = write
         super.init(storageLevel: .memoryAndDiskSer2)
     }
 
@@ -45,7 +53,13 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
                 count = min(due, chunk)
             }
             do {
-                try storeBuffered(make(&random, count))
+                // Straight into the block's column; the same records as elements if the stream keeps those.
+                var attempt = random
+                if try storeEncoded(rows: count, { write(&attempt, count, &$0) }) {
+                    random = attempt
+                } else {
+                    try storeBuffered(make(&random, count))
+                }
             } catch {
                 return  // stopped
             }
@@ -78,9 +92,16 @@ extension StreamingContext {
         ratePerSecond: Int?, distinctValues: Int = 1_000_000, seed: UInt64 = 1
     ) -> ReceiverInputDStream<Int> {
         let bound = max(1, distinctValues)
-        let receiver = GeneratorReceiver<Int>(ratePerSecond: ratePerSecond.map(Double.init), seed: seed) { random, n in
-            (0..<n).map { _ in random.next(below: bound) }
-        }
+        let receiver = GeneratorReceiver<Int>(
+            ratePerSecond: ratePerSecond.map(Double.init), seed: seed,
+            make: { random, n in (0..<n).map { _ in random.next(below: bound) } },
+            write: { random, n, builder in
+                builder.withColumn(0) { column in
+                    column.withAppender(of: Int64.self) { a in
+                        for _ in 0..<n { a.append(Int64(random.next(below: bound))) }
+                    }
+                }
+            })
         return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedIntStream")
     }
 
@@ -89,19 +110,47 @@ extension StreamingContext {
     public func generatedLineStream(
         ratePerSecond: Int?, wordsPerLine: Int = 10, vocabulary: Int = 10_000, seed: UInt64 = 1
     ) -> ReceiverInputDStream<String> {
-        let words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
-        let perLine = max(1, wordsPerLine)
-        let receiver = GeneratorReceiver<String>(ratePerSecond: ratePerSecond.map(Double.init), seed: seed) { random, n in
-            var line: [UInt8] = []
-            return (0..<n).map { _ in
-                line.removeAll(keepingCapacity: true)
-                for w in 0..<perLine {
-                    if w > 0 { line.append(UInt8(ascii: " ")) }
-                    line.append(contentsOf: words[random.next(below: words.count)])
+        let lines = LineMaker(wordsPerLine: wordsPerLine, vocabulary: vocabulary)
+        let receiver = GeneratorReceiver<String>(
+            ratePerSecond: ratePerSecond.map(Double.init), seed: seed,
+            make: { random, n in
+                var line: [UInt8] = []
+                return (0..<n).map { _ in
+                    lines.make(&random, into: &line)
+                    return String(decoding: line, as: UTF8.self)
                 }
-                return String(decoding: line, as: UTF8.self)
-            }
-        }
+            },
+            write: { random, n, builder in
+                var line: [UInt8] = []
+                builder.withColumn(0) { column in
+                    column.withBytesAppender { a in
+                        for _ in 0..<n {
+                            lines.make(&random, into: &line)
+                            line.withUnsafeBytes { a.append(bytes: $0) }
+                        }
+                    }
+                }
+            })
         return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedLineStream")
+    }
+}
+
+/// Lines of words drawn from "w0" ... "w<vocabulary - 1>".
+struct LineMaker: Sendable {
+    let words: [[UInt8]]
+    let wordsPerLine: Int
+
+    init(wordsPerLine: Int, vocabulary: Int) {
+        words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
+        self.wordsPerLine = max(1, wordsPerLine)
+    }
+
+    /// Replaces `line` with the next line's bytes.
+    func make(_ random: inout SplitMix, into line: inout [UInt8]) {
+        line.removeAll(keepingCapacity: true)
+        for w in 0..<wordsPerLine {
+            if w > 0 { line.append(UInt8(ascii: " ")) }
+            line.append(contentsOf: words[random.next(below: words.count)])
+        }
     }
 }

@@ -1,3 +1,4 @@
+import SluiceColumnar
 import Synchronization
 
 /// Brings data into a stream from outside (Spark's `Receiver`): subclass it, start your reading in
@@ -66,6 +67,12 @@ open class Receiver<Element: Sendable>: @unchecked Sendable {
     /// block.
     func storeBuffered(_ elements: [Element]) throws {
         try attached().generator.add(contentsOf: elements)
+    }
+
+    /// Stores `rows` records that `write` puts straight into the next block's columns (no element made);
+    /// false, with nothing stored, when the stream keeps elements rather than columnar blocks.
+    func storeEncoded(rows: Int, _ write: (inout BlockBuilder) -> Void) throws -> Bool {
+        try attached().generator.addEncoded(rows: rows, write)
     }
 
     struct WeakSupervisor {

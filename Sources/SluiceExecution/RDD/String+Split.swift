@@ -10,7 +10,11 @@ extension String {
         let byte = UInt8(separator.value)
         var copy = self  // withUTF8 is mutating: it may make a bridged string contiguous
         return copy.withUTF8 { bytes in
+            // One allocation for the result: count the separators first (a cheap scan) and reserve.
+            var separators = 0
+            for b in bytes where b == byte { separators &+= 1 }
             var pieces: [String] = []
+            pieces.reserveCapacity(separators + 1)
             var start = 0
             for i in 0..<bytes.count where bytes[i] == byte {
                 if i > start { pieces.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)) }

@@ -52,12 +52,13 @@ package func mix64(_ value: UInt64) -> UInt64 {
     return h
 }
 
-/// A fast hash of a short byte string: eight bytes per multiply, the tail read in one go, then `mix64`.
+/// A fast hash of a short byte string: eight bytes per multiply, the tail read with overlapping loads (no
+/// byte-by-byte copy, which stalls on store forwarding), then `mix64`.
 @inlinable @inline(__always)
 func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     let n = bytes.count
     var h = 0x9E37_79B9_7F4A_7C15 &* UInt64(n &+ 1)
-    guard let base = bytes.baseAddress else { return mix64(h) }
+    guard let base = bytes.baseAddress, n > 0 else { return mix64(h) }
     var i = 0
     while i &+ 8 <= n {
         // Safe: i + 8 <= n bytes lie within the buffer.
@@ -66,9 +67,17 @@ func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         i &+= 8
     }
     if i < n {
-        var tail: UInt64 = 0
-        // Safe: copies the n - i < 8 remaining bytes into an 8-byte local.
-        withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: base + i, byteCount: n &- i) }
+        // Safe: every load below stays within the n bytes (the ones past 8 overlap bytes already hashed).
+        let tail: UInt64
+        if n >= 8 {
+            tail = base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 {
+            tail = UInt64(base.loadUnaligned(as: UInt32.self))
+                | UInt64(base.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)) << 32
+        } else {
+            tail = UInt64(base.load(as: UInt8.self)) | UInt64(base.load(fromByteOffset: n >> 1, as: UInt8.self)) << 8
+                | UInt64(base.load(fromByteOffset: n &- 1, as: UInt8.self)) << 16
+        }
         h = (h ^ tail) &* 0x94d0_49bb_1331_11eb
     }
     return mix64(h)
