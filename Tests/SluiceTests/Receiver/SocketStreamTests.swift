@@ -46,7 +46,7 @@ import SluiceTesting
             let server = try LoopbackServer()
             let port = server.port
             server.close()
-            let (clock, ssc, events) = try setUp()
+            let (_, ssc, events) = try setUp()
             ssc.socketTextStream("127.0.0.1", port).foreachRDD { _ in }
             try ssc.start()
             let retried = eventually {
