@@ -7,7 +7,7 @@ import PackageDescription
 //   -> SluiceExecution: threads (the work-stealing pool; partitions, shuffle, block store and spill to come)
 //   -> Sluice: the streaming library users import
 //   -> SluiceTesting: test doubles for users and for our own tests
-//   -> streambench
+//   -> SluiceBench (streambench's workloads, measuring and reports) -> streambench
 let package = Package(
     name: "Sluice",
     products: [
@@ -48,18 +48,25 @@ let package = Package(
             name: "SluiceTesting",
             dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum"]
         ),
-        .executableTarget(
-            name: "streambench",
+        .target(
+            name: "SluiceBench",
             dependencies: [
                 "Sluice", "SluiceColumnar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "streambench", dependencies: ["SluiceBench"]),
         .executableTarget(name: "NetworkWordCount", dependencies: ["Sluice"], path: "Examples/NetworkWordCount"),
         .executableTarget(name: "CustomReceiver", dependencies: ["Sluice"], path: "Examples/CustomReceiver"),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution"]),
+        .testTarget(
+            name: "SluiceBenchTests",
+            dependencies: [
+                "SluiceBench", "Sluice", "SluiceTesting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

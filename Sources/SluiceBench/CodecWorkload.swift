@@ -45,16 +45,6 @@ struct CodecReport {
     }
 }
 
-func format(_ x: Double) -> String {
-    let scaled = (x * 100).rounded() / 100
-    return "\(scaled)"
-}
-
-extension String {
-    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
-    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
-}
-
 /// The format layer on the default generator's data: Int64 values (the grouped workload's records) and
 /// short words from a 10,000-word vocabulary (the word count's tokens).
 struct CodecWorkload {

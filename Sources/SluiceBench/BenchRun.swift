@@ -1,0 +1,176 @@
+import Glibc
+import Sluice
+import Synchronization
+
+/// What one streaming run does.
+public struct RunSettings: Sendable {
+    public var workload: StreamWorkload
+    public var batchMs: Int
+    /// Target records per second.
+    public var rate: Int
+    /// Seconds measured, after the warm-up.
+    public var duration: Double
+    /// Seconds run before measuring.
+    public var warmup: Double
+    /// Worker threads (`local[N]`), or nil for the configuration's `spark.master` (else `local[2]` at least).
+    public var threads: Int?
+    /// Properties from `--conf`.
+    public var conf: StreamingConf
+    /// How progress is shown while running.
+    public var progress: ProgressStyle
+
+    public init(
+        workload: StreamWorkload, batchMs: Int, rate: Int, duration: Double, warmup: Double, threads: Int?,
+        conf: StreamingConf, progress: ProgressStyle
+    ) {
+        self.workload = workload
+        self.batchMs = batchMs
+        self.rate = rate
+        self.duration = duration
+        self.warmup = warmup
+        self.threads = threads
+        self.conf = conf
+        self.progress = progress
+    }
+
+    /// The master the run uses.
+    var master: String {
+        if let threads { return "local[\(threads)]" }
+        if conf.contains("spark.master"), let master = conf.get("spark.master") { return master }
+        return "local[\(max(2, Master.onlineCores))]"
+    }
+
+    /// The block interval: the configuration's, else the largest divisor of the batch interval up to 200 ms
+    /// with at least two blocks a batch, so that a batch holds exactly the records generated in its interval.
+    var blockIntervalMs: Int? {
+        guard !conf.contains("spark.streaming.blockInterval") else { return nil }
+        var blocks = max(2, (batchMs + 199) / 200)
+        while batchMs % blocks != 0 && blocks < batchMs { blocks += 1 }
+        return max(1, batchMs / blocks)
+    }
+}
+
+/// How a run shows progress.
+public enum ProgressStyle: Sendable {
+    /// One line rewritten in place (a terminal).
+    case live
+    /// A plain line every few seconds (a pipe or a file).
+    case periodic
+    /// Nothing.
+    case quiet
+}
+
+/// One completed batch, as the listener saw it.
+struct BatchSample: Sendable, Equatable {
+    /// Batch time, ms since the epoch.
+    var time: Int64
+    var records: Int64
+    var processingMs: Int64
+    var schedulingMs: Int64
+    /// When its output finished, ms since the epoch.
+    var endMs: Int64
+}
+
+/// Collects completed batches.
+final class BatchRecorder: StreamingListener {
+    private let samples = Mutex<[BatchSample]>([])
+
+    func onBatchCompleted(_ batch: BatchInfo) {
+        guard let end = batch.processingEndTime, let processing = batch.processingDelay,
+            let scheduling = batch.schedulingDelay
+        else { return }
+        let sample = BatchSample(
+            time: batch.batchTime.milliseconds, records: batch.numRecords, processingMs: processing,
+            schedulingMs: scheduling, endMs: end)
+        samples.withLock { $0.append(sample) }
+    }
+
+    var all: [BatchSample] { samples.withLock { $0.sorted { $0.time < $1.time } } }
+}
+
+/// Runs `settings`' job once and measures it.
+/// - Throws: a configuration or streaming error (with the key or reason), or the job's first error.
+func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0) }) throws -> RunResult {
+    var conf = settings.conf.setMaster(settings.master).setAppName("streambench-\(settings.workload.rawValue)")
+    if let block = settings.blockIntervalMs { conf = conf.set("spark.streaming.blockInterval", "\(block)ms") }
+    let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(settings.batchMs))
+    var checkpoint: String?
+    if settings.workload.needsCheckpoint && ssc.checkpointDirectory == nil {
+        checkpoint = try makeTemporaryDirectory()
+        ssc.checkpoint(checkpoint!)  // Safe: just set.
+    }
+    defer { if let checkpoint { removeTree(checkpoint) } }
+    let recorder = BatchRecorder()
+    ssc.addStreamingListener(recorder)
+    settings.workload.build(on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs))
+
+    let startWall = wallMilliseconds()
+    let start = now()
+    try ssc.start()
+    let measureFrom = startWall + Int64(settings.warmup * 1_000)
+    let measureTo = measureFrom + Int64(settings.duration * 1_000)
+    var cpuAtMeasure: (cpu: Double, at: Double)?
+    var lastReport = start
+    while now() - start < settings.warmup + settings.duration {
+        usleep(100_000)
+        if let error = ssc.error { ssc.stop(); throw error }
+        if cpuAtMeasure == nil && now() - start >= settings.warmup { cpuAtMeasure = (cpuSeconds(), now()) }
+        switch settings.progress {
+        case .quiet: break
+        case .live:
+            output("\r" + progressLine(recorder.all, start: start, batchMs: settings.batchMs) + "\u{1B}[K")
+        case .periodic where now() - lastReport >= 5:
+            lastReport = now()
+            output(progressLine(recorder.all, start: start, batchMs: settings.batchMs) + "\n")
+        case .periodic: break
+        }
+    }
+    let cpuUsed = cpuAtMeasure.map { (cpuSeconds() - $0.cpu) / (now() - $0.at) } ?? 0
+    // Let the batches of the measured window finish (a job that keeps up needs less than an interval more).
+    let grace = now() + max(2, 4 * Double(settings.batchMs) / 1_000)
+    let lastBatch = measureTo - measureTo % Int64(settings.batchMs)
+    while now() < grace && !(recorder.all.last.map { $0.time >= lastBatch } ?? false) { usleep(20_000) }
+    ssc.stop()
+    if settings.progress == .live { output("\r\u{1B}[K") }
+    if let error = ssc.error { throw error }
+    return RunResult(
+        settings: settings, batches: recorder.all, startWall: startWall, measureFrom: measureFrom,
+        measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS())
+}
+
+/// The live line: elapsed, rate over the last second, batches, last processing time and delay, memory.
+func progressLine(_ batches: [BatchSample], start: Double, batchMs: Int) -> String {
+    let recent = batches.suffix(max(1, 1_000 / max(1, batchMs)))
+    let rate = recent.isEmpty ? 0 : Double(recent.reduce(0) { $0 + $1.records }) * 1_000 / Double(recent.count * batchMs)
+    let last = batches.last
+    return "elapsed \(trimmed(now() - start)) s | rate \(formatRate(rate))/s | batches \(batches.count) | "
+        + "last \(last.map { "\($0.processingMs)" } ?? "-") ms | delay \(last.map { "\($0.schedulingMs)" } ?? "-") ms | "
+        + "RSS \(currentRSS() / 1_000_000) MB"
+}
+
+/// A fresh directory under $TMPDIR (or /tmp).
+func makeTemporaryDirectory() throws -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    var template = Array("\(base)/streambench-XXXXXX".utf8CString)
+    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw StreamingError(.internalFailure, "cannot make a temporary directory in \(base) (errno \(errno))")
+    }
+    return String(cString: made)
+}
+
+/// Removes `path` and everything below it.
+func removeTree(_ path: String) {
+    if let handle = opendir(path) {
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
+            }
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            var info = stat()
+            if lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { removeTree(child) } else { unlink(child) }
+        }
+        closedir(handle)
+    }
+    rmdir(path)
+}

@@ -1,0 +1,203 @@
+import ArgumentParser
+import Glibc
+import Sluice
+import SluiceColumnar
+
+/// `streambench`: runs a real streaming job through the public DStream API on the embedded generator and
+/// reports throughput, batch times, delays, latency and memory.
+public struct StreamBench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "streambench",
+        abstract: "Run a Sluice streaming job on an embedded generator and measure it.",
+        discussion: """
+            Workloads: wordcount (default: lines of 10 words, split, reduceByKey), grouped (Ints, \
+            reduceByKey on x % 1000), windowed (word count over a 30 s window with an inverse), stateful \
+            (mapWithState running counts over 1M keys), passthrough (count only), codec (the block format, \
+            no streaming job). Example: streambench --batch 500ms --rate 1M
+            """)
+
+    @Option(help: "The batch interval, e.g. 500ms, 1s, 20ms.")
+    var batch: String = "500ms"
+
+    @Option(help: "Records per second the generator makes, e.g. 250k, 1M, 2.5M.")
+    var rate: String = "1M"
+
+    @Option(help: "The job to run.")
+    var workload: StreamWorkload = .wordcount
+
+    @Option(help: "How long to measure, after the warm-up (default 30s; 8s per trial with --find-max-rate).")
+    var duration: String?
+
+    @Option(help: "How long to run before measuring (default 5s; 2s per trial with --find-max-rate).")
+    var warmup: String?
+
+    @Option(name: .customLong("local"), help: "Worker threads (local[N]); default: spark.master, else the cores.")
+    var threads: Int?
+
+    @Option(help: "A spark-style properties file (same keys as the library), e.g. tuning/throughput.properties.")
+    var conf: String?
+
+    @Option(help: "Also write the report as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Draw processing time and scheduling delay per batch to this SVG file.")
+    var plot: String?
+
+    @Flag(help: "Find the highest rate that keeps up, by bisection (--rate is the first guess).")
+    var findMaxRate = false
+
+    @Option(help: "codec workload: rows per block.")
+    var blockRows: Int = 200_000
+
+    @Option(help: "codec workload: zstd level for compressed blocks.")
+    var zstdLevel: Int32 = 1
+
+    @Option(help: "codec workload: write the uncompressed word block to this file.")
+    var saveWordBlock: String?
+
+    public init() {}
+
+    /// The parsed batch interval in ms, rate, duration and warm-up.
+    struct Parsed {
+        var batchMs: Int
+        var rate: Int
+        var duration: Double
+        var warmup: Double
+    }
+
+    func parsed() throws -> Parsed {
+        let batchSeconds = try parseDuration(batch)
+        let batchMs = Int((batchSeconds * 1_000).rounded())
+        guard batchMs >= 1, Double(batchMs) == batchSeconds * 1_000 else {
+            throw ValidationError("--batch must be a whole number of milliseconds, at least 1ms; got '\(batch)'")
+        }
+        let duration = try duration.map(parseDuration) ?? (findMaxRate ? 8 : 30)
+        let warmup = try warmup.map(parseDuration) ?? (findMaxRate ? 2 : 5)
+        guard duration * 1_000 >= Double(batchMs) else {
+            throw ValidationError("--duration must cover at least one batch (\(batchMs) ms); got '\(self.duration ?? "")'")
+        }
+        return Parsed(batchMs: batchMs, rate: try parseRate(rate), duration: duration, warmup: warmup)
+    }
+
+    public func validate() throws {
+        _ = try parsed()
+        if let threads, threads < 1 { throw ValidationError("--local must be at least 1, got \(threads)") }
+        guard blockRows > 0 && blockRows <= 10_000_000 else {
+            throw ValidationError("--block-rows must be in 1...10000000, got \(blockRows)")
+        }
+        if findMaxRate && workload == .codec { throw ValidationError("--find-max-rate needs a streaming workload") }
+    }
+
+    /// The settings of a streaming run.
+    func settings(progress: ProgressStyle) throws -> RunSettings {
+        let p = try parsed()
+        let properties = try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+        return RunSettings(
+            workload: workload, batchMs: p.batchMs, rate: p.rate, duration: p.duration, warmup: p.warmup,
+            threads: threads, conf: properties, progress: progress)
+    }
+
+    public func run() throws {
+        if workload == .codec {
+            let report = try CodecWorkload(
+                rows: blockRows, seconds: try parsed().duration, zstdLevel: zstdLevel, saveWordBlock: saveWordBlock
+            ).run()
+            print(report.table())
+            if let json { try write(report.json(), to: json) }
+            return
+        }
+        let style: ProgressStyle = isatty(1) != 0 ? .live : .periodic
+        let settings = try settings(progress: style)
+        let write: (String) -> Void = { text in
+            print(text, terminator: "")
+            fflush(nil)
+        }
+        if findMaxRate {
+            let search = try findMaximumRate(settings, output: write)
+            print(search.summary)
+            if let json { try self.write(search.json, to: json) }
+            return
+        }
+        let result = try runStreaming(settings, output: write)
+        print(result.table())
+        if let json { try self.write(result.json(), to: json) }
+        if let plot { try self.write(result.svg(), to: plot) }
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        var sink = try FileSink(creating: path)
+        try text.utf8CString.dropLast().withUnsafeBytes { try sink.write($0) }
+    }
+}
+
+/// The outcome of `--find-max-rate`.
+struct RateSearch {
+    var workload: StreamWorkload
+    var batchMs: Int
+    /// Each trial: rate, and why it fell behind (nil: kept up).
+    var trials: [(rate: Int, fellBehind: String?, p99: Double)]
+    /// The highest rate that kept up (nil: none did).
+    var best: Int?
+
+    var summary: String {
+        var lines = ["", "Sluice streambench --find-max-rate: \(workload.rawValue), batch \(batchMs) ms"]
+        for trial in trials {
+            lines.append(
+                "  \(formatRate(Double(trial.rate)).leftPad(8)) records/s: "
+                    + (trial.fellBehind.map { "falls behind (\($0))" } ?? "keeps up (p99 processing \(Int(trial.p99)) ms)"))
+        }
+        let words = workload.wordsPerRecord
+        if let best {
+            lines.append(
+                "highest rate that keeps up: \(formatRate(Double(best))) records/s"
+                    + (words.map { " (\(formatRate(Double(best * $0))) words/s)" } ?? ""))
+        } else {
+            lines.append("no rate tried keeps up")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        let trialJSON = trials.map {
+            "{\"rate\":\($0.rate),\"keepsUp\":\($0.fellBehind == nil),\"p99ProcessingMs\":\(format($0.p99))}"
+        }
+        return "{\"workload\":\"\(workload.rawValue)\",\"batchMs\":\(batchMs),\"maxRate\":\(best.map(String.init) ?? "null"),"
+            + "\"trials\":[\(trialJSON.joined(separator: ","))]}\n"
+    }
+}
+
+/// Bisects the highest rate that keeps up: from the first guess, doubles (or halves) until the outcome
+/// changes, then halves the gap until it is under 5% of the rate.
+func findMaximumRate(_ base: RunSettings, output: @escaping (String) -> Void) throws -> RateSearch {
+    var search = RateSearch(workload: base.workload, batchMs: base.batchMs, trials: [], best: nil)
+    func trial(_ rate: Int) throws -> Bool {
+        var settings = base
+        settings.rate = rate
+        settings.progress = .quiet
+        output("trying \(formatRate(Double(rate))) records/s ... ")
+        let result = try runStreaming(settings)
+        let why = result.fallsBehindBecause
+        output((why == nil ? "keeps up" : "falls behind") + "\n")
+        search.trials.append((rate, why, result.processing.p99))
+        return why == nil
+    }
+    var good: Int?
+    var bad: Int?
+    var rate = base.rate
+    for _ in 0..<12 where good == nil || bad == nil {
+        if try trial(rate) {
+            good = rate
+            rate *= 2
+        } else {
+            bad = rate
+            rate = max(1, rate / 2)
+        }
+        if rate <= 1 && good == nil { break }
+    }
+    while let low = good, let high = bad, Double(high - low) > 0.05 * Double(low), high - low > 1 {
+        let middle = (low + high) / 2
+        if try trial(middle) { good = middle } else { bad = middle }
+    }
+    search.best = good
+    return search
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Sluice
+
+/// The streaming jobs `streambench` runs: each is the ordinary DStream program a user would write, on the
+/// embedded generator.
+public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Lines of 10 words from a 10,000-word vocabulary: split, pair, `reduceByKey`, `foreachRDD`.
+    case wordcount
+    /// Ints: `map { ($0 % 1000, 1) }.reduceByKey(+)`.
+    case grouped
+    /// Word count over a 30 s window sliding every batch, with an inverse reduce.
+    case windowed
+    /// A running count per key with `mapWithState` (a timeout) over 1M keys.
+    case stateful
+    /// `count()` only: the source's own cost.
+    case passthrough
+    /// The block-format path (build, open, compress blocks), without a streaming job.
+    case codec
+
+    /// Words per record, for the words/s figure (nil: records are not lines of words).
+    var wordsPerRecord: Int? {
+        switch self {
+        case .wordcount, .windowed: 10
+        case .passthrough: 10
+        case .grouped, .stateful, .codec: nil
+        }
+    }
+
+    /// Whether the job keeps state (and needs a checkpoint directory).
+    var needsCheckpoint: Bool { self == .windowed || self == .stateful }
+
+    /// Builds the job on `ssc`, fed by the generator at `rate` records per second; `done` is called with each
+    /// batch's output (a count) at the end of its output operation.
+    func build(on ssc: StreamingContext, rate: Int?, batch: Duration) {
+        switch self {
+        case .wordcount:
+            ssc.generatedLineStream(ratePerSecond: rate)
+                .flatMap { $0.split(ascii: " ") }
+                .map { ($0, 1) }
+                .reduceByKey(+)
+                .foreachRDD { rdd in _ = try rdd.count() }
+        case .grouped:
+            ssc.generatedIntStream(ratePerSecond: rate)
+                .map { ($0 % 1000, 1) }
+                .reduceByKey(+)
+                .foreachRDD { rdd in _ = try rdd.count() }
+        case .windowed:
+            ssc.generatedLineStream(ratePerSecond: rate)
+                .flatMap { $0.split(ascii: " ") }
+                .map { ($0, 1) }
+                .reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(30), slideDuration: batch)
+                .foreachRDD { rdd in _ = try rdd.count() }
+        case .stateful:
+            let spec = StateSpec<Int, Int, Int, Int>.function { _, value, state in
+                let count = (state.getOption() ?? 0) + (value ?? 0)
+                if !state.isTimingOut { try state.update(count) }
+                return count
+            }.timeout(.seconds(60))
+            ssc.generatedIntStream(ratePerSecond: rate, distinctValues: 1_000_000)
+                .map { ($0, 1) }
+                .mapWithState(spec)
+                .foreachRDD { rdd in _ = try rdd.count() }
+        case .passthrough:
+            ssc.generatedLineStream(ratePerSecond: rate).count().foreachRDD { rdd in _ = try rdd.collect() }
+        case .codec:
+            break
+        }
+    }
+}

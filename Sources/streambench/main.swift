@@ -1,0 +1,3 @@
+import SluiceBench
+
+StreamBench.main()

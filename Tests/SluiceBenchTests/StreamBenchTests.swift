@@ -1,0 +1,146 @@
+import ArgumentParser
+import Glibc
+import Testing
+@testable import Sluice
+@testable import SluiceBench
+import SluiceTesting
+
+@Suite struct StreamBenchParsingTests {
+    @Test func ratesAndDurationsInTheirUsualForms() throws {
+        #expect(try parseRate("250k") == 250_000)
+        #expect(try parseRate("1M") == 1_000_000)
+        #expect(try parseRate("2.5M") == 2_500_000)
+        #expect(try parseRate("800") == 800)
+        #expect(try parseDuration("500ms") == 0.5)
+        #expect(try parseDuration("1s") == 1)
+        #expect(try parseDuration("2min") == 120)
+        #expect(formatRate(999_970) == "1M")
+        #expect(formatRate(2_500_000) == "2.5M")
+        #expect(formatRate(250_000) == "250k")
+        #expect(formatRate(16_000_464) == "16M")
+        for bad in ["fast", "1G", "-5k", "0", "1.5.2M", ""] {
+            let error = #expect(throws: ValidationError.self) { try parseRate(bad) }
+            #expect(error?.message.contains("is not a rate") == true, "\(bad)")
+        }
+        for bad in ["500", "1sec", "-1s", "ms"] {
+            #expect(throws: ValidationError.self) { try parseDuration(bad) }
+        }
+    }
+
+    @Test func theDefaultsAreTheREADMEsRun() throws {
+        let command = try StreamBench.parse([])
+        let settings = try command.settings(progress: .quiet)
+        #expect(settings.workload == .wordcount && settings.batchMs == 500 && settings.rate == 1_000_000)
+        #expect(settings.duration == 30 && settings.warmup == 5)
+        #expect(settings.blockIntervalMs == 125)  // divides the batch: a batch holds exactly its interval's records
+    }
+
+    @Test func flagsAreParsedAndBadOnesAreClearErrors() throws {
+        let command = try StreamBench.parse([
+            "--batch", "20ms", "--rate", "2.5M", "--workload", "grouped", "--duration", "3s", "--warmup", "0s",
+            "--local", "3",
+        ])
+        let settings = try command.settings(progress: .quiet)
+        #expect(settings.batchMs == 20 && settings.rate == 2_500_000 && settings.workload == .grouped)
+        #expect(settings.master == "local[3]" && settings.blockIntervalMs == 10)
+        let trials = try StreamBench.parse(["--find-max-rate"]).settings(progress: .quiet)
+        #expect(trials.duration == 8 && trials.warmup == 2)
+        for (arguments, expected) in [
+            (["--batch", "fast"], "'fast' is not a duration"),
+            (["--batch", "0.5ms"], "whole number of milliseconds"),
+            (["--rate", "lots"], "'lots' is not a rate"),
+            (["--workload", "sorting"], "sorting"),
+            (["--local", "0"], "--local must be at least 1"),
+            (["--duration", "100ms", "--batch", "1s"], "--duration must cover at least one batch"),
+            (["--find-max-rate", "--workload", "codec"], "needs a streaming workload"),
+            (["--bogus"], "--bogus"),
+        ] {
+            do {
+                _ = try StreamBench.parseAsRoot(arguments)
+                Issue.record("\(arguments) parsed")
+            } catch {
+                let message = StreamBench.message(for: error)
+                #expect(message.contains(expected), "\(arguments): \(message)")
+            }
+        }
+    }
+
+    @Test func aMissingPropertiesFileNamesThePath() throws {
+        let command = try StreamBench.parse(["--conf", "/nonexistent/sluice.properties"])
+        let error = #expect(throws: (any Error).self) { _ = try command.settings(progress: .quiet) }
+        #expect("\(String(describing: error))".contains("/nonexistent/sluice.properties"))
+    }
+}
+
+@Suite struct StreamBenchRunTests {
+    /// A short run of `workload` at a low rate: the job runs through the public API and the report adds up.
+    func shortRun(_ workload: StreamWorkload, rate: Int = 20_000) throws -> RunResult {
+        try StreamTest.exclusively {
+            let settings = RunSettings(
+                workload: workload, batchMs: 200, rate: rate, duration: 1.2, warmup: 0.4, threads: 2,
+                conf: StreamingConf(), progress: .quiet)
+            return try runStreaming(settings)
+        }
+    }
+
+    @Test(arguments: [StreamWorkload.wordcount, .grouped, .windowed, .stateful, .passthrough])
+    func everyWorkloadRunsAndReports(_ workload: StreamWorkload) throws {
+        let result = try shortRun(workload)
+        #expect(!result.measured.isEmpty)
+        #expect(result.measured.allSatisfy { $0.records >= 0 && $0.processingMs >= 0 })
+        #expect(result.firstBatchSeconds != nil)
+        #expect(result.peakRSSBytes > 0)
+        let table = result.table()
+        #expect(table.contains("Sluice streambench: \(workload.rawValue)") && table.contains("verdict:"))
+        let json = result.json()
+        for key in [
+            "\"workload\":\"\(workload.rawValue)\"", "\"batchMs\":200", "\"targetRate\":20000", "\"achievedRate\":",
+            "\"keepsUp\":", "\"processingMs\":{\"p50\":", "\"schedulingDelayMs\":{", "\"endToEndMs\":{",
+            "\"firstBatchSeconds\":", "\"peakRSSBytes\":", "\"batches\":", "\"perBatch\":[",
+        ] {
+            #expect(json.contains(key), "\(key) missing from \(json.prefix(300))")
+        }
+        #expect(result.svg().hasPrefix("<svg") && result.svg().contains("polyline"))
+    }
+
+    @Test func aRunCountsTheGeneratedRecords() throws {
+        let result = try shortRun(.grouped, rate: 50_000)
+        // 200 ms batches at 50k/s: 10,000 records a batch once running.
+        let full = result.measured.dropFirst().dropLast()
+        #expect(full.allSatisfy { abs($0.records - 10_000) <= 200 }, "\(result.measured.map(\.records))")
+    }
+
+    @Test func theVerdictNamesWhyAJobFallsBehind() {
+        let settings = RunSettings(
+            workload: .grouped, batchMs: 100, rate: 1_000, duration: 1, warmup: 0, threads: 2, conf: StreamingConf(),
+            progress: .quiet)
+        // Ten batch times in (0, 1000]; six completed, slowly, with a growing delay and half the records.
+        let batches = (1...6).map {
+            BatchSample(time: Int64($0) * 100, records: 50, processingMs: 150, schedulingMs: Int64($0) * 100, endMs: Int64($0) * 400)
+        }
+        let result = RunResult(
+            settings: settings, batches: batches, startWall: 0, measureFrom: 0, measureTo: 1_000, cpuCores: 1,
+            peakRSSBytes: 1)
+        let why = result.fallsBehindBecause ?? ""
+        #expect(why.contains("achieved 30% of the target rate"), "\(why)")
+        #expect(why.contains("p99 processing 150 ms is over the 100 ms interval"))
+        #expect(why.contains("scheduling delay grows"))
+        #expect(why.contains("4 batches of the window did not finish"))
+        #expect(!result.keepsUp && result.table().contains("verdict: falls behind"))
+    }
+
+    @Test func endToEndLatencySpreadsEachBatchOverItsInterval() {
+        let settings = RunSettings(
+            workload: .grouped, batchMs: 100, rate: 1_000, duration: 1, warmup: 0, threads: 2, conf: StreamingConf(),
+            progress: .quiet)
+        // Every batch ends 10 ms after its time: records waited 10 to 110 ms.
+        let batches = (1...10).map {
+            BatchSample(time: Int64($0) * 100, records: 100, processingMs: 5, schedulingMs: 0, endMs: Int64($0) * 100 + 10)
+        }
+        let result = RunResult(
+            settings: settings, batches: batches, startWall: 0, measureFrom: 0, measureTo: 1_000, cpuCores: 1,
+            peakRSSBytes: 1)
+        #expect(result.endToEnd.p50 == 59 && result.endToEnd.p99 == 108)
+        #expect(result.keepsUp)
+    }
+}
