@@ -157,20 +157,3 @@ func makeTemporaryDirectory() throws -> String {
     }
     return String(cString: made)
 }
-
-/// Removes `path` and everything below it.
-func removeTree(_ path: String) {
-    if let handle = opendir(path) {
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name == "." || name == ".." { continue }
-            let child = path + "/" + name
-            var info = stat()
-            if lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { removeTree(child) } else { unlink(child) }
-        }
-        closedir(handle)
-    }
-    rmdir(path)
-}

@@ -119,19 +119,9 @@ public struct TemporaryDirectory: Sendable {
     }
 
     private func entries(below dir: String) -> [(path: String, isDirectory: Bool)] {
-        guard let handle = opendir(dir) else { return [] }
-        defer { closedir(handle) }
-        var found: [(String, Bool)] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name == "." || name == ".." { continue }
+        (directoryNames(dir) ?? []).flatMap { name -> [(path: String, isDirectory: Bool)] in
             let full = "\(dir)/\(name)"
-            let isDirectory = entry.pointee.d_type == DT_DIR
-            found.append((full, isDirectory))
-            if isDirectory { found += entries(below: full) }
+            return isDirectory(full) ? [(full, true)] + entries(below: full) : [(full, false)]
         }
-        return found
     }
 }

@@ -86,25 +86,18 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
 
     /// The regular files directly in the directory, with their modification times.
     private func listFiles() throws -> [(path: String, modified: Time)] {
-        guard let handle = opendir(directory) else {
+        guard let names = directoryNames(directory) else {
             throw StreamingError(
                 .generationFailed,
                 "\(name) stream \(id) cannot list \(directory): \(String(cString: strerror(errno)))")
         }
-        defer { closedir(handle) }
-        var found: [(String, Time)] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name == "." || name == ".." { continue }
+        return names.compactMap { name in
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             var info = stat()
-            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
             let modified = Int64(info.st_mtim.tv_sec) * 1_000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
-            found.append((path, Time(milliseconds: modified)))
+            return (path, Time(milliseconds: modified))
         }
-        return found
     }
 }
 
