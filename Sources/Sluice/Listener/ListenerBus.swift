@@ -46,7 +46,7 @@ final class ListenerBus: Sendable {
     let capacity: Int
     private let state = Mutex(State())
     private let wake = PthreadCondition()
-    private let thread = Mutex<UInt?>(nil)
+    private let thread = Mutex<JoinableThread?>(nil)
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -76,19 +76,8 @@ final class ListenerBus: Sendable {
     /// Starts the delivery thread.
     func start() throws {
         state.withLock { $0.started = true }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, nil, { context in
-            // Safe: the context is the bus retained below, released here once.
-            let bus = Unmanaged<ListenerBus>.fromOpaque(context!).takeRetainedValue()
-            bus.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<ListenerBus>.fromOpaque(context).release()
-            throw StreamingError(.internalFailure, "could not start the listener thread (errno \(rc))")
-        }
-        thread.withLock { $0 = UInt(handle) }
+        let started = try JoinableThread(name: "listener") { [self] in run() }
+        thread.withLock { $0 = started }
     }
 
     private func run() {
@@ -131,8 +120,6 @@ final class ListenerBus: Sendable {
     func stop() {
         state.withLock { $0.stopping = true }
         wake.locked { wake.broadcast() }
-        if let handle = thread.withLock({ t in defer { t = nil }; return t }) {
-            pthread_join(pthread_t(handle), nil)
-        }
+        thread.withLock { t in defer { t = nil }; return t }?.join()
     }
 }

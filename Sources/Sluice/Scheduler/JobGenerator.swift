@@ -22,7 +22,7 @@ final class JobGenerator: Sendable {
         var pending: Set<Time> = []
         /// Stop after generating this batch (graceful stop: the timer's one last tick).
         var stopAfter: Time?
-        var thread: UInt?
+        var thread: JoinableThread?
         var running = false
     }
 
@@ -56,19 +56,8 @@ final class JobGenerator: Sendable {
             s.nextTime = firstTime
             s.running = true
         }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(&handle, nil, { context in
-            // Safe: the context is the generator retained below, released here once.
-            let generator = Unmanaged<JobGenerator>.fromOpaque(context!).takeRetainedValue()
-            generator.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<JobGenerator>.fromOpaque(context).release()
-            throw StreamingError(.internalFailure, "could not start the job generator thread (errno \(rc))")
-        }
-        state.withLock { $0.thread = UInt(handle) }
+        let thread = try JoinableThread(name: "job generator") { [self] in run() }
+        state.withLock { $0.thread = thread }
     }
 
     private func run() {
@@ -159,9 +148,7 @@ final class JobGenerator: Sendable {
         }
         waiter.interrupt()
         state.withLock { $0.nextTime = nil }
-        if let handle = state.withLock({ s in defer { s.thread = nil }; return s.thread }) {
-            pthread_join(pthread_t(handle), nil)
-        }
+        state.withLock { s in defer { s.thread = nil }; return s.thread }?.join()
         if gracefully && finished {
             finished = waitFor(timeoutNanoseconds: deadline &- min(deadline, monotonicNanoseconds())) {
                 state.withLock { $0.pending.isEmpty }

@@ -18,7 +18,7 @@ final class JobScheduler: Sendable {
         var queue = Deque<(JobSet, StreamingJob)>()
         var running = 0
         var stopping = false
-        var threads: [UInt] = []
+        var threads: [JoinableThread] = []
     }
 
     private let state = Mutex(State())
@@ -45,21 +45,16 @@ final class JobScheduler: Sendable {
 
     func start() throws {
         for _ in 0..<threadCount {
-            let context = Unmanaged.passRetained(self).toOpaque()
-            var handle = pthread_t()
-            let rc = pthread_create(&handle, nil, { context in
-                // Safe: the context is the scheduler retained below, released here once.
-                let scheduler = Unmanaged<JobScheduler>.fromOpaque(context!).takeRetainedValue()
-                pthread_setspecific(JobScheduler.jobThreadKey, UnsafeRawPointer(bitPattern: 1))
-                scheduler.run()
-                return nil
-            }, context)
-            guard rc == 0 else {
-                Unmanaged<JobScheduler>.fromOpaque(context).release()
+            do {
+                let thread = try JoinableThread(name: "job") { [self] in
+                    pthread_setspecific(JobScheduler.jobThreadKey, UnsafeRawPointer(bitPattern: 1))
+                    run()
+                }
+                state.withLock { $0.threads.append(thread) }
+            } catch {
                 stop(gracefully: false)
-                throw StreamingError(.internalFailure, "could not start a job thread (errno \(rc))")
+                throw error
             }
-            state.withLock { $0.threads.append(UInt(handle)) }
         }
     }
 
@@ -117,7 +112,7 @@ final class JobScheduler: Sendable {
     /// Stops the threads: gracefully after every queued job ran; otherwise queued jobs are dropped and only the
     /// running ones finish. Returns when the threads are gone (or at once when called on a job thread).
     func stop(gracefully: Bool) {
-        let handles = state.withLock { s -> [UInt] in
+        let threads = state.withLock { s -> [JoinableThread] in
             s.stopping = true
             if !gracefully { s.queue.removeAll() }
             defer { s.threads = [] }
@@ -125,9 +120,9 @@ final class JobScheduler: Sendable {
         }
         wake.locked { wake.broadcast() }
         if JobScheduler.onJobThread {
-            for handle in handles { pthread_detach(pthread_t(handle)) }
+            for thread in threads { thread.detach() }
         } else {
-            for handle in handles { pthread_join(pthread_t(handle), nil) }
+            for thread in threads { thread.join() }
         }
     }
 }

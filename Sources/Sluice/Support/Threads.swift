@@ -50,7 +50,15 @@ final class JoinableThread: Sendable {
 
     /// Waits for the thread to finish (at most once; later calls return at once). Not from the thread itself.
     func join() {
-        guard let thread = handle.withLock({ h in defer { h = nil }; return h }) else { return }
+        guard let thread = take() else { return }
         pthread_join(pthread_t(thread), nil)
     }
+
+    /// Lets the thread finish on its own, unwaited (the way to let go of it from the thread itself).
+    func detach() {
+        guard let thread = take() else { return }
+        pthread_detach(pthread_t(thread))
+    }
+
+    private func take() -> UInt? { handle.withLock { h in defer { h = nil }; return h } }
 }
