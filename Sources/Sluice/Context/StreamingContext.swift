@@ -182,7 +182,7 @@ public final class StreamingContext: Sendable {
     private func checkCoresForReceivers() throws {
         let receivers = graph.receiverStreams.count
         let master = conf.get("spark.master") ?? "local[*]"
-        let workers = try Master.workers(for: master)
+        let workers = engine.pool.workerCount
         guard receivers == 0 || workers > receivers else {
             throw StreamingError(
                 .invalidGraph,

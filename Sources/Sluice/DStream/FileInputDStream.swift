@@ -19,13 +19,8 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
     let ignoreThreshold: Time
     let rememberWindow: Duration
 
-    private struct Files {
-        /// The files each remembered batch took.
-        var byBatch: [Time: [String]] = [:]
-        var recent: Set<String> = []
-    }
-
-    private let files = Mutex(Files())
+    /// The files each remembered batch took.
+    private let files = Mutex<[Time: [String]]>([:])
 
     init(
         context: StreamingContext, directory: String, name: String, newFilesOnly: Bool,
@@ -46,7 +41,7 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
 
     override func compute(_ time: Time) throws -> RDD<T>? {
         let threshold = max(ignoreThreshold, time - rememberWindow)
-        let recent = files.withLock { $0.recent }
+        let recent = files.withLock { Set($0.values.joined()) }
         let candidates = try listFiles().filter { file in
             file.modified > threshold && file.modified <= time && !recent.contains(file.path) && filter(file.path)
         }.sorted { ($0.modified, $0.path) < ($1.modified, $1.path) }
@@ -62,10 +57,7 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
             }
         }
         let taken = candidates.map(\.path)
-        files.withLock { f in
-            f.byBatch[time] = taken
-            f.recent.formUnion(taken)
-        }
+        files.withLock { $0[time] = taken }
         var metadata = ["Description": contents.map(\.path).joined(separator: "\n"), "files": contents.map(\.path).joined(separator: ",")]
         if !skipped.isEmpty { metadata["skipped"] = skipped.joined(separator: ",") }
         context.reportInputInfo(StreamInputInfo(inputStreamId: id, numRecords: 0, metadata: metadata), at: time)
@@ -77,10 +69,7 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
     }
 
     override func clearMetadata(_ time: Time) {
-        files.withLock { f in
-            f.byBatch = f.byBatch.filter { $0.key > time - rememberWindow }
-            f.recent = Set(f.byBatch.values.joined())
-        }
+        files.withLock { byBatch in byBatch = byBatch.filter { $0.key > time - rememberWindow } }
         super.clearMetadata(time)
     }
 
