@@ -177,9 +177,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     /// Starts the block timer and the pusher.
     func start() throws {
-        let period = interval.wholeMilliseconds
-        let now = waiter.clock.time.milliseconds
-        let first = Time(milliseconds: (now / period + 1) * period)
+        // Ticks fall on multiples of the interval, as batch times do on multiples of the batch interval.
+        let first = JobGenerator.firstBatchTime(now: waiter.clock.time, batchDuration: interval)
         try current.withLock { c throws(StreamingError) in
             guard c.phase == .initialized else {
                 throw StreamingError(.illegalState, "the block generator of stream \(streamId) was already started")
