@@ -58,6 +58,8 @@ let package = Package(
         .executableTarget(name: "streambench", dependencies: ["SluiceBench"]),
         .executableTarget(name: "NetworkWordCount", dependencies: ["Sluice"], path: "Examples/NetworkWordCount"),
         .executableTarget(name: "CustomReceiver", dependencies: ["Sluice"], path: "Examples/CustomReceiver"),
+        .executableTarget(
+            name: "RecoverableWordCount", dependencies: ["Sluice"], path: "Examples/RecoverableWordCount"),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution"]),

@@ -133,6 +133,14 @@ enum ConfigKeys {
             meaning: "directory for spilled data (default: spark.local.dir, $TMPDIR, /tmp)"),
         ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7), defaultValue: "1",
             meaning: "zstd level of spilled, logged and checkpointed blocks"),
+        ConfigKey(name: "sluice.checkpoint.retained", kind: .int(minimum: 1), defaultValue: "10",
+            meaning: "checkpoint files kept in the checkpoint directory, newest first (Spark keeps 10)"),
+        ConfigKey(name: "sluice.checkpoint.interval", kind: .duration(defaultUnit: "ms"), defaultValue: nil,
+            meaning: "how often the context checkpoints (default: the shortest stream checkpoint interval, "
+                + "else every batch); a multiple of the batch interval"),
+        ConfigKey(name: "sluice.wal.fsync", kind: .choice(["always", "never"]), defaultValue: "always",
+            meaning: "receiver WAL: flush each group of appended blocks to stable storage before store returns "
+                + "(always), or leave it to the OS (never: survives a process crash, not a power loss)"),
         ConfigKey(name: "sluice.listener.queueCapacity", kind: .int(minimum: 1), defaultValue: "10000",
             meaning: "listener events waiting for delivery; past it events are dropped and counted"),
     ]

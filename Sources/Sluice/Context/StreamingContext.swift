@@ -35,7 +35,7 @@ public final class StreamingContext: Sendable {
     let concurrentJobs: Int
     let gracefulStopTimeout: Duration
 
-    private struct Life {
+    struct Life {
         var state = StreamingContextState.initialized
         var error: (any Error)?
         var checkpointDirectory: String?
@@ -43,9 +43,15 @@ public final class StreamingContext: Sendable {
         var lateStreams: [String] = []
         var inputInfos: [Time: [Int: StreamInputInfo]] = [:]
         var stopping = false
+        /// The checkpoint `getOrCreate` recovers from, applied at `start()`.
+        var recovery: (checkpoint: Checkpoint, path: String)?
+        /// How often checkpoints are written (set at `start()` when there is a checkpoint directory).
+        var checkpointInterval: Duration?
+        /// The batch time of the last checkpoint written (or recovered from).
+        var lastCheckpoint: Time?
     }
 
-    private let life = Mutex(Life())
+    let life = Mutex(Life())
     private let changed = PthreadCondition()
     /// Where `print()` writes a batch's lines (standard output, flushed, so that a pipe sees each batch at
     /// once; tests capture it).
@@ -95,7 +101,7 @@ public final class StreamingContext: Sendable {
         let infos = InputInfoSink()
         self.generator = JobGenerator(
             graph: graph, clock: clock, scheduler: scheduler, reportError: { errors.report($0, $1) },
-            inputInfos: { infos.take($0) })
+            inputInfos: { infos.take($0) }, completed: { errors.context?.batchSucceeded($0) })
         errors.context = self
         completions.generator = generator
         infos.context = self
@@ -159,12 +165,28 @@ public final class StreamingContext: Sendable {
         do {
             try validateGraph()
             try checkCoresForReceivers()
-            let firstTime = JobGenerator.firstBatchTime(now: clock.time, batchDuration: batchDuration)
-            try graph.start(zeroTime: firstTime - batchDuration)
+            let recovery = life.withLock { $0.recovery }
+            var firstTime = JobGenerator.firstBatchTime(now: clock.time, batchDuration: batchDuration)
+            var rerun: [Time] = []
+            if let checkpoint = recovery?.checkpoint {
+                // Carry on from the checkpoint: its grid, the batches it had pending and those missed while down.
+                firstTime = max(firstTime, checkpoint.time + batchDuration)
+                var missed: [Time] = []
+                var time = checkpoint.time + batchDuration
+                while time < firstTime {
+                    missed.append(time)
+                    time = time + batchDuration
+                }
+                rerun = Array(Set(checkpoint.pendingTimes + missed))
+            }
+            try graph.start(zeroTime: recovery?.checkpoint.zeroTime ?? firstTime - batchDuration)
+            try prepareCheckpoints()
+            if let recovery { try restore(recovery.checkpoint, from: recovery.path) }
             try bus.start()
             try scheduler.start()
             for receiver in graph.receiverStreams { try receiver.startReceiver() }
-            try generator.start(firstTime: firstTime)
+            if try conf.bool("spark.streaming.stopGracefullyOnShutdown") { try ShutdownHook.install(for: self) }
+            try generator.start(firstTime: firstTime, rerun: rerun)
         } catch {
             StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
             life.withLock { $0.state = .stopped }
@@ -261,7 +283,10 @@ public final class StreamingContext: Sendable {
         if !generator.stop(gracefully: gracefully, timeout: gracefulStopTimeout) {
             log("graceful stop did not finish within \(gracefulStopTimeout.sparkDescription) "
                 + "(spark.streaming.gracefulStopTimeout); stopping now")
+        } else if gracefully {
+            writeFinalCheckpoint()
         }
+        ShutdownHook.remove(self)
         scheduler.stop(gracefully: gracefully)
         bus.stop()
         finishStop()

@@ -15,6 +15,10 @@ public struct StreamingError: Error, Sendable, CustomStringConvertible {
         case outputFailed
         /// The runtime could not do something it needs (a thread could not start, ...).
         case internalFailure
+        /// A checkpoint or write-ahead log could not be written or read (naming the file and offset).
+        case checkpointFailed
+        /// A checkpoint was written by a program whose stream graph differs (naming the first difference).
+        case checkpointMismatch
     }
 
     public var code: Code

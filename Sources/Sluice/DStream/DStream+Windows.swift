@@ -1,3 +1,5 @@
+import SluiceColumnar
+
 // Window operations (the guide's table). Window and slide durations must be multiples of the parent's slide;
 // `start()` says so otherwise.
 
@@ -5,7 +7,9 @@ extension DStream {
     /// The union of the stream's RDDs over the last `windowDuration`, every `slideDuration` (default: this
     /// stream's slide).
     public func window(windowDuration: Duration, slideDuration: Duration? = nil) -> DStream<Element> {
-        WindowedDStream(parent: self, windowDuration: windowDuration, slideDuration: slideDuration ?? self.slideDuration)
+        WindowedDStream(
+            parent: self, windowDuration: windowDuration, slideDuration: slideDuration ?? self.slideDuration,
+            codec: ElementCodecs.lookup(Element.self))
     }
 
     /// The number of elements in each window, computed incrementally (`map { 1 }`, then `reduceByWindow` with

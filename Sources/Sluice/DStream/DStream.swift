@@ -18,6 +18,9 @@ protocol GraphNode: AnyObject, Sendable {
     func clearMetadata(_ time: Time)
     /// The longest duration a parent of this stream must remember (windows need their window's worth).
     var parentRememberDuration: Duration { get }
+    /// Settings that shape the stream's saved data (window length, partitions), for checkpoints' graph
+    /// description.
+    var checkpointDetail: String { get }
 }
 
 /// A stream whose RDDs are consumed by an output operation: one job per batch.
@@ -83,6 +86,9 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
     /// `mustCheckpoint`).
     var mustCheckpoint: Bool { false }
 
+    @usableFromInline
+    var checkpointDetail: String { "" }
+
     // MARK: Time rules
 
     var zeroTime: Time? { meta.withLock { $0.zeroTime } }
@@ -109,6 +115,16 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
             generated[time] = rdd
             return rdd
         }
+    }
+
+    /// The RDD generated at `time`, if it is still remembered (never computes one).
+    func generatedRDD(at time: Time) -> RDD<Element>? { generated.withLock { $0[time] } }
+
+    /// Makes `rdd` the stream's RDD at `time` (restored from a checkpoint), persisted at the stream's level.
+    func restoreRDD(_ rdd: RDD<Element>, at time: Time) {
+        let level = meta.withLock { $0.storageLevel }
+        let kept = level == .none ? rdd : rdd.persist(level)
+        generated.withLock { $0[time] = kept }
     }
 
     /// The times this stream has RDDs for now (for tests and monitoring).

@@ -16,7 +16,8 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
     let directory: String
     let filter: @Sendable (String) -> Bool
     let parse: @Sendable ([UInt8], String) throws -> [T]
-    let ignoreThreshold: Time
+    /// Files modified at or before it are ignored (restored from a checkpoint: the first run's).
+    let ignoreThreshold: Mutex<Time>
     let rememberWindow: Duration
 
     /// The files each remembered batch took.
@@ -29,7 +30,7 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
         self.directory = directory
         self.filter = filter
         self.parse = parse
-        self.ignoreThreshold = newFilesOnly ? context.clock.time : Time(milliseconds: 0)
+        self.ignoreThreshold = Mutex(newFilesOnly ? context.clock.time : Time(milliseconds: 0))
         let minimum =
             ((try? context.conf.duration("spark.streaming.fileStream.minRememberDuration"))
                 ?? (try? context.conf.duration("spark.streaming.minRememberDuration"))) ?? nil
@@ -40,24 +41,24 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
     }
 
     override func compute(_ time: Time) throws -> RDD<T>? {
-        let threshold = max(ignoreThreshold, time - rememberWindow)
-        let recent = files.withLock { Set($0.values.joined()) }
-        let candidates = try listFiles().filter { file in
+        let threshold = max(ignoreThreshold.withLock { $0 }, time - rememberWindow)
+        let (recent, restored) = files.withLock { (Set($0.values.joined()), $0[time]) }
+        // A batch whose files a checkpoint recorded takes those files again (Spark's restored file RDDs).
+        let candidates = try restored ?? listFiles().filter { file in
             file.modified > threshold && file.modified <= time && !recent.contains(file.path) && filter(file.path)
-        }.sorted { ($0.modified, $0.path) < ($1.modified, $1.path) }
+        }.sorted { ($0.modified, $0.path) < ($1.modified, $1.path) }.map(\.path)
         let calls = context.engine.systemCalls
         var contents: [(path: String, bytes: [UInt8])] = []
         var skipped: [String] = []
-        for file in candidates {
+        for path in candidates {
             do {
-                contents.append((file.path, try calls.readFile(file.path)))
+                contents.append((path, try calls.readFile(path)))
             } catch {
-                skipped.append(file.path)
-                context.log("\(name) stream \(id): skipped \(file.path) at \(time): \(error)")
+                skipped.append(path)
+                context.log("\(name) stream \(id): skipped \(path) at \(time): \(error)")
             }
         }
-        let taken = candidates.map(\.path)
-        files.withLock { $0[time] = taken }
+        files.withLock { $0[time] = candidates }
         var metadata = ["Description": contents.map(\.path).joined(separator: "\n"), "files": contents.map(\.path).joined(separator: ",")]
         if !skipped.isEmpty { metadata["skipped"] = skipped.joined(separator: ",") }
         context.reportInputInfo(StreamInputInfo(inputStreamId: id, numRecords: 0, metadata: metadata), at: time)
@@ -87,6 +88,37 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
             let modified = Int64(info.st_mtim.tv_sec) * 1_000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
             return (path, Time(milliseconds: modified))
         }
+    }
+}
+
+extension FileInputDStream: CheckpointedNode {
+    var dataCheckpointInterval: Duration? { checkpointInterval }
+
+    func checkCheckpointable() throws {}
+
+    /// Writes the ignore threshold and the files each remembered batch up to `time` took.
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        writer.writeVarInt(ignoreThreshold.withLock { $0 }.milliseconds)
+        let taken = files.withLock { $0.filter { $0.key <= time } }
+        writer.writeVarUInt(UInt64(taken.count))
+        for (batchTime, paths) in taken.sorted(by: { $0.key < $1.key }) {
+            writer.writeVarInt(batchTime.milliseconds)
+            writer.writeVarUInt(UInt64(paths.count))
+            for path in paths { writer.writeString(path) }
+        }
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        let threshold = Time(milliseconds: try reader.readVarInt())
+        var taken: [Time: [String]] = [:]
+        for _ in 0..<(try reader.readCount(for: "file stream batches")) {
+            let batchTime = Time(milliseconds: try reader.readVarInt())
+            var paths: [String] = []
+            for _ in 0..<(try reader.readCount(for: "a batch's files")) { paths.append(try reader.readString()) }
+            taken[batchTime] = paths
+        }
+        ignoreThreshold.withLock { $0 = threshold }
+        files.withLock { $0 = taken }
     }
 }
 

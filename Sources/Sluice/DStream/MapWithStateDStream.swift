@@ -1,4 +1,5 @@
 import HeapModule
+import SluiceColumnar
 import SluiceExecution
 
 /// One partition of `mapWithState`'s state: each key's state and when it was last updated (a ``StateTable``),
@@ -267,6 +268,11 @@ public final class MapWithStateDStream<K: Hashable & Sendable, V: Sendable, S: S
 
     override var mustCheckpoint: Bool { true }
 
+    override var checkpointDetail: String {
+        "\(core.partitioner.numPartitions) partitions"
+            + (core.spec.idleTimeout.map { ", timeout \($0.sparkDescription)" } ?? "")
+    }
+
     override func remember(_ duration: Duration) {
         core.timeline.keepStates(for: duration)
         super.remember(duration)
@@ -275,6 +281,63 @@ public final class MapWithStateDStream<K: Hashable & Sendable, V: Sendable, S: S
     override func clearMetadata(_ time: Time) {
         core.timeline.prune(before: time - max(rememberDuration ?? slideDuration, slideDuration))
         super.clearMetadata(time)
+    }
+}
+
+extension MapWithStateDStream: CheckpointedNode {
+    /// Spark's default for `mapWithState`: ten slides.
+    var dataCheckpointInterval: Duration? { checkpointInterval ?? slideDuration * 10 }
+
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
+        (
+            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
+            try CheckpointCoding.codec(S.self, for: "the state of \(name) stream \(id)")
+        )
+    }
+
+    func checkCheckpointable() throws { _ = try codecs() }
+
+    /// Writes each partition's keys with their state and last update after the last batch at or before `time`
+    /// (the timer index is rebuilt from the update times).
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        guard let zero = zeroTime else { return }
+        let grid = core.timeline.gridTime(atOrBefore: time, zero: zero)
+        if grid > zero { _ = try getOrCompute(grid) }
+        let saved = try core.timeline.checkpointStates(at: time, zero: zero)
+        CheckpointCoding.write(saved?.time, to: &writer)
+        guard let saved else { return }
+        let (key, state) = try codecs()
+        writer.writeVarUInt(UInt64(saved.states.count))
+        for store in saved.states {
+            writer.writeVarUInt(UInt64(store.entries.count))
+            try store.entries.forEach { k, entry in
+                try key.encode(k, to: &writer)
+                try state.encode(entry.state, to: &writer)
+                writer.writeVarInt(entry.updated.milliseconds)
+            }
+        }
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
+        let (key, state) = try codecs()
+        let timeout = core.spec.idleTimeout
+        var stores: [MapWithStateStore<K, S>] = []
+        for _ in 0..<(try reader.readCount(for: "state partitions")) {
+            var store = MapWithStateStore<K, S>()
+            var expiries: [Time: [K]] = [:]
+            for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
+                let k = try key.decode(from: &reader)
+                let entry = MapWithStateStore<K, S>.Entry(
+                    state: try state.decode(from: &reader), updated: Time(milliseconds: try reader.readVarInt()))
+                let (found, slot) = store.entries.find(k)
+                if found { store.entries.setValue(entry, at: slot) } else { store.entries.insert(k, entry, at: slot) }
+                if let timeout { expiries[entry.updated + timeout, default: []].append(k) }
+            }
+            for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
+            stores.append(store)
+        }
+        try core.timeline.restore(states: stores, at: at, output: [])
     }
 }
 

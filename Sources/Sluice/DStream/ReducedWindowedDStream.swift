@@ -1,3 +1,4 @@
+import SluiceColumnar
 import SluiceExecution
 
 /// `reduceByKeyAndWindow` with an inverse function (Spark's `ReducedWindowedDStream`), computed incrementally:
@@ -62,6 +63,10 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
 
     override var mustCheckpoint: Bool { true }
 
+    override var checkpointDetail: String {
+        "window \(windowDuration.sparkDescription), \(partitioner.numPartitions) partitions"
+    }
+
     override func remember(_ duration: Duration) {
         timeline.keepStates(for: duration)
         super.remember(duration)
@@ -78,6 +83,60 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
         try checkWindow(
             window: windowDuration, slide: slideDuration, parentSlide: parent.slideDuration, name: name, id: id)
         try super.validateAtStart()
+    }
+}
+
+extension ReducedWindowedDStream: CheckpointedNode {
+    var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
+
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<V>) {
+        (
+            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
+            try CheckpointCoding.codec(V.self, for: "the values of \(name) stream \(id)")
+        )
+    }
+
+    func checkCheckpointable() throws { _ = try codecs() }
+
+    /// Writes the window's per-key values after the last slide at or before `time`, and the reduced batches
+    /// still in that window (the later slides remove them with the inverse function).
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        guard let zero = zeroTime else { return }
+        let grid = timeline.gridTime(atOrBefore: time, zero: zero)
+        if grid > zero { _ = try getOrCompute(grid) }
+        let saved = try timeline.checkpointStates(at: time, zero: zero)
+        CheckpointCoding.write(saved?.time, to: &writer)
+        guard let saved else { return }
+        let (key, value) = try codecs()
+        writer.writeVarUInt(UInt64(saved.states.count))
+        for window in saved.states { try CheckpointCoding.write(window, key, value, to: &writer) }
+        var batches: [(Time, RDD<(K, V)>)] = []
+        var batchTime = saved.time - windowDuration + reduced.slideDuration
+        while batchTime <= saved.time {
+            if batchTime > zero, let rdd = try reduced.getOrCompute(batchTime) { batches.append((batchTime, rdd)) }
+            batchTime = batchTime + reduced.slideDuration
+        }
+        let pairs = ElementCodecs.pair(key, value)
+        writer.writeVarUInt(UInt64(batches.count))
+        for (batchTime, rdd) in batches {
+            writer.writeVarInt(batchTime.milliseconds)
+            try CheckpointCoding.write(rdd, pairs, to: &writer)
+        }
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
+        let (key, value) = try codecs()
+        var windows: [[K: V]] = []
+        for _ in 0..<(try reader.readCount(for: "window partitions")) {
+            windows.append(try CheckpointCoding.read(key, value, from: &reader))
+        }
+        let pairs = ElementCodecs.pair(key, value)
+        for _ in 0..<(try reader.readCount(for: "reduced batches")) {
+            let batchTime = Time(milliseconds: try reader.readVarInt())
+            reduced.restoreRDD(try CheckpointCoding.readRDD(pairs, engine: context.engine, from: &reader), at: batchTime)
+        }
+        try timeline.restore(states: windows, at: at, output: ())
     }
 }
 

@@ -1,3 +1,4 @@
+import SluiceColumnar
 import SluiceExecution
 
 /// `updateStateByKey` (Spark's `StateDStream`): each batch, the update function runs for every key in the
@@ -55,6 +56,8 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
 
     override var mustCheckpoint: Bool { true }
 
+    override var checkpointDetail: String { "\(partitioner.numPartitions) partitions" }
+
     override func remember(_ duration: Duration) {
         timeline.keepStates(for: duration)
         super.remember(duration)
@@ -63,6 +66,42 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
     override func clearMetadata(_ time: Time) {
         timeline.prune(before: time - max(rememberDuration ?? slideDuration, slideDuration))
         super.clearMetadata(time)
+    }
+}
+
+extension StateDStream: CheckpointedNode {
+    var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
+
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
+        (
+            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
+            try CheckpointCoding.codec(S.self, for: "the state of \(name) stream \(id)")
+        )
+    }
+
+    func checkCheckpointable() throws { _ = try codecs() }
+
+    /// Writes each partition's state after the last batch of the stream at or before `time`.
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        guard let zero = zeroTime else { return }
+        let grid = timeline.gridTime(atOrBefore: time, zero: zero)
+        if grid > zero { _ = try getOrCompute(grid) }
+        let saved = try timeline.checkpointStates(at: time, zero: zero)
+        CheckpointCoding.write(saved?.time, to: &writer)
+        guard let saved else { return }
+        let (key, state) = try codecs()
+        writer.writeVarUInt(UInt64(saved.states.count))
+        for partition in saved.states { try CheckpointCoding.write(partition, key, state, to: &writer) }
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
+        let (key, state) = try codecs()
+        var states: [[K: S]] = []
+        for _ in 0..<(try reader.readCount(for: "state partitions")) {
+            states.append(try CheckpointCoding.read(key, state, from: &reader))
+        }
+        try timeline.restore(states: states, at: at, output: ())
     }
 }
 

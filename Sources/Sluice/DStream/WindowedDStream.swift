@@ -1,14 +1,21 @@
+import SluiceColumnar
+import SluiceExecution
+
 /// The union, at each slide, of the parent's RDDs in the last `windowDuration` (Spark's `WindowedDStream`):
 /// the RDDs at times in `(t - window, t]`. Window and slide must be multiples of the parent's slide (checked at
 /// `start()`). The parent's RDDs are persisted while the window needs them, at `memoryAndDisk`, so a long
 /// window spills to disk under the memory budget instead of failing (Spark keeps them `MEMORY_ONLY_SER`).
+///
+/// A checkpoint holds the parent's RDDs still in the window, in their block encoding (`codec`).
 final class WindowedDStream<T: Sendable>: DStream<T>, @unchecked Sendable {
     let parent: DStream<T>
     let windowDuration: Duration
+    let codec: ElementCodec<T>?
 
-    init(parent: DStream<T>, windowDuration: Duration, slideDuration: Duration) {
+    init(parent: DStream<T>, windowDuration: Duration, slideDuration: Duration, codec: ElementCodec<T>?) {
         self.parent = parent
         self.windowDuration = windowDuration
+        self.codec = codec
         super.init(context: parent.context, name: "window", slideDuration: slideDuration, parents: [parent])
         if parent.storageLevel == .none { parent.persist(.memoryAndDisk) }
     }
@@ -21,9 +28,54 @@ final class WindowedDStream<T: Sendable>: DStream<T>, @unchecked Sendable {
 
     override var parentRememberDuration: Duration { (rememberDuration ?? slideDuration) + windowDuration }
 
+    override var checkpointDetail: String { "window \(windowDuration.sparkDescription)" }
+
     override func validateAtStart() throws {
         try checkWindow(window: windowDuration, slide: slideDuration, parentSlide: parent.slideDuration, name: name, id: id)
         try super.validateAtStart()
+    }
+}
+
+extension WindowedDStream: CheckpointedNode {
+    var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
+
+    private func elementCodec() throws -> ElementCodec<T> {
+        guard let codec else {
+            throw StreamingError(
+                .invalidGraph,
+                "the window contents of \(name) stream \(id) cannot be checkpointed: \(T.self) has no block "
+                    + "encoding; use BlockSerializable elements or pairs of them")
+        }
+        return codec
+    }
+
+    func checkCheckpointable() throws { _ = try elementCodec() }
+
+    /// Writes the parent's RDDs that windows after `time` still cover.
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        guard let zero = zeroTime else { return }
+        let codec = try elementCodec()
+        var batches: [(Time, RDD<T>)] = []
+        var batchTime = time - windowDuration + parent.slideDuration
+        while batchTime <= time {
+            if batchTime > zero, try parent.isTimeValid(batchTime), let rdd = try parent.getOrCompute(batchTime) {
+                batches.append((batchTime, rdd))
+            }
+            batchTime = batchTime + parent.slideDuration
+        }
+        writer.writeVarUInt(UInt64(batches.count))
+        for (batchTime, rdd) in batches {
+            writer.writeVarInt(batchTime.milliseconds)
+            try CheckpointCoding.write(rdd, codec, to: &writer)
+        }
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        let codec = try elementCodec()
+        for _ in 0..<(try reader.readCount(for: "window batches")) {
+            let batchTime = Time(milliseconds: try reader.readVarInt())
+            parent.restoreRDD(try CheckpointCoding.readRDD(codec, engine: context.engine, from: &reader), at: batchTime)
+        }
     }
 }
 

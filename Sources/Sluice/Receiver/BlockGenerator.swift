@@ -273,7 +273,9 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         return progress.locked {
             while true {
                 let done = current.withLock { c in
-                    c.phase != .active || (c.lastTick.map { $0 >= time } ?? false) && (c.unpushed.first.map { $0 > time } ?? true)
+                    // Before the first tick nothing was stored (a batch run again after recovery).
+                    let cut = c.lastTick.map { $0 >= time } ?? (c.nextTick.map { $0 > time } ?? false)
+                    return c.phase != .active || cut && (c.unpushed.first.map { $0 > time } ?? true)
                 }
                 if done { return true }
                 let now = monotonicNanoseconds()

@@ -12,6 +12,8 @@ struct ReceivedBlock<Element: Sendable>: Sendable {
     let id: StreamBlockId
     let count: Int
     let data: Data
+    /// Its sequence number in the receiver's write-ahead log, when the log is on.
+    var logSequence: Int64?
 }
 
 /// What the context asks of a receiver-fed stream (Spark's `ReceiverTracker` duties, per stream).
@@ -27,6 +29,8 @@ protocol ReceiverStreamNode: AnyObject, Sendable {
     var hasUnallocatedBlocks: Bool { get }
     /// Feeds a completed batch to the rate controller.
     func batchCompleted(_ batch: BatchInfo)
+    /// A checkpoint of batch `time` is durable: the write-ahead log drops what it covers.
+    func checkpointWritten(at time: Time)
 }
 
 /// A stream fed by a receiver (Spark's `ReceiverInputDStream`): the receiver's blocks are given to the next
@@ -47,6 +51,19 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         var allocated: [Time: [ReceivedBlock<Element>]] = [:]
     }
 
+    /// The write-ahead log's bookkeeping: which logged blocks batches took, and what checkpoints cover.
+    private struct Logging {
+        var log: WriteAheadLog?
+        /// The last sequence number each batch took (blocks are logged and taken in sequence order).
+        var takenThrough: [Time: Int64] = [:]
+        /// Every block up to this sequence number is in a checkpointed batch.
+        var covered: Int64 = -1
+        /// What the checkpoint being written covers, until it is durable.
+        var covering: (time: Time, sequence: Int64)?
+        /// Restored from a checkpoint: blocks after `covered` are replayed from the log at start.
+        var recovering = false
+    }
+
     private struct Control {
         var estimator: (any RateEstimator)?
         /// Whether the program installed the estimator (it then runs without the backpressure setting).
@@ -57,6 +74,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
 
     let receiver: Receiver<Element>
     private let blocks = Mutex(Blocks())
+    private let logging = Mutex(Logging())
     private let control = Mutex(Control())
     private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
     private let backpressure: Bool
@@ -110,8 +128,9 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             let estimator = try pidEstimator()
             control.withLock { if !$0.installed { $0.estimator = estimator } }
         }
+        try openLog()
         let supervisor = try ReceiverSupervisor(receiver: receiver, streamId: streamId, context: context) {
-            [weak self] block in self?.add(block)
+            [weak self] block in try self?.add(block)
         }
         supervisorSlot.withLock { $0 = supervisor }
         try supervisor.start()
@@ -119,12 +138,70 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
 
     func stopReceiver() {
         supervisor?.stop("Stopped by driver", error: nil)
+        logging.withLock { $0.log }?.close()
     }
 
-    /// Keeps a block the receiver made until a batch takes it.
-    private func add(_ block: ReceivedBlock<Element>) {
+    /// Keeps a block the receiver made until a batch takes it; with the write-ahead log on, the block is
+    /// logged first (a block that cannot be logged is still kept, and the failure reported).
+    private func add(_ block: ReceivedBlock<Element>) throws {
         guard block.count > 0 else { return }
-        blocks.withLock { $0.unallocated.append(block) }
+        guard let log = logging.withLock({ $0.log }), case .columnar(let columns) = block.data else {
+            blocks.withLock { $0.unallocated.append(block) }
+            return
+        }
+        // Logged and queued under one lock, so that batches take blocks in sequence order.
+        var failure: (any Error)?
+        blocks.withLock { b in
+            var logged = block
+            do {
+                logged.logSequence = try log.append(columns, id: block.id, count: block.count)
+            } catch {
+                failure = error
+            }
+            b.unallocated.append(logged)
+        }
+        if let failure { throw failure }
+    }
+
+    /// The write-ahead log's directory: `<checkpoint directory>/receivedData/<stream id>`.
+    private var logDirectory: String? {
+        context.checkpointDirectory.map { "\($0)/receivedData/\(streamId)" }
+    }
+
+    /// Opens the write-ahead log when it is on; after recovery, first queues the logged blocks no checkpointed
+    /// batch took.
+    private func openLog() throws {
+        guard try context.conf.bool("spark.streaming.receiver.writeAheadLog.enable") else { return }
+        guard let directory = logDirectory else {
+            throw StreamingError(
+                .invalidGraph,
+                "spark.streaming.receiver.writeAheadLog.enable needs a checkpoint directory: call "
+                    + "StreamingContext.checkpoint(directory) before start()")
+        }
+        guard ElementCodecs.lookup(Element.self) != nil else {
+            throw StreamingError(
+                .invalidGraph,
+                "the write-ahead log of \(name) stream \(id) needs elements with a block encoding; \(Element.self) has none")
+        }
+        let conf = context.conf
+        try CheckpointDirectory(path: directory, calls: context.engine.systemCalls, retained: 1).makeDirectory(directory)
+        let found = try WriteAheadLog.readAll(
+            directory: directory, streamId: streamId, calls: context.engine.systemCalls, warn: { [context] in context.log($0) })
+        let (covered, recovering) = logging.withLock { ($0.covered, $0.recovering) }
+        let replay = recovering ? found.blocks.filter { $0.sequence > covered } : []
+        if !replay.isEmpty {
+            context.log("\(name) stream \(id): replaying \(replay.count) blocks (\(replay.reduce(0) { $0 + $1.count }) records) from the write-ahead log")
+        }
+        blocks.withLock { b in
+            b.unallocated = replay.map { ReceivedBlock(id: $0.id, count: $0.count, data: .columnar($0.block), logSequence: $0.sequence) } + b.unallocated
+        }
+        let last = max(covered, found.blocks.last?.sequence ?? -1, found.segments.map(\.last).max() ?? -1)
+        let log = WriteAheadLog(
+            directory: directory, after: last, existing: found.segments, calls: context.engine.systemCalls,
+            level: context.engine.compressionLevel, fsync: (conf.get("sluice.wal.fsync") ?? "always") == "always",
+            rollInterval: .seconds(try conf.int("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs") ?? 60),
+            maxFailures: try conf.int("spark.streaming.receiver.writeAheadLog.maxFailures") ?? 3)
+        logging.withLock { $0.log = log }
     }
 
     var hasUnallocatedBlocks: Bool { blocks.withLock { !$0.unallocated.isEmpty } }
@@ -140,6 +217,9 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             defer { b.unallocated = [] }
             b.allocated[time] = b.unallocated
             return b.unallocated
+        }
+        if let last = batch.compactMap(\.logSequence).max() {
+            logging.withLock { $0.takenThrough[time] = last }
         }
         let (terms, rate) = (control.withLock { $0.lastTerms }, currentRateLimit)
         context.reportInputInfo(
@@ -192,5 +272,45 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             return c.primed || limiter?.rate != nil || info.numRecords == 0 ? nil : processingRate
         }
         if let next { limiter?.setRate(next) }
+    }
+}
+
+extension ReceiverInputDStream: CheckpointedNode {
+    var dataCheckpointInterval: Duration? { nil }
+
+    func checkCheckpointable() throws {}
+
+    /// Writes the write-ahead log's sequence number through which batches up to `time` took every block.
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        let covered = logging.withLock { l -> Int64 in
+            let through = l.takenThrough.filter { $0.key <= time }.values.max() ?? l.covered
+            l.covering = (time, max(l.covered, through))
+            return max(l.covered, through)
+        }
+        writer.writeVarInt(covered)
+    }
+
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
+        let covered = try reader.readVarInt()
+        logging.withLock { l in
+            l.covered = covered
+            l.recovering = true
+        }
+        if !((try? context.conf.bool("spark.streaming.receiver.writeAheadLog.enable")) ?? false) {
+            context.log(
+                "\(name) stream \(id): blocks received but not processed before the restart are lost; set "
+                    + "spark.streaming.receiver.writeAheadLog.enable to keep them")
+        }
+    }
+
+    func checkpointWritten(at time: Time) {
+        let (log, covered) = logging.withLock { l -> (WriteAheadLog?, Int64?) in
+            guard let covering = l.covering, covering.time == time else { return (nil, nil) }
+            l.covered = covering.sequence
+            l.covering = nil
+            l.takenThrough = l.takenThrough.filter { $0.key > time }
+            return (l.log, covering.sequence)
+        }
+        if let log, let covered { log.clean(through: covered) }
     }
 }

@@ -65,6 +65,38 @@ final class DStreamGraph: Sendable {
         }
     }
 
+    /// Every stream of the graph (reachable from its inputs and outputs), by id.
+    var allNodes: [any GraphNode] {
+        let (inputs, outputs) = state.withLock { ($0.inputs, $0.outputs) }
+        var seen: [Int: any GraphNode] = [:]
+        var stack: [any GraphNode] = inputs + outputs.map { $0 as any GraphNode }
+        while let node = stack.popLast() {
+            guard seen[node.id] == nil else { continue }
+            seen[node.id] = node
+            stack.append(contentsOf: node.parents)
+        }
+        return seen.values.sorted { $0.id < $1.id }
+    }
+
+    /// The streams that write checkpoint sections.
+    var checkpointedNodes: [any CheckpointedNode] { allNodes.compactMap { $0 as? any CheckpointedNode } }
+
+    /// The graph as checkpoints describe it.
+    func describe() -> GraphDescription {
+        GraphDescription(
+            streams: allNodes.map { node in
+                GraphDescription.Stream(
+                    id: node.id, kind: node.name, slide: node.slideDuration, parents: node.parents.map(\.id),
+                    detail: node.checkpointDetail)
+            },
+            outputCount: outputCount)
+    }
+
+    /// Runs `body` while no batch's jobs are generated and no metadata is cleared.
+    func withGenerationPaused<R>(_ body: () throws -> R) rethrows -> R {
+        try generation.withLock { _ in try body() }
+    }
+
     /// Whether a receiver stream holds blocks no batch has taken yet.
     var hasUnallocatedBlocks: Bool { receiverStreams.contains { $0.hasUnallocatedBlocks } }
 

@@ -11,6 +11,9 @@ final class JobGenerator: Sendable {
     private let scheduler: JobScheduler
     private let reportError: @Sendable (String, any Error) -> Void
     private let inputInfos: @Sendable (Time) -> [Int: StreamInputInfo]
+    /// Called on the job thread when a batch's jobs all succeeded, before its metadata is cleared (the
+    /// context checkpoints there).
+    private let completed: @Sendable (Time) -> Void
 
     private struct State {
         var firstTime: Time?
@@ -24,6 +27,8 @@ final class JobGenerator: Sendable {
         var stopAfter: Time?
         var thread: JoinableThread?
         var running = false
+        /// Batches to generate at once before the timer starts (recovery).
+        var rerun: [Time] = []
     }
 
     private let state = Mutex(State())
@@ -32,7 +37,8 @@ final class JobGenerator: Sendable {
     init(
         graph: DStreamGraph, clock: any StreamingClock, scheduler: JobScheduler,
         reportError: @escaping @Sendable (String, any Error) -> Void,
-        inputInfos: @escaping @Sendable (Time) -> [Int: StreamInputInfo]
+        inputInfos: @escaping @Sendable (Time) -> [Int: StreamInputInfo],
+        completed: @escaping @Sendable (Time) -> Void
     ) {
         self.graph = graph
         self.batchDuration = graph.batchDuration
@@ -40,6 +46,7 @@ final class JobGenerator: Sendable {
         self.scheduler = scheduler
         self.reportError = reportError
         self.inputInfos = inputInfos
+        self.completed = completed
     }
 
     /// The first batch time for a clock reading `now`: the next multiple of the batch duration (Spark's
@@ -49,12 +56,14 @@ final class JobGenerator: Sendable {
         return Time(milliseconds: (now.milliseconds / period + 1) * period)
     }
 
-    /// Starts generating at `firstTime` (zeroTime is one batch earlier).
-    func start(firstTime: Time) throws {
+    /// Starts generating at `firstTime`; after recovery, the batches of `rerun` (earlier times: those the
+    /// checkpoint had pending and those missed while the program was down) are generated first, at once.
+    func start(firstTime: Time, rerun: [Time] = []) throws {
         state.withLock { s in
             s.firstTime = firstTime
             s.nextTime = firstTime
             s.running = true
+            s.rerun = rerun.filter { $0 < firstTime }.sorted()
         }
         let thread = try JoinableThread(name: "job generator") { [self] in run() }
         state.withLock { $0.thread = thread }
@@ -64,6 +73,9 @@ final class JobGenerator: Sendable {
         defer {
             state.withLock { $0.running = false }
             progress.locked { progress.broadcast() }
+        }
+        while let time = state.withLock({ s in s.nextTime == nil || s.rerun.isEmpty ? nil : s.rerun.removeFirst() }) {
+            generate(time)
         }
         while let time = state.withLock({ $0.nextTime }) {
             guard waiter.wait(until: time) else { return }
@@ -99,10 +111,16 @@ final class JobGenerator: Sendable {
 
     /// Called when batch `time`'s jobs all finished.
     func batchFinished(_ time: Time, failed: Bool) {
-        if !failed { graph.clearMetadata(time) }
+        if !failed {
+            completed(time)
+            graph.clearMetadata(time)
+        }
         state.withLock { _ = $0.pending.remove(time) }
         progress.locked { progress.broadcast() }
     }
+
+    /// Batches generated whose jobs have not all finished.
+    var pendingTimes: [Time] { state.withLock { $0.pending.sorted() } }
 
     /// The last batch time generated.
     var lastGenerated: Time? { state.withLock { $0.lastGenerated } }

@@ -39,8 +39,9 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     let name: String
     private let partitions: [Slot]
     private let steps = Mutex<(list: [StateStep<State, Output>], lastRecorded: Time?)>(([], nil))
-    /// Held while steps are made, so that two streams reading one state record each batch once.
-    private let recording = Mutex(())
+    /// Held while steps are made, so that two streams reading one state record each batch once; whether the
+    /// first step (which loads an initial state) was made.
+    private let recording = Mutex(false)
     private let retention = Mutex<Duration>(.zero)
     private let slide: Duration
 
@@ -72,10 +73,11 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     /// Records the step of every batch up to `time` not recorded yet, one slide apart from `zero` (the first
     /// batch after it is the first step: `make`'s second argument).
     func recordSteps(through time: Time, zero: Time, _ make: (Time, _ first: Bool) throws -> StateStep<State, Output>) throws {
-        try recording.withLock { _ in
+        try recording.withLock { startedSteps in
             var next = lastRecorded.map { $0 + slide } ?? zero + slide
             while next <= time {
-                record(try make(next, lastRecorded == nil))
+                record(try make(next, !startedSteps))
+                startedSteps = true
                 next = next + slide
             }
         }
@@ -140,6 +142,40 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
                     + "\(partition.applied.map { "\($0)" } ?? "no batch")): stateful streams are read in time order; "
                     + "keep spark.streaming.concurrentJobs at 1 or remember the stream longer")
         }
+    }
+
+    /// The state of every partition at the last batch on the slide grid at or before `time` that was recorded,
+    /// with that batch's time; nil when no batch was recorded yet.
+    /// - Throws: the error of a step, or ``StreamingError`` when that state is no longer kept.
+    func checkpointStates(at time: Time, zero: Time) throws -> (time: Time, states: [State])? {
+        guard let last = lastRecorded else { return nil }
+        let at = min(last, gridTime(atOrBefore: time, zero: zero))
+        guard at > zero else { return nil }
+        let states = try (0..<partitions.count).map { p in try read(partition: p, at: at) { state, _ in state } }
+        return (at, states)
+    }
+
+    /// The last time on the slide grid at or before `time`.
+    func gridTime(atOrBefore time: Time, zero: Time) -> Time {
+        let slideMs = max(1, slide.wholeMilliseconds)
+        return Time(milliseconds: zero.milliseconds + (time.milliseconds - zero.milliseconds) / slideMs * slideMs)
+    }
+
+    /// Makes `states` the state after batch `time` (restored from a checkpoint), with `output` as that batch's
+    /// output; the next step recorded is the batch one slide later.
+    func restore(states: [State], at time: Time, output: Output) throws {
+        guard states.count == partitions.count else {
+            throw StreamingError(
+                .checkpointMismatch,
+                "the checkpoint holds \(states.count) partitions of \(name)'s state, the stream has \(partitions.count)")
+        }
+        for (slot, state) in zip(partitions, states) {
+            slot.partition.withLock { partition in
+                partition = Partition(state: state, applied: time, history: [time: (nil, output)])
+            }
+        }
+        steps.withLock { $0 = ([], time) }
+        recording.withLock { $0 = true }
     }
 
     /// Forgets outputs and kept states of batches before `time`, and steps every partition applied.

@@ -77,6 +77,12 @@ public struct FramedFileWriter: ~Copyable {
         try block.withUnsafeBytes { try append($0) }
     }
 
+    /// Flushes what was written so far to stable storage.
+    /// - Throws: ``FileError``.
+    public func sync() throws {
+        try sink.sync()
+    }
+
     /// Writes the trailer (and with `sync`, flushes to stable storage) and closes the file.
     /// - Throws: ``FileError``.
     public consuming func finish(sync: Bool = false) throws {

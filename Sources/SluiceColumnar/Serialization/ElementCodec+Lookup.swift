@@ -1,11 +1,44 @@
 extension ElementCodecs {
-    /// The codec of `type` when it is ``BlockSerializable`` (checked at run time), or `nil`.
+    /// The codec of `type` when it is ``BlockSerializable`` (checked at run time) or a tuple of
+    /// ``BlockSerializable`` components (found from the tuple's type metadata), or `nil`.
     ///
     /// For engine code that holds a plain generic `Element` and needs bytes only on some paths (spill,
-    /// serialized storage levels), so that types without an encoding still work everywhere else.
+    /// serialized storage levels, checkpoints), so that types without an encoding still work everywhere else.
     public static func lookup<T>(_ type: T.Type) -> ElementCodec<T>? {
-        guard let serializable = type as? any BlockSerializable.Type else { return nil }
-        return opened(serializable, as: type)
+        if let serializable = type as? any BlockSerializable.Type { return opened(serializable, as: type) }
+        guard let elements = tupleElements(of: type) else { return nil }
+        var components: [TupleComponent] = []
+        var end = 0
+        for element in elements {
+            guard let serializable = element.type as? any BlockSerializable.Type else { return nil }
+            let component = TupleComponent.make(serializable, after: end)
+            guard component.offset == element.offset else { return nil }
+            end = component.offset + component.size
+            components.append(component)
+        }
+        guard !components.isEmpty, end == MemoryLayout<T>.size else { return nil }
+        return tupleCodec(T.self, components)
+    }
+
+    /// The component types and offsets of a tuple type, read from its metadata (Swift's stable ABI: a
+    /// pointer-sized kind, 0x301 for tuples, the element count, the labels, then per element its type metadata
+    /// and its byte offset, a 32-bit field in a pointer-sized slot); nil for any other type.
+    private static func tupleElements<T>(of type: T.Type) -> [(type: Any.Type, offset: Int)]? {
+        // Safe: every type's metadata starts with its kind; the rest is read only for tuple metadata, whose
+        // layout the ABI fixes, and checked against the tuple's size by the caller.
+        let metadata = unsafeBitCast(type as Any.Type, to: UnsafeRawPointer.self)
+        guard metadata.load(as: UInt.self) == 0x301 else { return nil }
+        let count = metadata.load(fromByteOffset: MemoryLayout<UInt>.stride, as: Int.self)
+        guard count > 0, count <= 64 else { return nil }
+        let elementsStart = 3 * MemoryLayout<UInt>.stride
+        let elementStride = 2 * MemoryLayout<UInt>.stride
+        return (0..<count).map { i in
+            let at = elementsStart + i * elementStride
+            return (
+                metadata.load(fromByteOffset: at, as: Any.Type.self),
+                Int(metadata.load(fromByteOffset: at + MemoryLayout<UInt>.stride, as: UInt32.self))
+            )
+        }
     }
 
     /// The codec of `T` found with the help of a value: a ``BlockSerializable`` type, or a tuple (labelled or

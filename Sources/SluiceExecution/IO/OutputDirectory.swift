@@ -4,7 +4,7 @@ import SluiceColumnar
 /// An output directory written the way Hadoop and Spark commit one: every part file is written into a
 /// temporary directory beside it, an empty `_SUCCESS` marks it complete, and one rename makes it visible. A
 /// directory of that name left by an earlier attempt (a replayed batch) is replaced, so exactly one complete
-/// copy remains.
+/// copy remains; what an attempt killed half-way left beside it (`<name>.sluice-*`) is removed first.
 struct OutputDirectory {
     let path: String
     let calls: SystemCalls
@@ -17,6 +17,7 @@ struct OutputDirectory {
         let temporary = "\(path).sluice-temporary-\(nonce)"
         do {
             try makeParents()
+            removeLeftovers()
             try check(calls.mkdir(temporary, 0o755), "mkdir", temporary)
             try body(temporary)
             var marker = try FileSink(creating: "\(temporary)/_SUCCESS", calls: calls)
@@ -35,6 +36,24 @@ struct OutputDirectory {
             if let error = error as? StorageError { throw error }
             throw StorageError(.writeFailed, "writing the output directory '\(path)' failed", underlying: error)
         }
+    }
+
+    /// Removes the temporary and replaced directories of earlier attempts at this directory that did not finish
+    /// (a process killed while writing it).
+    private func removeLeftovers() {
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { String(path[..<$0]) } ?? "."
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".sluice-"
+        guard let directory = opendir(parent.isEmpty ? "/" : parent) else { return }
+        var leftovers: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
+            }
+            if name.hasPrefix(prefix) { leftovers.append("\(parent)/\(name)") }
+        }
+        closedir(directory)
+        for leftover in leftovers { OutputDirectory.removeTree(leftover, calls: calls) }
     }
 
     private func check(_ result: (Int32, Int32), _ operation: String, _ file: String) throws(FileError) {

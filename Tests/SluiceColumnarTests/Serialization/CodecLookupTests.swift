@@ -21,7 +21,26 @@ struct NotStorable: Sendable { let x: Int }
         #expect(ElementCodecs.lookup(String?.self)?.columnTypes == [ColumnType(.string, nullable: true)])
         #expect(ElementCodecs.lookup([Double].self) != nil)
         #expect(ElementCodecs.lookup(NotStorable.self) == nil)
-        #expect(ElementCodecs.lookup((Int, String).self) == nil, "a tuple needs a sample value")
+        #expect(ElementCodecs.lookup((Int, NotStorable).self) == nil)
+    }
+
+    @Test func tuplesAreFoundFromTheirTypeAlone() throws {
+        let pairs = [(1, "one"), (-2, ""), (3, "three 日本")]
+        let codec = try #require(ElementCodecs.lookup((Int, String).self))
+        #expect(codec.columnTypes == [ColumnType(.int64), ColumnType(.string)])
+        let back = try roundTrip(codec, pairs)
+        #expect(back.map(\.0) == pairs.map(\.0) && back.map(\.1) == pairs.map(\.1))
+
+        // Padding between components (Bool then Int) and labels.
+        typealias Row = (flag: Bool, n: Int, name: String, tag: Int32, score: Double?)
+        let rows: [Row] = [(true, 1, "a", 7, nil), (false, -2, "bb", -1, 2.5)]
+        let rowCodec = try #require(ElementCodecs.lookup(Row.self))
+        let rowsBack = try roundTrip(rowCodec, rows)
+        #expect(rowsBack.map(\.n) == [1, -2] && rowsBack.map(\.name) == ["a", "bb"])
+        #expect(rowsBack.map(\.flag) == [true, false] && rowsBack.map(\.tag) == [7, -1])
+        #expect(rowsBack.map(\.score) == [nil, 2.5])
+        #expect(ElementCodecs.lookup((String, [Int]).self) != nil)
+        #expect(ElementCodecs.lookup(((Int, Int), String).self) == nil, "a nested tuple is not BlockSerializable")
     }
 
     @Test func tuplesAreFoundThroughASample() throws {

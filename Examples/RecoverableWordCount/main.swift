@@ -1,0 +1,85 @@
+// A word count that survives crashes: the guide's "How to configure checkpointing" pattern
+// (`StreamingContext.getOrCreate`), in five variants. Kill it (even with SIGKILL) and start it again with the
+// same arguments: it restores its state, windows and file bookkeeping from the checkpoint, runs again the
+// batches it missed, and goes on. SIGTERM or Ctrl-C stops it gracefully (spark.streaming.stopGracefullyOnShutdown).
+//
+//     RecoverableWordCount MODE CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]
+//
+// MODE        what each batch writes, with saveAsTextFiles, to OUTPUT_PREFIX-<batch time in ms>
+//   counts    the batch's word counts                          (stateless)
+//   running   every word's count since the start               (updateStateByKey)
+//   window    word counts over the last 5 batches              (reduceByKeyAndWindow with an inverse)
+//   timeouts  "word:count" per word seen, "word:timeout:count" when a word is idle for 3 batches (mapWithState)
+//   socket    every line's count since the start, lines read from a socket with the write-ahead log on
+// SOURCE      a directory of text files (files are taken by modification time), or HOST:PORT for `socket`
+import Glibc
+import Sluice
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 5 else {
+    print("usage: RecoverableWordCount counts|running|window|timeouts|socket CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]")
+    exit(2)
+}
+let (mode, checkpointDirectory, output, source) = (arguments[1], arguments[2], arguments[3], arguments[4])
+let batch = Duration.milliseconds(arguments.count > 5 ? Int64(arguments[5]) ?? 100 : 100)
+
+func words(_ context: StreamingContext) -> DStream<String> {
+    context.fileStream(source, newFilesOnly: false) { bytes, _ in
+        String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }).map(String.init)
+    }
+}
+
+func createContext() throws -> StreamingContext {
+    var conf = StreamingConf().setMaster("local[2]").setAppName("RecoverableWordCount")
+        .set("spark.streaming.stopGracefullyOnShutdown", "true")
+    if mode == "socket" {
+        conf = conf.set("spark.streaming.receiver.writeAheadLog.enable", "true")
+            .set("spark.streaming.blockInterval", "\(max(1, batch.wholeMilliseconds / 2))ms")
+            .set("spark.master", "local[3]")
+    }
+    let ssc = try StreamingContext(conf: conf, batchDuration: batch)
+    ssc.checkpoint(checkpointDirectory)
+    switch mode {
+    case "counts":
+        words(ssc).map { ($0, 1) }.reduceByKey(+).saveAsTextFiles(prefix: output)
+    case "running":
+        words(ssc).map { ($0, 1) }
+            .updateStateByKey { (values: [Int], count: Int?) -> Int? in values.reduce(count ?? 0, +) }
+            .checkpoint(batch * 2)
+            .saveAsTextFiles(prefix: output)
+    case "window":
+        words(ssc).map { ($0, 1) }
+            .reduceByKeyAndWindow(+, inverse: -, windowDuration: batch * 5, slideDuration: batch, filter: { $0.1 != 0 })
+            .checkpoint(batch * 2)
+            .saveAsTextFiles(prefix: output)
+    case "timeouts":
+        let spec = StateSpec<String, Int, Int, String>.function { word, one, state in
+            if state.isTimingOut { return "\(word):timeout:\(state.getOption() ?? 0)" }
+            let count = (state.getOption() ?? 0) + (one ?? 0)
+            try state.update(count)
+            return "\(word):\(count)"
+        }.timeout(batch * 3)
+        words(ssc).map { ($0, 1) }.mapWithState(spec).checkpoint(batch * 2).saveAsTextFiles(prefix: output)
+    case "socket":
+        let parts = source.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            throw StreamingError(.invalidArgument, "socket mode needs HOST:PORT, got \(source)")
+        }
+        ssc.socketTextStream(String(parts[0]), port).map { ($0, 1) }
+            .updateStateByKey { (values: [Int], count: Int?) -> Int? in values.reduce(count ?? 0, +) }
+            .checkpoint(batch * 2)
+            .saveAsTextFiles(prefix: output)
+    default:
+        throw StreamingError(.invalidArgument, "unknown mode \(mode): use counts, running, window, timeouts or socket")
+    }
+    return ssc
+}
+
+do {
+    let ssc = try StreamingContext.getOrCreate(checkpointPath: checkpointDirectory, creatingFunc: createContext)
+    try ssc.start()
+    try ssc.awaitTermination()
+} catch {
+    print("RecoverableWordCount: \(error)")
+    exit(1)
+}

@@ -1,0 +1,105 @@
+import SluiceColumnar
+import SluiceExecution
+
+/// A stream that keeps data from batch to batch (state, window contents, file or block bookkeeping) and so
+/// writes a section of every checkpoint.
+protocol CheckpointedNode: GraphNode {
+    /// How often the stream wants a checkpoint (nil: it follows the context's interval).
+    var dataCheckpointInterval: Duration? { get }
+    /// Checks at `start()` that the stream's data can be written (its types have a block encoding).
+    /// - Throws: ``StreamingError`` (`invalidGraph`) naming the stream and the type.
+    func checkCheckpointable() throws
+    /// Writes what the stream needs to go on after batch `time` (every batch up to it is complete).
+    func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws
+    /// Restores what ``writeCheckpoint(at:to:)`` wrote at `time`; the stream is initialized, not started.
+    func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws
+}
+
+/// Spark's default checkpoint interval of a stateful stream: the first multiple of its slide of at least 10 s.
+func defaultStateCheckpointInterval(slide: Duration) -> Duration {
+    let slideMs = max(1, slide.wholeMilliseconds)
+    return .milliseconds(slideMs * max(1, (10_000 + slideMs - 1) / slideMs))
+}
+
+/// Encodings of stream data in checkpoints: dictionaries and partitioned RDD contents, with the element types'
+/// block encodings.
+enum CheckpointCoding {
+    /// The block encoding of `type`.
+    /// - Throws: ``StreamingError`` (`invalidGraph`) naming `what` when `type` has none.
+    static func codec<T>(_ type: T.Type, for what: String) throws -> ElementCodec<T> {
+        guard let codec = ElementCodecs.lookup(T.self) else {
+            throw StreamingError(
+                .invalidGraph,
+                "\(what) cannot be checkpointed: \(T.self) has no block encoding; use a BlockSerializable type "
+                    + "(Int, String, Double, Bool, arrays and optionals of them, or a Codable type declared "
+                    + "BlockSerializable)")
+        }
+        return codec
+    }
+
+    static func write<K, V>(
+        _ dictionary: [K: V], _ key: ElementCodec<K>, _ value: ElementCodec<V>, to writer: inout BinaryWriter
+    ) throws {
+        writer.writeVarUInt(UInt64(dictionary.count))
+        for (k, v) in dictionary {
+            try key.encode(k, to: &writer)
+            try value.encode(v, to: &writer)
+        }
+    }
+
+    static func read<K: Hashable, V>(
+        _ key: ElementCodec<K>, _ value: ElementCodec<V>, from reader: inout BinaryReader
+    ) throws -> [K: V] {
+        let count = try reader.readCount(for: "a state of key-value pairs")
+        var dictionary: [K: V] = [:]
+        dictionary.reserveCapacity(count)
+        for _ in 0..<count {
+            let k = try key.decode(from: &reader)
+            dictionary[k] = try value.decode(from: &reader)
+        }
+        return dictionary
+    }
+
+    /// Writes an RDD's contents partition by partition (computing it if needed), with whether it was
+    /// hash-partitioned.
+    static func write<T>(_ rdd: RDD<T>, _ codec: ElementCodec<T>, to writer: inout BinaryWriter) throws {
+        let partitions = try rdd.glom().collect()
+        writer.writeBool(rdd.partitioner != nil)
+        writer.writeVarUInt(UInt64(partitions.count))
+        for partition in partitions {
+            writer.writeVarUInt(UInt64(partition.count))
+            for element in partition { try codec.encode(element, to: &writer) }
+        }
+    }
+
+    /// An RDD of the contents ``write(_:_:to:)`` wrote.
+    static func readRDD<T: Sendable>(
+        _ codec: ElementCodec<T>, engine: ExecutionEngine, from reader: inout BinaryReader
+    ) throws -> RDD<T> {
+        let hashed = try reader.readBool()
+        var partitions: [[T]] = []
+        for _ in 0..<(try reader.readCount(for: "RDD partitions")) {
+            var partition: [T] = []
+            for _ in 0..<(try reader.readCount(for: "a partition's elements")) {
+                partition.append(try codec.decode(from: &reader))
+            }
+            partitions.append(partition)
+        }
+        let restored = partitions
+        return RDD.custom(
+            engine: engine, numPartitions: restored.count,
+            partitioner: hashed ? HashPartitioner(numPartitions: restored.count) : nil, lineage: Lineage()
+        ) { p, sink in
+            try restored[p].withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+        }
+    }
+
+    static func write(_ time: Time?, to writer: inout BinaryWriter) {
+        writer.writeBool(time != nil)
+        if let time { writer.writeVarInt(time.milliseconds) }
+    }
+
+    static func readTime(from reader: inout BinaryReader) throws -> Time? {
+        try reader.readBool() ? Time(milliseconds: try reader.readVarInt()) : nil
+    }
+}

@@ -1,0 +1,148 @@
+import SluiceColumnar
+import SluiceExecution
+
+extension StreamingContext {
+    /// The context of a program that can restart where it stopped (Spark's `getOrCreate`). `creatingFunc`
+    /// builds the program's streams and output operations, and is called in either case, since checkpoints
+    /// hold data, never code. Without a checkpoint in `checkpointPath`, its context is returned as it is. With
+    /// one, the rebuilt graph is checked against the checkpoint's description, and at `start()` the context
+    /// restores the streams' state, windows and bookkeeping and the receivers' logged blocks, runs again the
+    /// batches that were pending or missed while the program was down, and goes on.
+    ///
+    /// The newest readable checkpoint wins; an unreadable newer one is skipped with a message on standard error.
+    /// The context checkpoints into `checkpointPath` unless `creatingFunc` chose another directory.
+    /// - Throws: what `creatingFunc` throws; ``StreamingError`` (`checkpointMismatch`) naming the first
+    ///   difference between the program and the checkpoint; (`checkpointFailed`) when checkpoint files exist
+    ///   but none can be read, naming each file and its problem.
+    public static func getOrCreate(
+        checkpointPath: String, creatingFunc: () throws -> StreamingContext
+    ) throws -> StreamingContext {
+        let context = try creatingFunc()
+        if context.checkpointDirectory == nil { context.checkpoint(checkpointPath) }
+        let directory = CheckpointDirectory(
+            path: checkpointPath, calls: context.engine.systemCalls,
+            retained: try context.conf.int("sluice.checkpoint.retained") ?? 10)
+        guard let (checkpoint, path) = try directory.latest(warn: { context.log($0) }) else { return context }
+        try context.prepareRecovery(from: checkpoint, path: path)
+        return context
+    }
+
+    /// Checks the checkpoint against the program and keeps it for `start()`.
+    func prepareRecovery(from checkpoint: Checkpoint, path: String) throws {
+        guard state == .initialized else {
+            throw StreamingError(.illegalState, "a context can recover from a checkpoint only before it starts")
+        }
+        guard checkpoint.batchDuration == batchDuration else {
+            throw StreamingError(
+                .checkpointMismatch,
+                "cannot recover from '\(path)': it was written with a batch interval of "
+                    + "\(checkpoint.batchDuration.sparkDescription), the program has \(batchDuration.sparkDescription)")
+        }
+        if let difference = checkpoint.graph.firstDifference(from: graph.describe()) {
+            throw StreamingError(
+                .checkpointMismatch,
+                "cannot recover from '\(path)': the program's streams differ from the checkpoint's: \(difference)")
+        }
+        life.withLock { $0.recovery = (checkpoint, path) }
+        log("recovering from checkpoint '\(path)' (batch \(checkpoint.time))")
+    }
+
+    /// The checkpoint directory's files, with the context's settings.
+    private func checkpointFiles() throws -> CheckpointDirectory? {
+        guard let path = checkpointDirectory else { return nil }
+        return CheckpointDirectory(
+            path: path, calls: engine.systemCalls, retained: try conf.int("sluice.checkpoint.retained") ?? 10)
+    }
+
+    /// At `start()`, with a checkpoint directory: checks that every stream's data can be written and sets the
+    /// checkpoint interval (`sluice.checkpoint.interval`, else the shortest stream interval, else every batch).
+    func prepareCheckpoints() throws {
+        guard checkpointDirectory != nil else { return }
+        let nodes = graph.checkpointedNodes
+        for node in nodes { try node.checkCheckpointable() }
+        let interval = try conf.duration("sluice.checkpoint.interval")
+            ?? nodes.compactMap(\.dataCheckpointInterval).min() ?? batchDuration
+        guard interval >= batchDuration, interval.isMultiple(of: batchDuration) else {
+            throw StreamingError(
+                .invalidGraph,
+                "the checkpoint interval (\(interval.sparkDescription)) must be a multiple of the batch interval "
+                    + "(\(batchDuration.sparkDescription))")
+        }
+        life.withLock { $0.checkpointInterval = interval }
+    }
+
+    /// Restores every stream's section of `checkpoint`.
+    func restore(_ checkpoint: Checkpoint, from path: String) throws {
+        for node in graph.checkpointedNodes {
+            guard let bytes = checkpoint.sections[node.id] else { continue }
+            do {
+                try bytes.withUnsafeBytes { raw in
+                    try BinaryReader.withReader(raw) { reader in
+                        try node.restoreCheckpoint(from: &reader, at: checkpoint.time)
+                        guard reader.isAtEnd else {
+                            throw FormatError(.inconsistent, at: reader.offset, "\(reader.remaining) bytes left over")
+                        }
+                    }
+                }
+            } catch let error as StreamingError {
+                throw error
+            } catch {
+                throw StreamingError(
+                    .checkpointFailed,
+                    "cannot restore \(node.name) stream \(node.id) from the checkpoint '\(path)'", underlying: error)
+            }
+        }
+        life.withLock { $0.lastCheckpoint = checkpoint.time }
+    }
+
+    /// Called when batch `time`'s jobs all succeeded: checkpoints when an interval has passed since the last
+    /// checkpoint and no earlier batch is still running.
+    func batchSucceeded(_ time: Time) {
+        let due = life.withLock { life -> Bool in
+            guard life.checkpointDirectory != nil, let interval = life.checkpointInterval else { return false }
+            return life.lastCheckpoint.map { time >= $0 + interval } ?? true
+        }
+        guard due, !generator.pendingTimes.contains(where: { $0 < time }) else { return }
+        writeCheckpoint(at: time)
+    }
+
+    /// After a graceful stop: a checkpoint of the last batch, unless one was written for it.
+    func writeFinalCheckpoint() {
+        guard checkpointDirectory != nil, let last = generator.lastGenerated, generator.isHandled(last), error == nil
+        else { return }
+        if life.withLock({ $0.lastCheckpoint.map { $0 >= last } ?? false }) { return }
+        writeCheckpoint(at: last)
+    }
+
+    /// Writes the checkpoint of batch `time`; a failure is logged and the previous checkpoints stay (Spark's
+    /// behaviour: the stream goes on).
+    @discardableResult
+    func writeCheckpoint(at time: Time) -> Bool {
+        do {
+            guard let directory = try checkpointFiles(), let zero = graph.zeroTime else { return false }
+            let nodes = graph.checkpointedNodes
+            let sections = try graph.withGenerationPaused {
+                try nodes.reduce(into: [Int: [UInt8]]()) { sections, node in
+                    var writer = try BinaryWriter()
+                    try node.writeCheckpoint(at: time, to: &writer)
+                    sections[node.id] = writer.buffer.withUnsafeBytes { Array($0) }
+                }
+            }
+            let checkpoint = Checkpoint(
+                batchDuration: batchDuration, zeroTime: zero, time: time,
+                pendingTimes: generator.pendingTimes.filter { $0 > time }, graph: graph.describe(),
+                conf: Dictionary(conf.all, uniquingKeysWith: { $1 }),
+                sections: sections)
+            try directory.write(checkpoint, level: engine.compressionLevel)
+            life.withLock { $0.lastCheckpoint = time }
+            for receiver in graph.receiverStreams { receiver.checkpointWritten(at: time) }
+            return true
+        } catch {
+            log("checkpoint of batch \(time) not written: \(error)")
+            return false
+        }
+    }
+
+    /// The batch time of the last checkpoint written or recovered from.
+    package var lastCheckpointTime: Time? { life.withLock { $0.lastCheckpoint } }
+}

@@ -1,0 +1,243 @@
+import Glibc
+import SluiceColumnar
+import Synchronization
+
+/// One block read back from a write-ahead log.
+struct LoggedBlock: Sendable {
+    /// The log's sequence number of the block (increasing across segments and restarts).
+    let sequence: Int64
+    let id: StreamBlockId
+    let count: Int
+    let block: Block
+}
+
+/// A receiver's write-ahead log (`spark.streaming.receiver.writeAheadLog.enable`): every block is appended,
+/// and with `sluice.wal.fsync` = always flushed to stable storage, before it is handed to the stream. Appenders
+/// that arrive while a flush runs share the next one (group commit).
+///
+/// Segments are framed files (see ``FramedFile``) named `log-<first sequence number>` in
+/// `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per block; a segment is closed with
+/// its trailer and a new one begun every `spark.streaming.receiver.writeAheadLog.rollingIntervalSecs` or 256 MB.
+/// A segment is deleted only once a checkpoint covers every block in it (``clean(through:)``).
+///
+/// Reading back (``readAll(directory:calls:warn:)``): a segment that ends inside a frame (a write torn by a
+/// crash) gives every frame before the tear and the tear is reported and dropped; a damaged frame with data
+/// after it is an error naming the file and offset.
+final class WriteAheadLog: @unchecked Sendable {
+    // @unchecked: `writer` and `segments` are only touched with `lock` held; `synced` with `syncLock`.
+
+    private final class Segment {
+        let path: String
+        let firstSequence: Int64
+        var lastSequence: Int64
+        let opened: UInt64
+        var file: FramedFileWriter?
+
+        init(path: String, firstSequence: Int64, file: consuming FramedFileWriter) {
+            self.path = path
+            self.firstSequence = firstSequence
+            self.lastSequence = firstSequence - 1
+            self.opened = monotonicNanoseconds()
+            self.file = consume file
+        }
+    }
+
+    static let segmentPrefix = "log-"
+    static let maxSegmentBytes = 256 << 20
+
+    let directory: String
+    private let calls: SystemCalls
+    private let level: Int32?
+    private let fsync: Bool
+    private let rollNanoseconds: UInt64
+    private let maxFailures: Int
+
+    private let lock = Mutex(())
+    private var current: Segment?
+    /// Closed segments, oldest first: (path, first, last sequence).
+    private var closed: [(path: String, first: Int64, last: Int64)] = []
+    private var nextSequence: Int64
+    private let syncLock = Mutex<Int64>(-1)
+
+    /// Opens the log in `directory` (made if missing); new blocks get sequence numbers after `after`.
+    init(
+        directory: String, after: Int64, existing: [(path: String, first: Int64, last: Int64)], calls: SystemCalls,
+        level: Int32?, fsync: Bool, rollInterval: Duration, maxFailures: Int
+    ) {
+        self.directory = directory
+        self.calls = calls
+        self.level = level
+        self.fsync = fsync
+        self.rollNanoseconds = UInt64(max(1, rollInterval.wholeMilliseconds)) * 1_000_000
+        self.maxFailures = max(1, maxFailures)
+        self.nextSequence = after + 1
+        self.closed = existing
+    }
+
+    /// Appends `block` (durably, with fsync on) and returns its sequence number. A failed write is retried
+    /// in a new segment, up to `spark.streaming.receiver.writeAheadLog.maxFailures` times.
+    /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment, after the last failure.
+    func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
+        var record = try BinaryWriter()
+        var failures: [String] = []
+        while true {
+            do {
+                let (sequence, fd) = try lock.withLock { _ throws -> (Int64, Segment) in
+                    let segment = try openSegment()
+                    let sequence = nextSequence
+                    record.reset()
+                    record.writeVarInt(sequence)
+                    record.writeVarInt(id.uniqueId)
+                    record.writeVarUInt(UInt64(count))
+                    block.withUnsafeBytes { record.writeRaw($0) }
+                    do {
+                        try record.buffer.withUnsafeBytes { bytes in try segment.file?.append(bytes) }
+                    } catch {
+                        // Whatever reached the file may be a torn frame: close it as it is and begin another.
+                        retire(segment, finish: false)
+                        throw error
+                    }
+                    nextSequence += 1
+                    segment.lastSequence = sequence
+                    return (sequence, segment)
+                }
+                if fsync { try sync(through: sequence, segment: fd) }
+                return sequence
+            } catch {
+                failures.append("\(error)")
+                if failures.count >= maxFailures {
+                    throw StreamingError(
+                        .checkpointFailed,
+                        "the write-ahead log in '\(directory)' could not append block \(id) after \(failures.count) "
+                            + "attempts: " + failures.joined(separator: "; "))
+                }
+            }
+        }
+    }
+
+    /// Flushes the segment through `sequence` unless another appender's flush already did (group commit).
+    private func sync(through sequence: Int64, segment: Segment) throws {
+        try syncLock.withLock { synced in
+            guard synced < sequence else { return }
+            // Everything written so far is flushed by this one call.
+            let written = lock.withLock { _ in nextSequence - 1 }
+            try lock.withLock { _ in try segment.file?.sync() }  // under the lock: a roll may close the file
+            synced = written
+        }
+    }
+
+    /// The segment to append to: the current one, or a new one when it is old or large.
+    private func openSegment() throws -> Segment {
+        if let segment = current {
+            let old = monotonicNanoseconds() &- segment.opened >= rollNanoseconds
+            let large = (segment.file?.byteOffset ?? 0) >= Self.maxSegmentBytes
+            if !old && !large { return segment }
+            retire(segment, finish: true)
+        }
+        let path = "\(directory)/\(Self.segmentPrefix)\(nextSequence)"
+        let segment = Segment(
+            path: path, firstSequence: nextSequence, file: try FramedFileWriter(creating: path, level: level, calls: calls))
+        current = segment
+        return segment
+    }
+
+    /// Closes `segment` (with its trailer when `finish`) and lists it among the closed ones.
+    private func retire(_ segment: Segment, finish: Bool) {
+        if let file = segment.file.take(), finish { try? file.finish(sync: fsync) }
+        if current === segment { current = nil }
+        if segment.lastSequence >= segment.firstSequence {
+            closed.append((segment.path, segment.firstSequence, segment.lastSequence))
+        } else {
+            _ = calls.unlink(segment.path)
+        }
+    }
+
+    /// Deletes the closed segments whose blocks all have sequence numbers at most `sequence` (a checkpoint
+    /// covers them).
+    func clean(through sequence: Int64) {
+        let removable = lock.withLock { _ -> [String] in
+            let (gone, kept) = (closed.filter { $0.last <= sequence }, closed.filter { $0.last > sequence })
+            closed = kept
+            return gone.map(\.path)
+        }
+        for path in removable { _ = calls.unlink(path) }
+    }
+
+    /// Closes the current segment with its trailer.
+    func close() {
+        lock.withLock { _ in if let segment = current { retire(segment, finish: true) } }
+    }
+
+    /// The segment files in `directory`, by first sequence number.
+    static func segmentFiles(in directory: String) -> [(path: String, first: Int64)] {
+        (directoryNames(directory) ?? []).compactMap { name -> (String, Int64)? in
+            guard name.hasPrefix(segmentPrefix), let first = Int64(name.dropFirst(segmentPrefix.count)) else {
+                return nil
+            }
+            return ("\(directory)/\(name)", first)
+        }.sorted { $0.1 < $1.1 }
+    }
+
+    /// Every block in the log's segments, in order (torn tails dropped and reported through `warn`).
+    /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment and offset of a damaged record.
+    static func readAll(
+        directory: String, streamId: Int, calls: SystemCalls, warn: (String) -> Void
+    ) throws -> (blocks: [LoggedBlock], segments: [(path: String, first: Int64, last: Int64)]) {
+        var blocks: [LoggedBlock] = []
+        var segments: [(path: String, first: Int64, last: Int64)] = []
+        for (path, first) in segmentFiles(in: directory) {
+            var last = first - 1
+            do {
+                var reader = try FramedFileReader(opening: path, calls: calls)
+                while true {
+                    let offset = reader.offset
+                    let payload: ArenaBuffer?
+                    do {
+                        payload = try reader.next()
+                    } catch let error as FormatError {
+                        // A segment still being written when the program stopped has no trailer: not a loss.
+                        if error.code == .truncated, fileSize(path) == offset { break }
+                        guard isTornTail(path, at: offset, calls: calls) else { throw error }
+                        warn("write-ahead log '\(path)': dropped a record torn by a crash at offset \(offset) (\(error.message))")
+                        break
+                    }
+                    guard let payload else { break }
+                    let block = try payload.withUnsafeBytes { bytes in
+                        try BinaryReader.withReader(bytes, baseOffset: offset) { record in
+                            let sequence = try record.readVarInt()
+                            let unique = try record.readVarInt()
+                            let count = Int(try record.readVarUInt())
+                            let block = try Block(copying: try record.readRaw(record.remaining))
+                            return LoggedBlock(
+                                sequence: sequence, id: StreamBlockId(streamId: streamId, uniqueId: unique), count: count,
+                                block: block)
+                        }
+                    }
+                    last = block.sequence
+                    blocks.append(block)
+                }
+            } catch {
+                throw StreamingError(.checkpointFailed, "cannot read the write-ahead log segment '\(path)'", underlying: error)
+            }
+            segments.append((path, first, last))
+        }
+        return (blocks, segments)
+    }
+
+    private static func fileSize(_ path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
+    }
+
+    /// Whether a frame that failed to read at `offset` is a tear at the end of the file: its header is cut
+    /// short, or the length it claims reaches the end (nothing valid can follow it).
+    private static func isTornTail(_ path: String, at offset: Int, calls: SystemCalls) -> Bool {
+        guard let size = fileSize(path) else { return false }
+        guard let source = try? FileSource(opening: path, calls: calls), var head = try? ArenaBuffer() else { return false }
+        guard let n = try? source.read(at: offset, count: Envelope.headerSize, into: &head) else { return false }
+        if n < Envelope.headerSize { return true }
+        let header = head.withUnsafeBytes { try? Envelope.readHeader($0, offset: offset) }
+        guard let header else { return offset + Envelope.headerSize >= size }
+        return offset + header.totalLength >= size
+    }
+}

@@ -1,0 +1,299 @@
+import Glibc
+import SluiceColumnar
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import Sluice
+
+/// Kills a real streaming program (Examples/RecoverableWordCount) with SIGKILL at random points, 20 times per
+/// scenario, starts it again from its checkpoint each time, and checks that what it wrote equals what a run that
+/// never crashed writes: every batch's output directory complete, no record lost, none counted twice.
+///
+/// The input is files whose modification times are set to future batch times, so that a run that never crashed
+/// is known exactly: the file of time t belongs to batch t.
+@Suite(.serialized) struct CrashRecoveryTests {
+    static let batchMs: Int64 = 100
+    static let kills = 20
+    static let vocabulary = ["apple", "pear", "fig", "kiwi", "lime", "plum", "date", "yuzu", "sloe", "nut"]
+
+    struct Run {
+        let directory: TemporaryDirectory
+        var input: String { "\(directory.path)/in" }
+        var checkpoints: String { "\(directory.path)/ck" }
+        var outputPrefix: String { "\(directory.path)/out/o" }
+        var log: String { "\(directory.path)/child.log" }
+    }
+
+    func program() throws -> String {
+        try #require(
+            ChildProcess.builtProduct("RecoverableWordCount"),
+            "the RecoverableWordCount example is built with the tests (swift build --build-tests)")
+    }
+
+    func start(_ mode: String, _ run: Run, source: String) throws -> ChildProcess {
+        try ChildProcess(
+            try program(), [mode, run.checkpoints, run.outputPrefix, source, "\(Self.batchMs)"], logPath: run.log)
+    }
+
+    func log(_ run: Run) -> String {
+        (try? SystemCalls.live.readFile(run.log)).map { String(decoding: $0.suffix(4_000), as: UTF8.self) } ?? ""
+    }
+
+    func waitFor(_ what: String, _ run: Run, timeout: Int = 120, _ condition: () -> Bool) throws {
+        var waited = 0
+        while !condition() {
+            if waited > timeout * 100 {
+                throw StreamingError(.internalFailure, "timed out waiting for \(what); log:\n\(log(run))")
+            }
+            usleep(10_000)
+            waited += 1
+        }
+    }
+
+    func nowMs() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Writes `count` input files, file k modified at `first + k` batches, each a few random words.
+    func writeInput(_ run: Run, first: Int64, count: Int, seed: UInt64) throws -> [Int64: [String]] {
+        var random = SeededGenerator(seed: seed)
+        var byTime: [Int64: [String]] = [:]
+        for k in 0..<count {
+            let time = first + Int64(k) * Self.batchMs
+            let words = (0..<Int.random(in: 1...12, using: &random)).map { _ in Self.vocabulary.randomElement(using: &random)! }
+            byTime[time] = words
+            let hidden = "\(run.input)/.f\(k)"
+            let fd = open(hidden, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let text = Array(words.joined(separator: k.isMultiple(of: 2) ? " " : "\n").utf8)
+            _ = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            // The modification time is the batch time itself: the batch at `time` takes the file.
+            let stamp = timespec(tv_sec: Int(time / 1_000), tv_nsec: Int((time % 1_000) * 1_000_000))
+            var times = [stamp, stamp]
+            utimensat(AT_FDCWD, hidden, &times, 0)
+            rename(hidden, "\(run.input)/f\(k)")
+        }
+        return byTime
+    }
+
+    /// Every output directory: batch time -> its lines; fails on a directory without `_SUCCESS` or a leftover.
+    func outputs(_ run: Run) throws -> [Int64: [String]] {
+        let root = "\(run.directory.path)/out"
+        var result: [Int64: [String]] = [:]
+        for name in directoryNames(root) ?? [] {
+            guard let time = Int64(name.dropFirst(2)), name.hasPrefix("o-") else {
+                Issue.record("a leftover in the output directory: \(name)")
+                continue
+            }
+            let files = directoryNames("\(root)/\(name)") ?? []
+            #expect(files.contains("_SUCCESS"), "output \(name) is incomplete: \(files)")
+            var lines: [String] = []
+            for file in files where file.hasPrefix("part-") {
+                let text = String(decoding: try SystemCalls.live.readFile("\(root)/\(name)/\(file)"), as: UTF8.self)
+                lines += text.split(separator: "\n").map(String.init)
+            }
+            result[time] = lines.sorted()
+        }
+        return result
+    }
+
+    func pairLines(_ counts: [String: Int]) -> [String] {
+        counts.filter { $0.value != 0 }.map { "(\($0.key),\($0.value))" }.sorted()
+    }
+
+    /// Runs `mode` with `kills` SIGKILLs at random points, then to the end, and compares every batch's output
+    /// with `expected(time, input)`.
+    func crashAndCompare(_ mode: String, seed: UInt64, expected: (Int64, [Int64: [String]]) -> [String]) throws {
+        let run = Run(directory: try TemporaryDirectory(prefix: "sluice-crash-\(mode)"))
+        defer { run.directory.remove() }
+        mkdir(run.input, 0o755)
+        var child = try start(mode, run, source: run.input)
+        // Input only after the first checkpoint: from then on every restart recovers rather than starts afresh.
+        try waitFor("the first checkpoint", run) { !(directoryNames(run.checkpoints) ?? []).filter { $0.hasPrefix("checkpoint-") }.isEmpty }
+        let first = (nowMs() / Self.batchMs + 5) * Self.batchMs
+        let fileCount = 60
+        let input = try writeInput(run, first: first, count: fileCount, seed: seed)
+        var random = SeededGenerator(seed: seed ^ 0x5EED)
+        for _ in 0..<Self.kills {
+            usleep(UInt32.random(in: 80_000...600_000, using: &random))
+            child.killAndWait()
+            // Input long processed goes away (as a source's retention would drop it), so a restart cannot
+            // rebuild its state by reading everything again: the state must come from the checkpoint.
+            for (time, _) in input where time < nowMs() - 3_000 {
+                let k = (time - first) / Self.batchMs
+                unlink("\(run.input)/f\(k)")
+            }
+            child = try start(mode, run, source: run.input)
+        }
+        let last = first + Int64(fileCount + 6) * Self.batchMs
+        try waitFor("the output of batch \(last)", run) { isDirectory("\(run.outputPrefix)-\(last)") }
+        child.signal(SIGTERM)
+        let status = try #require(child.wait(timeout: .seconds(60)), "the program did not stop after SIGTERM")
+        // The program ends by the signal or, when its awaitTermination returns first, normally.
+        #expect(status & 0x7f == SIGTERM || status == 0, "a graceful stop ends the program; log:\n\(log(run))")
+
+        let written = try outputs(run)
+        var checked = 0
+        // Every batch from the first run's first to the last has its directory.
+        var time = written.keys.min() ?? first
+        while time <= last {
+            #expect(written[time] != nil, "no output for batch \(time)")
+            time += Self.batchMs
+        }
+        for (time, lines) in written.sorted(by: { $0.key < $1.key }) {
+            let want = expected(time, input).sorted()
+            if lines != want {
+                Issue.record("batch \(time) (file batch \((time - first) / Self.batchMs)): wrote \(lines), a run without crashes writes \(want)\nlog:\n\(log(run))")
+                return
+            }
+            checked += 1
+        }
+        #expect(checked >= fileCount)
+        #expect(log(run).contains("recovering from checkpoint"), "the program recovered from its checkpoint after kills")
+    }
+
+    func counts(_ words: [String]) -> [String: Int] { words.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
+
+    @Test func statelessWordCountToFiles() throws {
+        try crashAndCompare("counts", seed: 11) { time, input in pairLines(counts(input[time] ?? [])) }
+    }
+
+    @Test func updateStateByKeyRunningCounts() throws {
+        try crashAndCompare("running", seed: 12) { time, input in
+            pairLines(counts(input.filter { $0.key <= time }.flatMap(\.value)))
+        }
+    }
+
+    @Test func inverseWindowCounts() throws {
+        try crashAndCompare("window", seed: 13) { time, input in
+            pairLines(counts(input.filter { $0.key <= time && $0.key > time - 5 * Self.batchMs }.flatMap(\.value)))
+        }
+    }
+
+    @Test func mapWithStateWithTimeouts() throws {
+        try crashAndCompare("timeouts", seed: 14) { time, input in
+            // A replay of every batch up to `time` with the function and the 3-batch timeout.
+            var state: [String: (count: Int, updated: Int64)] = [:]
+            var out: [String] = []
+            let start = (input.keys.min() ?? time) - Self.batchMs
+            var t = start
+            while t <= time {
+                out = []
+                for word in input[t] ?? [] {
+                    let count = (state[word]?.count ?? 0) + 1
+                    state[word] = (count, t)
+                    out.append("\(word):\(count)")
+                }
+                for (word, entry) in state where entry.updated + 3 * Self.batchMs < t {
+                    out.append("\(word):timeout:\(entry.count)")
+                    state[word] = nil
+                }
+                t += Self.batchMs
+            }
+            return time < start ? [] : out
+        }
+    }
+
+    /// Every line in the program's write-ahead logs now.
+    func loggedLines(_ run: Run) throws -> Set<String> {
+        let root = "\(run.checkpoints)/receivedData"
+        var lines = Set<String>()
+        for stream in directoryNames(root) ?? [] {
+            let found = try WriteAheadLog.readAll(
+                directory: "\(root)/\(stream)", streamId: Int(stream) ?? 0, calls: .live, warn: { _ in })
+            for logged in found.blocks { lines.formUnion(try ElementCodecs.standard(String.self).decode(logged.block)) }
+        }
+        return lines
+    }
+
+    @Test func socketReceiverWithTheWriteAheadLog() throws {
+        let run = Run(directory: try TemporaryDirectory(prefix: "sluice-crash-socket"))
+        defer { run.directory.remove() }
+        let server = try LoopbackServer()
+        defer { server.close() }
+        // Per connection, the lines the kernel accepted: "c<connection>-<n>".
+        let sent = Mutex<[[String]]>([])
+        let sending = Mutex(true)
+        let serving = Mutex(true)
+        let feeder = try JoinableThread(name: "test server") {
+            while serving.withLock({ $0 }) {
+                guard let connection = server.accept(timeout: .milliseconds(200)) else { continue }
+                let index = sent.withLock { s in
+                    s.append([])
+                    return s.count - 1
+                }
+                var n = 0
+                while serving.withLock({ $0 }) {
+                    guard sending.withLock({ $0 }) else {
+                        usleep(5_000)
+                        continue
+                    }
+                    let lines = (n..<(n + 20)).map { "c\(index)-\($0)" }
+                    do {
+                        try connection.send(lines.joined(separator: "\n") + "\n")
+                    } catch {
+                        break
+                    }
+                    sent.withLock { $0[index] += lines }
+                    n += 20
+                    usleep(2_000)
+                }
+                connection.close()
+            }
+        }
+        defer {
+            serving.withLock { $0 = false }
+            feeder.join()
+        }
+        var child = try start("socket", run, source: "127.0.0.1:\(server.port)")
+        try waitFor("the first checkpoint", run) {
+            !(directoryNames(run.checkpoints) ?? []).filter { $0.hasPrefix("checkpoint-") }.isEmpty
+        }
+        var logged = Set<String>()
+        var random = SeededGenerator(seed: 15)
+        for _ in 0..<Self.kills {
+            usleep(UInt32.random(in: 150_000...600_000, using: &random))
+            child.killAndWait()
+            logged.formUnion(try loggedLines(run))  // what the log held when the program died
+            child = try start("socket", run, source: "127.0.0.1:\(server.port)")
+        }
+        usleep(1_000_000)
+        sending.withLock { $0 = false }
+        usleep(1_000_000)  // the last lines reach the receiver
+        child.signal(SIGTERM)
+        _ = try #require(child.wait(timeout: .seconds(60)), "the program did not stop after SIGTERM")
+
+        let written = try outputs(run)
+        let final = try #require(written.max { $0.key < $1.key }?.value, "no output")
+        var counts: [String: Int] = [:]
+        for line in final {
+            let inner = line.dropFirst().dropLast()  // "(c3-17,1)"
+            guard let comma = inner.lastIndex(of: ","), let count = Int(inner[inner.index(after: comma)...]) else {
+                Issue.record("unexpected output line \(line)")
+                continue
+            }
+            counts[String(inner[..<comma])] = count
+        }
+        let twice = counts.filter { $0.value != 1 }
+        #expect(twice.isEmpty, "lines counted more than once: \(twice.prefix(5))")
+        let lostFromLog = logged.subtracting(counts.keys)
+        #expect(lostFromLog.isEmpty, "lines the write-ahead log held are lost: \(lostFromLog.sorted().prefix(5))")
+        let connections = sent.withLock { $0 }
+        var lost = 0
+        for (index, lines) in connections.enumerated() {
+            // What a killed program had not yet stored is lost in flight; the rest, a prefix, is all there.
+            let kept = lines.prefix { counts[$0] != nil }.count
+            let afterGap = lines.dropFirst(kept).filter { counts[$0] != nil }
+            #expect(afterGap.isEmpty, "connection \(index) has lines after a gap: \(afterGap.prefix(3))")
+            lost += lines.count - kept
+            if index == connections.count - 1 {
+                #expect(kept == lines.count, "the last connection, stopped gracefully, lost \(lines.count - kept) lines")
+            }
+        }
+        #expect(counts.count > 1_000 && logged.count > 1_000, "\(counts.count) lines counted, \(logged.count) seen logged")
+        Swift.print("socket crash test: \(counts.count) lines counted once, \(lost) lost in flight at \(Self.kills) kills, \(logged.count) seen in the log")
+    }
+}
