@@ -58,10 +58,10 @@ struct Checkpoint: Sendable, Equatable {
         do {
             var file = try FramedFileReader(opening: path, calls: calls)
             guard let head = try file.next() else {
-                throw FormatError(.truncated, at: 16, "the file has no header frame")
+                throw FormatError(.truncated, at: FramedFile.headerSize, "the file has no header frame")
             }
             var (checkpoint, expected) = try head.withUnsafeBytes { bytes in
-                try BinaryReader.withReader(bytes, baseOffset: 16) { reader in
+                try BinaryReader.withReader(bytes, baseOffset: FramedFile.headerSize) { reader in
                     try Checkpoint.decodeHeader(&reader)
                 }
             }

@@ -135,8 +135,14 @@ final class WriteAheadLog: @unchecked Sendable {
             retire(segment, finish: true)
         }
         let path = "\(directory)/\(Self.segmentPrefix)\(nextSequence)"
-        let segment = Segment(
-            path: path, firstSequence: nextSequence, file: try FramedFileWriter(creating: path, level: level, calls: calls))
+        let file: FramedFileWriter
+        do {
+            file = try FramedFileWriter(creating: path, level: level, calls: calls)
+        } catch {
+            _ = calls.unlink(path)  // a header cut short holds no block
+            throw error
+        }
+        let segment = Segment(path: path, firstSequence: nextSequence, file: file)
         current = segment
         return segment
     }
@@ -187,6 +193,11 @@ final class WriteAheadLog: @unchecked Sendable {
         var segments: [(path: String, first: Int64, last: Int64)] = []
         for (path, first) in segmentFiles(in: directory) {
             var last = first - 1
+            if let size = fileSize(path), size < FramedFile.headerSize {
+                warn("write-ahead log '\(path)': a segment of \(size) bytes, cut short before its first record, is skipped")
+                segments.append((path, first, last))
+                continue
+            }
             do {
                 var reader = try FramedFileReader(opening: path, calls: calls)
                 while true {
@@ -197,7 +208,12 @@ final class WriteAheadLog: @unchecked Sendable {
                     } catch let error as FormatError {
                         // A segment still being written when the program stopped has no trailer: not a loss.
                         if error.code == .truncated, fileSize(path) == offset { break }
-                        guard isTornTail(path, at: offset, calls: calls) else { throw error }
+                        guard isTornTail(path, at: offset, calls: calls) else {
+                            throw StreamingError(
+                                .checkpointFailed,
+                                "the write-ahead log segment '\(path)' has a damaged record at offset \(offset) with "
+                                    + "data after it", underlying: error)
+                        }
                         warn("write-ahead log '\(path)': dropped a record torn by a crash at offset \(offset) (\(error.message))")
                         break
                     }
@@ -216,6 +232,8 @@ final class WriteAheadLog: @unchecked Sendable {
                     last = block.sequence
                     blocks.append(block)
                 }
+            } catch let error as StreamingError {
+                throw error
             } catch {
                 throw StreamingError(.checkpointFailed, "cannot read the write-ahead log segment '\(path)'", underlying: error)
             }
@@ -230,14 +248,25 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// Whether a frame that failed to read at `offset` is a tear at the end of the file: its header is cut
-    /// short, or the length it claims reaches the end (nothing valid can follow it).
+    /// short, the length it claims reaches the end, or only zeros follow its header's place (a file system
+    /// extends a file torn by a crash with zeros); nothing valid can follow it.
     private static func isTornTail(_ path: String, at offset: Int, calls: SystemCalls) -> Bool {
         guard let size = fileSize(path) else { return false }
         guard let source = try? FileSource(opening: path, calls: calls), var head = try? ArenaBuffer() else { return false }
         guard let n = try? source.read(at: offset, count: Envelope.headerSize, into: &head) else { return false }
         if n < Envelope.headerSize { return true }
-        let header = head.withUnsafeBytes { try? Envelope.readHeader($0, offset: offset) }
-        guard let header else { return offset + Envelope.headerSize >= size }
-        return offset + header.totalLength >= size
+        if let header = head.withUnsafeBytes({ try? Envelope.readHeader($0, offset: offset) }),
+            offset + header.totalLength >= size
+        {
+            return true
+        }
+        var at = offset + Envelope.headerSize
+        while at < size {
+            guard var chunk = try? ArenaBuffer(), let got = try? source.read(at: at, count: 1 << 20, into: &chunk), got > 0
+            else { return false }
+            if chunk.withUnsafeBytes({ $0.contains { $0 != 0 } }) { return false }
+            at += got
+        }
+        return true
     }
 }

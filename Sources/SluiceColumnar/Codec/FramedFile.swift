@@ -15,7 +15,7 @@ import CSluiceChecksum
 public enum FramedFile {
     static let fileMagic: UInt32 = 0x465A_4C53  // "SLZF"
     static let trailerMagic: UInt32 = 0x545A_4C53  // "SLZT"
-    static let headerSize = 16
+    public static let headerSize = 16
     static let trailerSize = 32
 
     static func header() -> [UInt8] {

@@ -79,17 +79,21 @@ import Testing
         return byTime
     }
 
-    /// Every output directory: batch time -> its lines; fails on a directory without `_SUCCESS` or a leftover.
-    func outputs(_ run: Run) throws -> [Int64: [String]] {
+    /// Every output directory (only the newest with `lastOnly`): batch time -> its lines; fails on a directory
+    /// without `_SUCCESS` or a leftover.
+    func outputs(_ run: Run, lastOnly: Bool = false) throws -> [Int64: [String]] {
         let root = "\(run.directory.path)/out"
         var result: [Int64: [String]] = [:]
-        for name in directoryNames(root) ?? [] {
+        let names = directoryNames(root) ?? []
+        let newest = names.compactMap { Int64($0.dropFirst(2)) }.max()
+        for name in names {
             guard let time = Int64(name.dropFirst(2)), name.hasPrefix("o-") else {
                 Issue.record("a leftover in the output directory: \(name)")
                 continue
             }
             let files = directoryNames("\(root)/\(name)") ?? []
             #expect(files.contains("_SUCCESS"), "output \(name) is incomplete: \(files)")
+            if lastOnly && time != newest { continue }
             var lines: [String] = []
             for file in files where file.hasPrefix("part-") {
                 let text = String(decoding: try SystemCalls.live.readFile("\(root)/\(name)/\(file)"), as: UTF8.self)
@@ -266,7 +270,7 @@ import Testing
         child.signal(SIGTERM)
         _ = try #require(child.wait(timeout: .seconds(60)), "the program did not stop after SIGTERM")
 
-        let written = try outputs(run)
+        let written = try outputs(run, lastOnly: true)
         let final = try #require(written.max { $0.key < $1.key }?.value, "no output")
         var counts: [String: Int] = [:]
         for line in final {

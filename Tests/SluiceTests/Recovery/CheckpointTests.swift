@@ -1,0 +1,220 @@
+import Glibc
+import SluiceColumnar
+import SluiceExecution
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import Sluice
+
+@Suite struct CheckpointTests {
+    static func sample(time: Int64) -> Checkpoint {
+        Checkpoint(
+            batchDuration: .seconds(1), zeroTime: Time(milliseconds: 0), time: Time(milliseconds: time),
+            pendingTimes: [Time(milliseconds: time + 1_000)],
+            graph: GraphDescription(
+                streams: [
+                    .init(id: 0, kind: "queueStream", slide: .seconds(1), parents: [], detail: ""),
+                    .init(id: 1, kind: "updateStateByKey", slide: .seconds(1), parents: [0], detail: "2 partitions"),
+                ], outputCount: 1),
+            conf: ["spark.master": "local[2]"],
+            sections: [1: Array((0..<3_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }), 0: []])
+    }
+
+    func write(_ checkpoint: Checkpoint, in directory: String, retained: Int = 10) throws {
+        try CheckpointDirectory(path: directory, calls: .live, retained: retained).write(checkpoint, level: 1)
+    }
+
+    @Test func aCheckpointReadsBackAsWritten() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        try write(Self.sample(time: 5_000), in: dir.path)
+        let back = try #require(try CheckpointDirectory(path: dir.path, calls: .live, retained: 10).latest(warn: { _ in }))
+        #expect(back.checkpoint == Self.sample(time: 5_000))
+        #expect(back.path == "\(dir.path)/checkpoint-5000")
+        #expect(dir.files == ["\(dir.path)/checkpoint-5000"], "no temporary file is left")
+    }
+
+    @Test func truncatedOrBitFlippedCheckpointsAreErrorsNeverCrashes() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        try write(Self.sample(time: 1_000), in: dir.path)
+        let path = "\(dir.path)/checkpoint-1000"
+        let good = try SystemCalls.live.readFile(path)
+        var random = SeededGenerator(seed: 9)
+        func check(_ bytes: [UInt8], _ what: String) {
+            let fd = open(path, O_WRONLY | O_TRUNC)
+            _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            do {
+                let read = try Checkpoint.read(from: path, calls: .live)
+                // A flip in a reserved byte no checksum covers changes nothing that is read.
+                #expect(read == Self.sample(time: 1_000), "\(what) was read as something else")
+            } catch let error as StreamingError {
+                #expect(error.code == .checkpointFailed && "\(error)".contains(path), "\(what): \(error)")
+            } catch {
+                Issue.record("\(what): not a StreamingError: \(error)")
+            }
+        }
+        for length in Set((0..<40).map { _ in Int.random(in: 0..<good.count, using: &random) } + [0, 15, 16, 17]) {
+            check(Array(good.prefix(length)), "the first \(length) bytes")
+        }
+        for _ in 0..<200 {
+            var flipped = good
+            let at = Int.random(in: 0..<good.count, using: &random)
+            flipped[at] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &random)
+            check(flipped, "a bit flip at byte \(at)")
+        }
+    }
+
+    @Test func anUnreadableNewestCheckpointFallsBackToThePreviousOneSayingSo() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        try write(Self.sample(time: 1_000), in: dir.path)
+        try write(Self.sample(time: 2_000), in: dir.path)
+        #expect(truncate("\(dir.path)/checkpoint-2000", 100) == 0)
+        var warnings: [String] = []
+        let store = CheckpointDirectory(path: dir.path, calls: .live, retained: 10)
+        let back = try #require(try store.latest { warnings.append($0) })
+        #expect(back.checkpoint.time == Time(milliseconds: 1_000))
+        #expect(warnings.count == 1 && warnings[0].contains("checkpoint-2000") && warnings[0].contains("falling back"))
+
+        #expect(truncate("\(dir.path)/checkpoint-1000", 10) == 0)
+        do {
+            _ = try store.latest { _ in }
+            Issue.record("no readable checkpoint, yet one was returned")
+        } catch let error as StreamingError {
+            #expect(error.code == .checkpointFailed)
+            #expect("\(error)".contains("checkpoint-1000") && "\(error)".contains("checkpoint-2000"), "\(error)")
+        }
+    }
+
+    @Test func onlyTheNewestCheckpointsAreKept() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        for i in 1...12 { try write(Self.sample(time: Int64(i) * 1_000), in: dir.path, retained: 3) }
+        #expect(dir.files.map { String($0.split(separator: "/").last!) } == ["checkpoint-10000", "checkpoint-11000", "checkpoint-12000"])
+    }
+
+    // MARK: Through a context
+
+    typealias Build = RecoveryTests.Build
+
+    static let running: Build = { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) } }
+
+    @Test func aProgramWhoseStreamsChangedGetsTheFirstDifference() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        let input = RecoveryTests.randomInput(batches: 4, seed: 1)
+        try RecoveryTests.run(dir.path, input, through: 3, gracefully: false, into: .init(), build: Self.running)
+        let changed: Build = { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(2)) }
+        do {
+            try RecoveryTests.run(dir.path, input, after: 3, through: 4, gracefully: false, into: .init(), build: changed)
+            Issue.record("a changed program recovered from another's checkpoint")
+        } catch let error as StreamingError {
+            #expect(error.code == .checkpointMismatch)
+            #expect(
+                "\(error)".contains("the checkpoint has stream 1 (updateStateByKey sliding every 1000 ms, 2 partitions, "
+                    + "from stream 0) where the program now has stream 1 (reduceByKey"), "\(error)")
+        }
+        do {
+            try StreamTest.exclusively {
+                _ = try StreamingContext.getOrCreate(checkpointPath: dir.path) {
+                    let ssc = try StreamingContext(conf: StreamingConf(), batchDuration: .seconds(2), clock: ManualClock())
+                    Self.running(ssc.queueStream(RDDQueue<(String, Int)>())).print()
+                    return ssc
+                }
+            }
+            Issue.record("a program with another batch interval recovered")
+        } catch let error as StreamingError {
+            #expect(error.code == .checkpointMismatch && "\(error)".contains("batch interval of 1000 ms"), "\(error)")
+        }
+    }
+
+    @Test func aRecompiledProgramWithNewClosuresCarriesOnFromTheOldCheckpoint() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        let input: [RecoveryTests.Pairs] = [[("a", 1)], [("a", 2)], [("a", 3)], [("a", 4)]]
+        let out = RecoveryTests.Collected()
+        let everyBatch = StreamingConf().set("sluice.checkpoint.interval", "1s")
+        try RecoveryTests.run(dir.path, input, through: 2, gracefully: false, conf: everyBatch, into: out, build: Self.running)
+        // The new version counts ten times each value; the state so far (3) carries on.
+        let tenfold: Build = { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0) { $0 + 10 * $1 } } }
+        try RecoveryTests.run(
+            dir.path, input, after: 2, through: 4, gracefully: false, conf: everyBatch, into: out, build: tenfold)
+        #expect(out.byTime.withLock { $0[4_000] } == ["a=73"])
+    }
+
+    @Test func aFullDiskLosesTheCheckpointNotTheStream() throws {
+        try StreamTest.exclusively {
+            let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+            defer { dir.remove() }
+            let faulty = FaultySystemCalls()
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: StreamingConf().setMaster("local[2]"), batchDuration: .seconds(1), clock: clock,
+                systemCalls: faulty.calls)
+            defer { ssc.stop() }
+            ssc.checkpoint(dir.path)
+            let sums = Mutex<[Int]>([])
+            Self.running(ssc.sequenceStream((1...4).map { [("k", $0)] })).foreachRDD { rdd in
+                let value = try rdd.collect().first?.1 ?? 0
+                sums.withLock { $0.append(value) }
+            }
+            try ssc.start()
+            clock.set(to: Time(milliseconds: 1_000))
+            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 1_000), timeout: .seconds(30)))
+            #expect(ssc.lastCheckpointTime == Time(milliseconds: 1_000))
+            faulty.diskFull(after: faulty.bytesWritten)
+            for t in 2...4 {
+                clock.set(to: Time(milliseconds: Int64(t) * 1_000))
+                #expect(ssc.waitUntilBatchHandled(Time(milliseconds: Int64(t) * 1_000), timeout: .seconds(30)))
+            }
+            #expect(ssc.error == nil)
+            #expect(sums.withLock { $0 } == [1, 3, 6, 10], "the stream goes on")
+            #expect(ssc.lastCheckpointTime == Time(milliseconds: 1_000), "no later checkpoint could be written")
+            let left = try #require(try CheckpointDirectory(path: dir.path, calls: .live, retained: 10).latest { _ in })
+            #expect(left.checkpoint.time == Time(milliseconds: 1_000))
+            #expect(dir.files == ["\(dir.path)/checkpoint-1000"], "no half-written file is left")
+        }
+    }
+
+    @Test func aGracefulStopWritesAFinalCheckpoint() throws {
+        try StreamTest.exclusively {
+            let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+            defer { dir.remove() }
+            let ssc = try StreamingContext(
+                conf: StreamingConf().setMaster("local[2]").set("sluice.checkpoint.interval", "10s"),
+                batchDuration: .milliseconds(50))
+            ssc.checkpoint(dir.path)
+            Self.running(ssc.sequenceStream((1...100).map { [("k", $0)] })).print(0)
+            ssc.console.withLock { $0 = { _ in } }
+            try ssc.start()
+            usleep(300_000)
+            ssc.stop(gracefully: true)
+            let last = try #require(ssc.generator.lastGenerated)
+            #expect(ssc.lastCheckpointTime == last, "the last batch is checkpointed despite the 10 s interval")
+            let files = try #require(try CheckpointDirectory(path: dir.path, calls: .live, retained: 10).latest { _ in })
+            #expect(files.checkpoint.time == last)
+        }
+    }
+
+    @Test func settingsThatCannotWorkAreErrorsAtStart() throws {
+        try StreamTest.exclusively {
+            let wal = try StreamingContext(
+                conf: StreamingConf().setMaster("local[2]").set("spark.streaming.receiver.writeAheadLog.enable", "true"),
+                batchDuration: .seconds(1), clock: ManualClock())
+            wal.socketTextStream("127.0.0.1", 9).print()
+            #expect { try wal.start() } throws: { "\($0)".contains("writeAheadLog.enable needs a checkpoint directory") }
+        }
+        struct Opaque: Sendable { let x: Int }
+        try StreamTest.exclusively {
+            let ssc = try StreamingContext(conf: StreamingConf(), batchDuration: .seconds(1), clock: ManualClock())
+            ssc.checkpoint("/tmp/sluice-unused")
+            ssc.sequenceStream([[("k", 1)]]).updateStateByKey { (_: [Int], _: Opaque?) -> Opaque? in Opaque(x: 1) }.print()
+            #expect { try ssc.start() } throws: {
+                "\($0)".contains("the state of updateStateByKey stream 1 cannot be checkpointed") && "\($0)".contains("Opaque")
+            }
+        }
+    }
+}

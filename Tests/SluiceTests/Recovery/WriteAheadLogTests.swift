@@ -1,0 +1,122 @@
+import Glibc
+import SluiceColumnar
+import SluiceTesting
+import Testing
+
+@testable import Sluice
+
+@Suite struct WriteAheadLogTests {
+    static let codec = ElementCodecs.standard(String.self)
+
+    func open(_ directory: String, after: Int64 = -1, calls: SystemCalls = .live, roll: Duration = .seconds(60)) -> WriteAheadLog {
+        WriteAheadLog(
+            directory: directory, after: after, existing: [], calls: calls, level: 1, fsync: true, rollInterval: roll,
+            maxFailures: 3)
+    }
+
+    func append(_ log: WriteAheadLog, _ lines: [String], id: Int64) throws -> Int64 {
+        try log.append(try Self.codec.encode(lines), id: StreamBlockId(streamId: 0, uniqueId: id), count: lines.count)
+    }
+
+    func read(_ directory: String) throws -> (lines: [[String]], warnings: [String], sequences: [Int64]) {
+        var warnings: [String] = []
+        let found = try WriteAheadLog.readAll(directory: directory, streamId: 0, calls: .live) { warnings.append($0) }
+        return (try found.blocks.map { try Self.codec.decode($0.block) }, warnings, found.blocks.map(\.sequence))
+    }
+
+    func segments(_ directory: String) -> [String] { WriteAheadLog.segmentFiles(in: directory).map(\.path) }
+
+    func size(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+    }
+
+    @Test func blocksReadBackInOrderWithTheirSequenceNumbers() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let log = open(dir.path, after: 41)
+        let blocks = [["a", "b"], ["c"], ["日本", ""]]
+        for (i, lines) in blocks.enumerated() { #expect(try append(log, lines, id: Int64(i)) == Int64(42 + i)) }
+        // Unclosed (a program killed between appends): every block is there, and nothing is reported.
+        var back = try read(dir.path)
+        #expect(back.lines == blocks && back.sequences == [42, 43, 44] && back.warnings.isEmpty)
+        log.close()
+        back = try read(dir.path)
+        #expect(back.lines == blocks && back.warnings.isEmpty)
+    }
+
+    @Test func aTornTailRecordIsDroppedAndReported() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let log = open(dir.path)
+        _ = try append(log, ["one"], id: 1)
+        _ = try append(log, ["two", "three"], id: 2)
+        let segment = try #require(segments(dir.path).first)
+        let whole = size(segment)
+        _ = try append(log, (0..<100).map { "line \($0)" }, id: 3)
+        // A crash in the middle of the third record's write (cut shorter and shorter), then a tail of zeros.
+        for cut in [size(segment) - 1, whole + 40, whole + 5, whole + 4_000] {
+            #expect(truncate(segment, off_t(cut)) == 0)
+            let back = try read(dir.path)
+            #expect(back.lines == [["one"], ["two", "three"]], "cut at \(cut)")
+            #expect(back.warnings.count == 1 && back.warnings.first?.contains("offset \(whole)") == true, "\(back.warnings)")
+        }
+    }
+
+    @Test func aCorruptRecordInTheMiddleIsAnErrorNamingFileAndOffset() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let log = open(dir.path)
+        _ = try append(log, ["first"], id: 1)
+        let segment = try #require(segments(dir.path).first)
+        let second = size(segment)
+        _ = try append(log, (0..<50).map { "second \($0)" }, id: 2)
+        _ = try append(log, ["third"], id: 3)
+        log.close()
+        // Flip one bit inside the second record's payload.
+        var bytes = try SystemCalls.live.readFile(segment)
+        bytes[second + 40] ^= 0x10
+        let fd = Glibc.open(segment, O_WRONLY | O_TRUNC)
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        do {
+            _ = try read(dir.path)
+            Issue.record("a corrupt record in the middle of the log was not reported")
+        } catch let error as StreamingError {
+            #expect(error.code == .checkpointFailed)
+            #expect("\(error)".contains(segment) && "\(error)".contains("offset \(second)"), "\(error)")
+        }
+    }
+
+    @Test func segmentsRollAndOnlyCoveredOnesAreCleaned() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let log = open(dir.path, roll: .milliseconds(1))
+        for i in 0..<5 {
+            _ = try append(log, ["b\(i)"], id: Int64(i))
+            usleep(3_000)
+        }
+        #expect(segments(dir.path).count == 5)
+        log.clean(through: 2)  // blocks 0, 1, 2 are in a checkpoint
+        #expect(try read(dir.path).sequences == [3, 4])
+        log.clean(through: 10)  // the segment being written stays
+        #expect(try read(dir.path).sequences == [4])
+    }
+
+    @Test func aFullDiskFailsTheAppendAndKeepsWhatWasLogged() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let faulty = FaultySystemCalls()
+        let log = open(dir.path, calls: faulty.calls)
+        _ = try append(log, ["kept"], id: 1)
+        faulty.diskFull(after: faulty.bytesWritten + 10)
+        do {
+            _ = try append(log, (0..<1_000).map { "lost \($0)" }, id: 2)
+            Issue.record("an append to a full disk succeeded")
+        } catch let error as StreamingError {
+            #expect(error.code == .checkpointFailed && "\(error)".contains("after 3 attempts"), "\(error)")
+            #expect("\(error)".contains("No space left"), "\(error)")
+        }
+        #expect(try read(dir.path).lines == [["kept"]])
+    }
+}
