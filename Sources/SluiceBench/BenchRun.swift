@@ -95,7 +95,8 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     if let block = settings.blockIntervalMs { conf = conf.set("spark.streaming.blockInterval", "\(block)ms") }
     let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(settings.batchMs))
     var checkpoint: String?
-    if settings.workload.needsCheckpoint && ssc.checkpointDirectory == nil {
+    let logged = try conf.bool("spark.streaming.receiver.writeAheadLog.enable")
+    if (settings.workload.needsCheckpoint || logged) && ssc.checkpointDirectory == nil {
         checkpoint = try makeTemporaryDirectory()
         ssc.checkpoint(checkpoint!)  // Safe: just set.
     }
@@ -135,7 +136,8 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     if let error = ssc.error { throw error }
     return RunResult(
         settings: settings, batches: recorder.all, startWall: startWall, measureFrom: measureFrom,
-        measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS())
+        measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS(),
+        checkpoints: ssc.checkpointDirectory == nil ? nil : ssc.checkpointStatistics, writeAheadLog: logged)
 }
 
 /// The live line: elapsed, rate over the last second, batches, last processing time and delay, memory.

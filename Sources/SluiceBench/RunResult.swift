@@ -1,3 +1,4 @@
+import Sluice
 /// What one streaming run measured, and the verdict.
 struct RunResult {
     let settings: RunSettings
@@ -11,6 +12,10 @@ struct RunResult {
     /// CPU cores used on average over the measured window.
     let cpuCores: Double
     let peakRSSBytes: Int
+    /// The checkpoints written, when the job checkpoints.
+    var checkpoints: CheckpointStatistics? = nil
+    /// Whether the receiver write-ahead log was on.
+    var writeAheadLog = false
 
     var batchMs: Int64 { Int64(settings.batchMs) }
 
@@ -111,8 +116,14 @@ struct RunResult {
             "  first batch done    \(firstBatchSeconds.map { "\(trimmed($0)) s" } ?? "never") after start",
             "  peak RSS            \(peakRSSBytes / 1_000_000) MB",
             "  CPU                 \(trimmed(cpuCores)) cores",
-            "",
         ]
+        if let c = checkpoints {
+            lines.append(
+                "  checkpoints         \(c.count) written, mean \(trimmed(c.meanMilliseconds)) ms, max "
+                    + "\(trimmed(c.maxMilliseconds)) ms, last \(c.lastBytes / 1_000_000) MB of stream data"
+                    + (writeAheadLog ? " (receiver write-ahead log on)" : ""))
+        }
+        lines.append("")
         if let why = fallsBehindBecause {
             lines.append("verdict: falls behind: \(why)")
         } else {

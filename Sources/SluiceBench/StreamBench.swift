@@ -13,7 +13,8 @@ public struct StreamBench: ParsableCommand {
             Workloads: wordcount (default: lines of 10 words, split, reduceByKey), grouped (Ints, \
             reduceByKey on x % 1000), windowed (word count over a 30 s window with an inverse), stateful \
             (mapWithState running counts over 1M keys), passthrough (count only), codec (the block format, \
-            no streaming job). Example: streambench --batch 500ms --rate 1M
+            no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
+            recovery time after a crash). Example: streambench --batch 500ms --rate 1M
             """)
 
     @Option(help: "The batch interval, e.g. 500ms, 1s, 20ms.")
@@ -55,6 +56,9 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "codec workload: write the uncompressed word block to this file.")
     var saveWordBlock: String?
 
+    @Option(help: "recovery workload: distinct keys in the state.")
+    var keys: Int = 1_000_000
+
     public init() {}
 
     /// The parsed batch interval in ms, rate, duration and warm-up.
@@ -85,7 +89,10 @@ public struct StreamBench: ParsableCommand {
         guard blockRows > 0 && blockRows <= 10_000_000 else {
             throw ValidationError("--block-rows must be in 1...10000000, got \(blockRows)")
         }
-        if findMaxRate && workload == .codec { throw ValidationError("--find-max-rate needs a streaming workload") }
+        if findMaxRate && (workload == .codec || workload == .recovery) {
+            throw ValidationError("--find-max-rate needs a streaming workload")
+        }
+        guard keys > 0 else { throw ValidationError("--keys must be positive, got \(keys)") }
     }
 
     /// The settings of a streaming run.
@@ -104,6 +111,15 @@ public struct StreamBench: ParsableCommand {
             ).run()
             print(report.table())
             if let json { try write(report.json(), to: json) }
+            return
+        }
+        if workload == .recovery {
+            let p = try parsed()
+            let report = try RecoveryWorkload(
+                batchMs: p.batchMs, rate: p.rate, seconds: p.duration, keys: keys, threads: threads,
+                conf: try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+            ).run()
+            print(report.table())
             return
         }
         let style: ProgressStyle = isatty(1) != 0 ? .live : .periodic

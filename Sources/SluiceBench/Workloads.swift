@@ -16,13 +16,15 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     case passthrough
     /// The block-format path (build, open, compress blocks), without a streaming job.
     case codec
+    /// Checkpoint write time with a large `mapWithState` state, then recovery time after a crash.
+    case recovery
 
     /// Words per record, for the words/s figure (nil: records are not lines of words).
     var wordsPerRecord: Int? {
         switch self {
         case .wordcount, .windowed: 10
         case .passthrough: 10
-        case .grouped, .stateful, .codec: nil
+        case .grouped, .stateful, .codec, .recovery: nil
         }
     }
 
@@ -62,7 +64,7 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
                 .foreachRDD { rdd in _ = try rdd.count() }
         case .passthrough:
             ssc.generatedLineStream(ratePerSecond: rate).count().foreachRDD { rdd in _ = try rdd.collect() }
-        case .codec:
+        case .codec, .recovery:
             break
         }
     }

@@ -144,3 +144,18 @@ import SluiceTesting
         #expect(result.keepsUp)
     }
 }
+
+@Suite struct RecoveryWorkloadTests {
+    @Test func checkpointsAStateAndRecoversItAfterADroppedContext() throws {
+        let report = try StreamTest.exclusively {
+            try RecoveryWorkload(
+                batchMs: 100, rate: 20_000, seconds: 1.5, keys: 5_000, threads: 2, conf: StreamingConf()
+            ).run()
+        }
+        #expect(report.checkpoints.count >= 5, "a checkpoint every batch")
+        #expect(report.keysInState > 4_000 && report.keysInState <= 5_000)
+        #expect(report.checkpoints.lastBytes > report.keysInState * 3, "every key is in the checkpoint")
+        #expect(report.firstBatchMs != nil, "the rebuilt program ran a batch")
+        #expect(report.table().contains("checkpoint write") && report.table().contains("first batch done"))
+    }
+}

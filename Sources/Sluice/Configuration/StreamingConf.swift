@@ -156,7 +156,9 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
         return x
     }
 
-    func bool(_ key: String) throws(ConfigurationError) -> Bool {
+    /// The boolean value of `key` (its default when unset; false without one).
+    /// - Throws: ``ConfigurationError`` naming the key when the value is not true or false.
+    public func bool(_ key: String) throws(ConfigurationError) -> Bool {
         guard let value = get(key) else { return false }
         switch value.trimmingCharacters.lowercased() {
         case "true": return true

@@ -118,6 +118,7 @@ extension StreamingContext {
     /// behaviour: the stream goes on).
     @discardableResult
     func writeCheckpoint(at time: Time) -> Bool {
+        let started = monotonicNanoseconds()
         do {
             guard let directory = try checkpointFiles(), let zero = graph.zeroTime else { return false }
             let nodes = graph.checkpointedNodes
@@ -134,7 +135,12 @@ extension StreamingContext {
                 conf: Dictionary(conf.all, uniquingKeysWith: { $1 }),
                 sections: sections)
             try directory.write(checkpoint, level: engine.compressionLevel)
-            life.withLock { $0.lastCheckpoint = time }
+            let bytes = checkpoint.sections.values.reduce(0) { $0 + $1.count }
+            let milliseconds = Double(monotonicNanoseconds() - started) / 1e6
+            life.withLock { life in
+                life.lastCheckpoint = time
+                life.checkpointStatistics.record(milliseconds: milliseconds, bytes: bytes)
+            }
             for receiver in graph.receiverStreams { receiver.checkpointWritten(at: time) }
             return true
         } catch {
@@ -145,4 +151,26 @@ extension StreamingContext {
 
     /// The batch time of the last checkpoint written or recovered from.
     package var lastCheckpointTime: Time? { life.withLock { $0.lastCheckpoint } }
+
+    /// How many checkpoints were written and how long they took.
+    public var checkpointStatistics: CheckpointStatistics { life.withLock { $0.checkpointStatistics } }
+}
+
+/// The checkpoints a context wrote: how many, and how long writing took (encoding the streams' data, writing
+/// the file, flushing it and renaming it into place).
+public struct CheckpointStatistics: Sendable, Equatable {
+    public private(set) var count = 0
+    public private(set) var totalMilliseconds = 0.0
+    public private(set) var maxMilliseconds = 0.0
+    /// The streams' data in the last checkpoint, before compression.
+    public private(set) var lastBytes = 0
+
+    public var meanMilliseconds: Double { count == 0 ? 0 : totalMilliseconds / Double(count) }
+
+    mutating func record(milliseconds: Double, bytes: Int) {
+        count += 1
+        totalMilliseconds += milliseconds
+        maxMilliseconds = max(maxMilliseconds, milliseconds)
+        lastBytes = bytes
+    }
 }

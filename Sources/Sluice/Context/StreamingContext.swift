@@ -49,6 +49,7 @@ public final class StreamingContext: Sendable {
         var checkpointInterval: Duration?
         /// The batch time of the last checkpoint written (or recovered from).
         var lastCheckpoint: Time?
+        var checkpointStatistics = CheckpointStatistics()
     }
 
     let life = Mutex(Life())

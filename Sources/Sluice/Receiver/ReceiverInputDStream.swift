@@ -75,6 +75,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     let receiver: Receiver<Element>
     private let blocks = Mutex(Blocks())
     private let logging = Mutex(Logging())
+    /// Held while a block is logged and queued.
+    private let appending = Mutex(())
     private let control = Mutex(Control())
     private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
     private let backpressure: Bool
@@ -149,16 +151,17 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             blocks.withLock { $0.unallocated.append(block) }
             return
         }
-        // Logged and queued under one lock, so that batches take blocks in sequence order.
+        // Logged and queued under one lock, so that batches take blocks in sequence order; not the blocks'
+        // lock, so that a batch taking its blocks never waits for a flush.
         var failure: (any Error)?
-        blocks.withLock { b in
+        appending.withLock { _ in
             var logged = block
             do {
                 logged.logSequence = try log.append(columns, id: block.id, count: block.count)
             } catch {
                 failure = error
             }
-            b.unallocated.append(logged)
+            blocks.withLock { $0.unallocated.append(logged) }
         }
         if let failure { throw failure }
     }
