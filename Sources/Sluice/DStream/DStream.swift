@@ -216,10 +216,11 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
     /// The storage level of the stream's RDDs.
     public var storageLevel: StorageLevel { meta.withLock { $0.storageLevel } }
 
-    /// Marks the stream's RDDs for checkpointing every `interval` (a multiple of the slide duration, checked at
-    /// `start()`); like Spark, this also persists them (at `.memoryOnlySer` unless a level was set). Writing
-    /// checkpointed data comes with the checkpoint support; today the interval sets how long RDDs are
-    /// remembered (at least twice the interval).
+    /// Checkpoints the stream every `interval` (a multiple of the slide duration, checked at `start()`); like
+    /// Spark, this also persists its RDDs (at `.memoryOnlySer` unless a level was set) and remembers them for at
+    /// least twice the interval. On a stream that keeps data between batches (state, windows, a file stream)
+    /// it replaces Spark's default interval; the context checkpoints at the shortest interval such streams ask
+    /// for (or every `sluice.checkpoint.interval`).
     @discardableResult
     public func checkpoint(_ interval: Duration) -> Self {
         meta.withLock { meta in

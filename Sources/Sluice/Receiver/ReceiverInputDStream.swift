@@ -195,8 +195,22 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         if !replay.isEmpty {
             context.log("\(name) stream \(id): replaying \(replay.count) blocks (\(replay.reduce(0) { $0 + $1.count }) records) from the write-ahead log")
         }
+        // Each replayed block goes back to the batch the log says took it; the rest wait for the next batch.
+        let taken = found.allocations.filter { $0.through > covered }.sorted { $0.sequence < $1.sequence }
+        var byBatch: [Time: [ReceivedBlock<Element>]] = [:]
+        var waiting: [ReceivedBlock<Element>] = []
+        for logged in replay {
+            let block = ReceivedBlock<Element>(
+                id: logged.id, count: logged.count, data: .columnar(logged.block), logSequence: logged.sequence)
+            if let batch = taken.first(where: { $0.through >= logged.sequence }) {
+                byBatch[batch.time, default: []].append(block)
+            } else {
+                waiting.append(block)
+            }
+        }
         blocks.withLock { b in
-            b.unallocated = replay.map { ReceivedBlock(id: $0.id, count: $0.count, data: .columnar($0.block), logSequence: $0.sequence) } + b.unallocated
+            b.allocated.merge(byBatch) { $1 }
+            b.unallocated = waiting + b.unallocated
         }
         let last = max(covered, found.blocks.last?.sequence ?? -1, found.segments.map(\.last).max() ?? -1)
         let log = WriteAheadLog(
@@ -215,14 +229,26 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             generator.waitUntilPushed(
                 through: time, timeoutMilliseconds: Int(max(200, generator.interval.wholeMilliseconds * 2)))
         }
-        let batch = blocks.withLock { b -> [ReceivedBlock<Element>] in
-            guard b.allocated[time] == nil else { return b.allocated[time] ?? [] }
+        let (batch, fresh) = blocks.withLock { b -> ([ReceivedBlock<Element>], Bool) in
+            // A batch run again after recovery takes the blocks the log says it took.
+            if let taken = b.allocated[time] { return (taken, false) }
             defer { b.unallocated = [] }
             b.allocated[time] = b.unallocated
-            return b.unallocated
+            return (b.unallocated, true)
         }
         if let last = batch.compactMap(\.logSequence).max() {
-            logging.withLock { $0.takenThrough[time] = last }
+            let log = logging.withLock { l in
+                l.takenThrough[time] = last
+                return l.log
+            }
+            if fresh, let log {
+                do {
+                    try log.appendAllocation(time, through: last)
+                } catch {
+                    // The blocks are logged; after a crash they would go to the first batch run again instead.
+                    context.log("\(name) stream \(id): which blocks batch \(time) took is not logged: \(error)")
+                }
+            }
         }
         let (terms, rate) = (control.withLock { $0.lastTerms }, currentRateLimit)
         context.reportInputInfo(

@@ -2,6 +2,14 @@ import Glibc
 import SluiceColumnar
 import Synchronization
 
+/// A batch's taking of blocks, read back from a write-ahead log: batch `time` took every block up to
+/// sequence number `through` that an earlier batch did not.
+struct LoggedAllocation: Sendable, Equatable {
+    let sequence: Int64
+    let time: Time
+    let through: Int64
+}
+
 /// One block read back from a write-ahead log.
 struct LoggedBlock: Sendable {
     /// The log's sequence number of the block (increasing across segments and restarts).
@@ -16,7 +24,8 @@ struct LoggedBlock: Sendable {
 /// that arrive while a flush runs share the next one (group commit).
 ///
 /// Segments are framed files (see ``FramedFile``) named `log-<first sequence number>` in
-/// `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per block; a segment is closed with
+/// `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per record: a block, or which
+/// blocks a batch took (so that a batch run again after a crash takes the same blocks); a segment is closed with
 /// its trailer and a new one begun every `spark.streaming.receiver.writeAheadLog.rollingIntervalSecs` or 256 MB.
 /// A segment is deleted only once a checkpoint covers every block in it (``clean(through:)``).
 ///
@@ -78,6 +87,30 @@ final class WriteAheadLog: @unchecked Sendable {
     /// in a new segment, up to `spark.streaming.receiver.writeAheadLog.maxFailures` times.
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment, after the last failure.
     func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
+        try appendRecord(what: "block \(id)") { record in
+            record.writeByte(Self.blockRecord)
+            record.writeVarInt(id.uniqueId)
+            record.writeVarUInt(UInt64(count))
+            block.withUnsafeBytes { record.writeRaw($0) }
+        }
+    }
+
+    /// Appends that batch `time` took every block up to sequence number `through` not taken before.
+    /// - Throws: as ``append(_:id:count:)``.
+    @discardableResult
+    func appendAllocation(_ time: Time, through: Int64) throws -> Int64 {
+        try appendRecord(what: "the blocks of batch \(time)") { record in
+            record.writeByte(Self.allocationRecord)
+            record.writeVarInt(time.milliseconds)
+            record.writeVarInt(through)
+        }
+    }
+
+    static let blockRecord: UInt8 = 0
+    static let allocationRecord: UInt8 = 1
+
+    /// Appends one record (its sequence number, then what `body` writes).
+    private func appendRecord(what: String, _ body: (inout BinaryWriter) -> Void) throws -> Int64 {
         var record = try BinaryWriter()
         var failures: [String] = []
         while true {
@@ -87,9 +120,7 @@ final class WriteAheadLog: @unchecked Sendable {
                     let sequence = nextSequence
                     record.reset()
                     record.writeVarInt(sequence)
-                    record.writeVarInt(id.uniqueId)
-                    record.writeVarUInt(UInt64(count))
-                    block.withUnsafeBytes { record.writeRaw($0) }
+                    body(&record)
                     do {
                         try record.buffer.withUnsafeBytes { bytes in try segment.file?.append(bytes) }
                     } catch {
@@ -108,7 +139,7 @@ final class WriteAheadLog: @unchecked Sendable {
                 if failures.count >= maxFailures {
                     throw StreamingError(
                         .checkpointFailed,
-                        "the write-ahead log in '\(directory)' could not append block \(id) after \(failures.count) "
+                        "the write-ahead log in '\(directory)' could not append \(what) after \(failures.count) "
                             + "attempts: " + failures.joined(separator: "; "))
                 }
             }
@@ -184,12 +215,16 @@ final class WriteAheadLog: @unchecked Sendable {
         }.sorted { $0.1 < $1.1 }
     }
 
-    /// Every block in the log's segments, in order (torn tails dropped and reported through `warn`).
+    /// Every block and allocation in the log's segments, in order (torn tails dropped and reported through
+    /// `warn`).
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment and offset of a damaged record.
     static func readAll(
         directory: String, streamId: Int, calls: SystemCalls, warn: (String) -> Void
-    ) throws -> (blocks: [LoggedBlock], segments: [(path: String, first: Int64, last: Int64)]) {
+    ) throws -> (
+        blocks: [LoggedBlock], allocations: [LoggedAllocation], segments: [(path: String, first: Int64, last: Int64)]
+    ) {
         var blocks: [LoggedBlock] = []
+        var allocations: [LoggedAllocation] = []
         var segments: [(path: String, first: Int64, last: Int64)] = []
         for (path, first) in segmentFiles(in: directory) {
             var last = first - 1
@@ -218,19 +253,27 @@ final class WriteAheadLog: @unchecked Sendable {
                         break
                     }
                     guard let payload else { break }
-                    let block = try payload.withUnsafeBytes { bytes in
+                    last = try payload.withUnsafeBytes { bytes in
                         try BinaryReader.withReader(bytes, baseOffset: offset) { record in
                             let sequence = try record.readVarInt()
-                            let unique = try record.readVarInt()
-                            let count = Int(try record.readVarUInt())
-                            let block = try Block(copying: try record.readRaw(record.remaining))
-                            return LoggedBlock(
-                                sequence: sequence, id: StreamBlockId(streamId: streamId, uniqueId: unique), count: count,
-                                block: block)
+                            switch try record.readByte() {
+                            case Self.blockRecord:
+                                let unique = try record.readVarInt()
+                                let count = Int(try record.readVarUInt())
+                                let block = try Block(copying: try record.readRaw(record.remaining))
+                                blocks.append(LoggedBlock(
+                                    sequence: sequence, id: StreamBlockId(streamId: streamId, uniqueId: unique),
+                                    count: count, block: block))
+                            case Self.allocationRecord:
+                                let time = Time(milliseconds: try record.readVarInt())
+                                allocations.append(LoggedAllocation(
+                                    sequence: sequence, time: time, through: try record.readVarInt()))
+                            case let kind:
+                                throw FormatError(.invalidValue, at: offset, "a record of unknown kind \(kind)")
+                            }
+                            return sequence
                         }
                     }
-                    last = block.sequence
-                    blocks.append(block)
                 }
             } catch let error as StreamingError {
                 throw error
@@ -239,7 +282,7 @@ final class WriteAheadLog: @unchecked Sendable {
             }
             segments.append((path, first, last))
         }
-        return (blocks, segments)
+        return (blocks, allocations, segments)
     }
 
     private static func fileSize(_ path: String) -> Int? {

@@ -127,4 +127,52 @@ import Testing
             try Self.compare(input, stops: [4, 9, 10, 13], build: build, "\(name)")
         }
     }
+
+    final class Pushed: Receiver<String>, @unchecked Sendable {}
+
+    /// One context's run over batches `batches` (batch i at i s): before batch i, `stored[i]` is stored as one
+    /// block; returns what each batch held.
+    static func runLogged(
+        _ directory: String, startAt: Int, batches: ClosedRange<Int>, stored: [Int: [String]]
+    ) throws -> [Int64: [String]] {
+        try StreamTest.exclusively {
+            let seen = Collected()
+            var receiver: Pushed?
+            let clock = ManualClock(startTime: Time(milliseconds: Int64(startAt) * 1_000))
+            let ssc = try StreamingContext.getOrCreate(checkpointPath: directory) {
+                let conf = StreamingConf().setMaster("local[2]")
+                    .set("spark.streaming.receiver.writeAheadLog.enable", "true")
+                    .set("sluice.checkpoint.interval", "3s")
+                let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+                let made = Pushed(storageLevel: .memoryOnly)
+                ssc.receiverStream(made).map { ($0, 1) }.foreachRDD { rdd, time in try seen.keep(rdd, time) }
+                receiver = made
+                return ssc
+            }
+            defer { ssc.stop() }
+            try ssc.start()
+            for i in batches {
+                if let lines = stored[i] { try receiver?.store(contentsOf: lines) }
+                clock.set(to: Time(milliseconds: Int64(i) * 1_000))
+                #expect(ssc.waitUntilBatchHandled(Time(milliseconds: Int64(i) * 1_000), timeout: .seconds(30)))
+                if let error = ssc.error { throw error }
+            }
+            return seen.byTime.withLock { $0 }
+        }
+    }
+
+    @Test func loggedBlocksGoBackToTheBatchesThatTookThem() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-recovery")
+        defer { dir.remove() }
+        let stored = [1: ["a1", "a2"], 2: ["b"], 3: ["c1", "c2", "c3"]]
+        let first = try Self.runLogged(dir.path, startAt: 0, batches: 1...3, stored: stored)
+        #expect(first[2_000] == ["b=1"] && first[3_000] == ["c1=1", "c2=1", "c3=1"])
+        // The program dies after batch 3; its last checkpoint is batch 1's. Batches 2 and 3 run again from the
+        // log, each with the block it had, then batch 4 goes on.
+        let second = try Self.runLogged(dir.path, startAt: 3, batches: 4...4, stored: [4: ["d"]])
+        #expect(second[2_000] == ["b=1"])
+        #expect(second[3_000] == ["c1=1", "c2=1", "c3=1"])
+        #expect(second[4_000] == ["d=1"])
+        #expect(second[1_000] == nil, "batch 1 is in the checkpoint and does not run again")
+    }
 }

@@ -45,6 +45,24 @@ import Testing
         #expect(back.lines == blocks && back.warnings.isEmpty)
     }
 
+    @Test func whichBlocksEachBatchTookIsLoggedBetweenThem() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        let log = open(dir.path)
+        _ = try append(log, ["a"], id: 1)
+        _ = try append(log, ["b"], id: 2)
+        #expect(try log.appendAllocation(Time(milliseconds: 1_000), through: 1) == 2)
+        _ = try append(log, ["c"], id: 3)
+        try log.appendAllocation(Time(milliseconds: 2_000), through: 3)
+        let found = try WriteAheadLog.readAll(directory: dir.path, streamId: 7, calls: .live) { _ in }
+        #expect(found.blocks.map(\.sequence) == [0, 1, 3] && found.blocks.map(\.id.uniqueId) == [1, 2, 3])
+        #expect(found.blocks.allSatisfy { $0.id.streamId == 7 })
+        #expect(found.allocations == [
+            LoggedAllocation(sequence: 2, time: Time(milliseconds: 1_000), through: 1),
+            LoggedAllocation(sequence: 4, time: Time(milliseconds: 2_000), through: 3),
+        ])
+    }
+
     @Test func aTornTailRecordIsDroppedAndReported() throws {
         let dir = try TemporaryDirectory(prefix: "sluice-wal")
         defer { dir.remove() }
