@@ -37,6 +37,12 @@ enum CheckpointCoding {
         return codec
     }
 
+    /// The encodings of a keyed stream's keys and values (`values`: what they are, e.g. "state").
+    /// - Throws: as ``codec(_:for:)``, naming the stream.
+    static func codecs<K, V>(_: K.Type, _: V.Type, of stream: String, values: String) throws -> (ElementCodec<K>, ElementCodec<V>) {
+        (try codec(K.self, for: "the keys of \(stream)"), try codec(V.self, for: "the \(values) of \(stream)"))
+    }
+
     static func write<K, V>(
         _ dictionary: [K: V], _ key: ElementCodec<K>, _ value: ElementCodec<V>, to writer: inout BinaryWriter
     ) throws {
@@ -92,6 +98,17 @@ enum CheckpointCoding {
         ) { p, sink in
             try restored[p].withUnsafeBufferPointer { try emitChunks($0, to: sink) }
         }
+    }
+
+    /// Writes encoded partitions, each length-prefixed.
+    static func write(_ partitions: [[UInt8]], to writer: inout BinaryWriter) {
+        writer.writeVarUInt(UInt64(partitions.count))
+        for partition in partitions { partition.withUnsafeBytes { writer.writeBytes($0) } }
+    }
+
+    /// The partitions ``write(_:to:)-([[UInt8]],_)`` wrote.
+    static func readPartitions(from reader: inout BinaryReader) throws -> [[UInt8]] {
+        try (0..<(try reader.readCount(for: "state partitions"))).map { _ in Array(try reader.readBytes()) }
     }
 
     static func write(_ time: Time?, to writer: inout BinaryWriter) {

@@ -289,10 +289,7 @@ extension MapWithStateDStream: CheckpointedNode {
     var dataCheckpointInterval: Duration? { checkpointInterval ?? slideDuration * 10 }
 
     private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
-        (
-            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
-            try CheckpointCoding.codec(S.self, for: "the state of \(name) stream \(id)")
-        )
+        try CheckpointCoding.codecs(K.self, S.self, of: "\(name) stream \(id)", values: "state")
     }
 
     func checkCheckpointable() throws { _ = try codecs() }
@@ -301,29 +298,23 @@ extension MapWithStateDStream: CheckpointedNode {
     /// (the timer index is rebuilt from the update times).
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
-        let grid = core.timeline.gridTime(atOrBefore: time, zero: zero)
-        if grid > zero { _ = try getOrCompute(grid) }
-        let saved = try core.timeline.checkpointStates(at: time, zero: zero)
-        CheckpointCoding.write(saved?.time, to: &writer)
-        guard let saved else { return }
         let (key, state) = try codecs()
-        writer.writeVarUInt(UInt64(saved.states.count))
-        for store in saved.states {
-            writer.writeVarUInt(UInt64(store.entries.count))
+        try core.timeline.writeCheckpoint(
+            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
+        ) { store, out in
+            out.writeVarUInt(UInt64(store.entries.count))
             try store.entries.forEach { k, entry in
-                try key.encode(k, to: &writer)
-                try state.encode(entry.state, to: &writer)
-                writer.writeVarInt(entry.updated.milliseconds)
+                try key.encode(k, to: &out)
+                try state.encode(entry.state, to: &out)
+                out.writeVarInt(entry.updated.milliseconds)
             }
         }
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
         let (key, state) = try codecs()
         let timeout = core.spec.idleTimeout
-        var stores: [MapWithStateStore<K, S>] = []
-        for _ in 0..<(try reader.readCount(for: "state partitions")) {
+        try core.timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: []) { reader in
             var store = MapWithStateStore<K, S>()
             var expiries: [Time: [K]] = [:]
             for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
@@ -335,9 +326,8 @@ extension MapWithStateDStream: CheckpointedNode {
                 if let timeout { expiries[entry.updated + timeout, default: []].append(k) }
             }
             for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
-            stores.append(store)
+            return store
         }
-        try core.timeline.restore(states: stores, at: at, output: [])
     }
 }
 

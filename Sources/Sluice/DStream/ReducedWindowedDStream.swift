@@ -90,10 +90,7 @@ extension ReducedWindowedDStream: CheckpointedNode {
     var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
 
     private func codecs() throws -> (ElementCodec<K>, ElementCodec<V>) {
-        (
-            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
-            try CheckpointCoding.codec(V.self, for: "the values of \(name) stream \(id)")
-        )
+        try CheckpointCoding.codecs(K.self, V.self, of: "\(name) stream \(id)", values: "values")
     }
 
     func checkCheckpointable() throws { _ = try codecs() }
@@ -102,17 +99,14 @@ extension ReducedWindowedDStream: CheckpointedNode {
     /// still in that window (the later slides remove them with the inverse function).
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
-        let grid = timeline.gridTime(atOrBefore: time, zero: zero)
-        if grid > zero { _ = try getOrCompute(grid) }
-        let saved = try timeline.checkpointStates(at: time, zero: zero)
-        CheckpointCoding.write(saved?.time, to: &writer)
-        guard let saved else { return }
         let (key, value) = try codecs()
-        writer.writeVarUInt(UInt64(saved.states.count))
-        for window in saved.states { try CheckpointCoding.write(window, key, value, to: &writer) }
+        let at = try timeline.writeCheckpoint(
+            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
+        ) { window, out in try CheckpointCoding.write(window, key, value, to: &out) }
+        guard let at else { return }
         var batches: [(Time, RDD<(K, V)>)] = []
-        var batchTime = saved.time - windowDuration + reduced.slideDuration
-        while batchTime <= saved.time {
+        var batchTime = at - windowDuration + reduced.slideDuration
+        while batchTime <= at {
             if batchTime > zero, let rdd = try reduced.getOrCompute(batchTime) { batches.append((batchTime, rdd)) }
             batchTime = batchTime + reduced.slideDuration
         }
@@ -125,18 +119,16 @@ extension ReducedWindowedDStream: CheckpointedNode {
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
         let (key, value) = try codecs()
-        var windows: [[K: V]] = []
-        for _ in 0..<(try reader.readCount(for: "window partitions")) {
-            windows.append(try CheckpointCoding.read(key, value, from: &reader))
+        let restored = try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) {
+            try CheckpointCoding.read(key, value, from: &$0)
         }
+        guard restored != nil else { return }
         let pairs = ElementCodecs.pair(key, value)
         for _ in 0..<(try reader.readCount(for: "reduced batches")) {
             let batchTime = Time(milliseconds: try reader.readVarInt())
             reduced.restoreRDD(try CheckpointCoding.readRDD(pairs, engine: context.engine, from: &reader), at: batchTime)
         }
-        try timeline.restore(states: windows, at: at, output: ())
     }
 }
 

@@ -73,10 +73,7 @@ extension StateDStream: CheckpointedNode {
     var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
 
     private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
-        (
-            try CheckpointCoding.codec(K.self, for: "the keys of \(name) stream \(id)"),
-            try CheckpointCoding.codec(S.self, for: "the state of \(name) stream \(id)")
-        )
+        try CheckpointCoding.codecs(K.self, S.self, of: "\(name) stream \(id)", values: "state")
     }
 
     func checkCheckpointable() throws { _ = try codecs() }
@@ -84,24 +81,17 @@ extension StateDStream: CheckpointedNode {
     /// Writes each partition's state after the last batch of the stream at or before `time`.
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
-        let grid = timeline.gridTime(atOrBefore: time, zero: zero)
-        if grid > zero { _ = try getOrCompute(grid) }
-        let saved = try timeline.checkpointStates(at: time, zero: zero)
-        CheckpointCoding.write(saved?.time, to: &writer)
-        guard let saved else { return }
         let (key, state) = try codecs()
-        writer.writeVarUInt(UInt64(saved.states.count))
-        for partition in saved.states { try CheckpointCoding.write(partition, key, state, to: &writer) }
+        try timeline.writeCheckpoint(
+            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
+        ) { partition, out in try CheckpointCoding.write(partition, key, state, to: &out) }
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        guard let at = try CheckpointCoding.readTime(from: &reader) else { return }
         let (key, state) = try codecs()
-        var states: [[K: S]] = []
-        for _ in 0..<(try reader.readCount(for: "state partitions")) {
-            states.append(try CheckpointCoding.read(key, state, from: &reader))
+        try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) {
+            try CheckpointCoding.read(key, state, from: &$0)
         }
-        try timeline.restore(states: states, at: at, output: ())
     }
 }
 

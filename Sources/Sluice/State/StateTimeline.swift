@@ -1,3 +1,4 @@
+import SluiceColumnar
 import SluiceExecution
 import Synchronization
 
@@ -144,15 +145,74 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
         }
     }
 
-    /// The state of every partition at the last batch on the slide grid at or before `time` that was recorded,
-    /// with that batch's time; nil when no batch was recorded yet.
-    /// - Throws: the error of a step, or ``StreamingError`` when that state is no longer kept.
-    func checkpointStates(at time: Time, zero: Time) throws -> (time: Time, states: [State])? {
+    /// Every partition's state at the last batch on the slide grid at or before `time` that was recorded,
+    /// encoded by `encode` (partitions in parallel, on the engine's workers), with that batch's time; nil when no
+    /// batch was recorded yet.
+    /// - Throws: the error of a step or of `encode`, or ``StreamingError`` when that state is no longer kept.
+    func encodeStates(
+        at time: Time, zero: Time, engine: ExecutionEngine,
+        _ encode: @escaping @Sendable (State, inout BinaryWriter) throws -> Void
+    ) throws -> (time: Time, partitions: [[UInt8]])? {
         guard let last = lastRecorded else { return nil }
         let at = min(last, gridTime(atOrBefore: time, zero: zero))
         guard at > zero else { return nil }
-        let states = try (0..<partitions.count).map { p in try read(partition: p, at: at) { state, _ in state } }
-        return (at, states)
+        let encoded = try RDD<[UInt8]>.custom(engine: engine, numPartitions: partitions.count, lineage: Lineage()) {
+            [self] p, sink in
+            let bytes = try read(partition: p, at: at) { state, _ in
+                var writer = try BinaryWriter()
+                try encode(state, &writer)
+                return writer.buffer.withUnsafeBytes { Array($0) }
+            }
+            try [bytes].withUnsafeBufferPointer { try sink($0) }
+        }.collect()
+        return (at, encoded)
+    }
+
+    /// Writes the time of the last batch at or before `time` and every partition's state after it (`compute`
+    /// first brings the stream to that batch); returns that time, nil when the stream had no batch yet.
+    @discardableResult
+    func writeCheckpoint(
+        at time: Time, zero: Time, engine: ExecutionEngine, to writer: inout BinaryWriter,
+        computing compute: (Time) throws -> Void, _ encode: @escaping @Sendable (State, inout BinaryWriter) throws -> Void
+    ) throws -> Time? {
+        let grid = gridTime(atOrBefore: time, zero: zero)
+        if grid > zero { try compute(grid) }
+        let saved = try encodeStates(at: time, zero: zero, engine: engine, encode)
+        CheckpointCoding.write(saved?.time, to: &writer)
+        if let saved { CheckpointCoding.write(saved.partitions, to: &writer) }
+        return saved?.time
+    }
+
+    /// Reads what ``writeCheckpoint(at:zero:engine:to:computing:_:)`` wrote and makes it the state (with
+    /// `output` as that batch's output); returns the batch's time, nil when there was no state.
+    @discardableResult
+    func restoreCheckpoint(
+        from reader: inout BinaryReader, engine: ExecutionEngine, output: Output,
+        _ decode: @escaping @Sendable (inout BinaryReader) throws -> State
+    ) throws -> Time? {
+        guard let at = try CheckpointCoding.readTime(from: &reader) else { return nil }
+        let states = try Self.decodeStates(try CheckpointCoding.readPartitions(from: &reader), engine: engine, decode)
+        try restore(states: states, at: at, output: output)
+        return at
+    }
+
+    /// The states `encodeStates` encoded, decoded by `decode` (partitions in parallel).
+    static func decodeStates(
+        _ partitions: [[UInt8]], engine: ExecutionEngine,
+        _ decode: @escaping @Sendable (inout BinaryReader) throws -> State
+    ) throws -> [State] {
+        try RDD<State>.custom(engine: engine, numPartitions: partitions.count, lineage: Lineage()) { p, sink in
+            let state = try partitions[p].withUnsafeBytes { bytes in
+                try BinaryReader.withReader(bytes) { reader -> State in
+                    let state = try decode(&reader)
+                    guard reader.isAtEnd else {
+                        throw FormatError(.inconsistent, at: reader.offset, "\(reader.remaining) bytes left over")
+                    }
+                    return state
+                }
+            }
+            try [state].withUnsafeBufferPointer { try sink($0) }
+        }.collect()
     }
 
     /// The last time on the slide grid at or before `time`.
