@@ -32,6 +32,7 @@ func words(_ context: StreamingContext) -> DStream<String> {
 func createContext() throws -> StreamingContext {
     var conf = StreamingConf().setMaster("local[2]").setAppName("RecoverableWordCount")
         .set("spark.streaming.stopGracefullyOnShutdown", "true")
+        .set("spark.streaming.gracefulStopTimeout", "60s")  // batches run again after a crash finish first
     if mode == "socket" {
         conf = conf.set("spark.streaming.receiver.writeAheadLog.enable", "true")
             .set("spark.streaming.blockInterval", "\(max(1, batch.wholeMilliseconds / 2))ms")

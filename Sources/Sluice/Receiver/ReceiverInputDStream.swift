@@ -49,6 +49,9 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     private struct Blocks {
         var unallocated: [ReceivedBlock<Element>] = []
         var allocated: [Time: [ReceivedBlock<Element>]] = [:]
+        /// After recovery: the last batch the log says took blocks. Earlier batches run again take no new
+        /// blocks, so that batches keep taking blocks in sequence order.
+        var replayedThrough: Time?
     }
 
     /// The write-ahead log's bookkeeping: which logged blocks batches took, and what checkpoints cover.
@@ -211,6 +214,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         blocks.withLock { b in
             b.allocated.merge(byBatch) { $1 }
             b.unallocated = waiting + b.unallocated
+            b.replayedThrough = byBatch.keys.max()
         }
         let last = max(covered, found.blocks.last?.sequence ?? -1, found.segments.map(\.last).max() ?? -1)
         let log = WriteAheadLog(
@@ -230,8 +234,12 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
                 through: time, timeoutMilliseconds: Int(max(200, generator.interval.wholeMilliseconds * 2)))
         }
         let (batch, fresh) = blocks.withLock { b -> ([ReceivedBlock<Element>], Bool) in
-            // A batch run again after recovery takes the blocks the log says it took.
+            // A batch run again after recovery takes the blocks the log says it took, and no others.
             if let taken = b.allocated[time] { return (taken, false) }
+            if let replayed = b.replayedThrough, time < replayed {
+                b.allocated[time] = []
+                return ([], false)
+            }
             defer { b.unallocated = [] }
             b.allocated[time] = b.unallocated
             return (b.unallocated, true)
@@ -309,12 +317,18 @@ extension ReceiverInputDStream: CheckpointedNode {
 
     func checkCheckpointable() throws {}
 
-    /// Writes the write-ahead log's sequence number through which batches up to `time` took every block.
+    /// Writes the write-ahead log's sequence number through which batches up to `time` took every block: the
+    /// last one they took, and below any block a later batch took or none took yet.
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
+        let waiting = blocks.withLock { b in
+            (b.unallocated.compactMap(\.logSequence)
+                + b.allocated.filter { $0.key > time }.values.joined().compactMap(\.logSequence)).min()
+        }
         let covered = logging.withLock { l -> Int64 in
-            let through = l.takenThrough.filter { $0.key <= time }.values.max() ?? l.covered
-            l.covering = (time, max(l.covered, through))
-            return max(l.covered, through)
+            var through = max(l.covered, l.takenThrough.filter { $0.key <= time }.values.max() ?? l.covered)
+            if let waiting { through = min(through, waiting - 1) }
+            l.covering = (time, through)
+            return through
         }
         writer.writeVarInt(covered)
     }

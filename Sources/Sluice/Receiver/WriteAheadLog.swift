@@ -68,7 +68,9 @@ final class WriteAheadLog: @unchecked Sendable {
     private var nextSequence: Int64
     private let syncLock = Mutex<Int64>(-1)
 
-    /// Opens the log in `directory` (made if missing); new blocks get sequence numbers after `after`.
+    /// Opens the log in `directory` (made if missing) beside its `existing` segments; new records get sequence
+    /// numbers after `after` and after every existing segment's first, so that a new segment never takes the
+    /// name of an old one (an empty or torn one included: cleaning the old one would delete the new).
     init(
         directory: String, after: Int64, existing: [(path: String, first: Int64, last: Int64)], calls: SystemCalls,
         level: Int32?, fsync: Bool, rollInterval: Duration, maxFailures: Int
@@ -79,7 +81,7 @@ final class WriteAheadLog: @unchecked Sendable {
         self.fsync = fsync
         self.rollNanoseconds = UInt64(max(1, rollInterval.wholeMilliseconds)) * 1_000_000
         self.maxFailures = max(1, maxFailures)
-        self.nextSequence = after + 1
+        self.nextSequence = max(after, existing.map { max($0.first, $0.last) }.max() ?? -1) + 1
         self.closed = existing
     }
 

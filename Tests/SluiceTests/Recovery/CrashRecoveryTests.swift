@@ -51,6 +51,13 @@ import Testing
         }
     }
 
+    /// The batch time of the newest checkpoint file (0 if none).
+    func newestCheckpoint(_ run: Run) -> Int64 {
+        (directoryNames(run.checkpoints) ?? []).compactMap { name in
+            name.hasPrefix("checkpoint-") ? Int64(name.dropFirst("checkpoint-".count)) : nil
+        }.max() ?? 0
+    }
+
     func nowMs() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -124,9 +131,10 @@ import Testing
         for _ in 0..<Self.kills {
             usleep(UInt32.random(in: 80_000...600_000, using: &random))
             child.killAndWait()
-            // Input long processed goes away (as a source's retention would drop it), so a restart cannot
+            // Input a checkpoint covers goes away (as a source's retention would drop it), so a restart cannot
             // rebuild its state by reading everything again: the state must come from the checkpoint.
-            for (time, _) in input where time < nowMs() - 3_000 {
+            let covered = min(nowMs() - 3_000, newestCheckpoint(run))
+            for (time, _) in input where time <= covered {
                 let k = (time - first) / Self.batchMs
                 unlink("\(run.input)/f\(k)")
             }
@@ -135,7 +143,7 @@ import Testing
         let last = first + Int64(fileCount + 6) * Self.batchMs
         try waitFor("the output of batch \(last)", run) { isDirectory("\(run.outputPrefix)-\(last)") }
         child.signal(SIGTERM)
-        let status = try #require(child.wait(timeout: .seconds(60)), "the program did not stop after SIGTERM")
+        let status = try #require(child.wait(timeout: .seconds(120)), "the program did not stop after SIGTERM")
         // The program ends by the signal or, when its awaitTermination returns first, normally.
         #expect(status & 0x7f == SIGTERM || status == 0, "a graceful stop ends the program; log:\n\(log(run))")
 
@@ -266,9 +274,10 @@ import Testing
         }
         usleep(1_000_000)
         sending.withLock { $0 = false }
-        usleep(1_000_000)  // the last lines reach the receiver
+        let lastSent = try #require(sent.withLock { $0.last?.last })
+        try waitFor("the last line in the write-ahead log", run) { (try? loggedLines(run).contains(lastSent)) ?? false }
         child.signal(SIGTERM)
-        _ = try #require(child.wait(timeout: .seconds(60)), "the program did not stop after SIGTERM")
+        _ = try #require(child.wait(timeout: .seconds(120)), "the program did not stop after SIGTERM")
 
         let written = try outputs(run, lastOnly: true)
         let final = try #require(written.max { $0.key < $1.key }?.value, "no output")

@@ -133,7 +133,8 @@ import Testing
     /// One context's run over batches `batches` (batch i at i s): before batch i, `stored[i]` is stored as one
     /// block; returns what each batch held.
     static func runLogged(
-        _ directory: String, startAt: Int, batches: ClosedRange<Int>, stored: [Int: [String]]
+        _ directory: String, startAt: Int, batches: ClosedRange<Int>, stored: [Int: [String]],
+        storedAtEnd: [String] = []
     ) throws -> [Int64: [String]] {
         try StreamTest.exclusively {
             let seen = Collected()
@@ -157,6 +158,7 @@ import Testing
                 #expect(ssc.waitUntilBatchHandled(Time(milliseconds: Int64(i) * 1_000), timeout: .seconds(30)))
                 if let error = ssc.error { throw error }
             }
+            if !storedAtEnd.isEmpty { try receiver?.store(contentsOf: storedAtEnd) }  // logged; no batch took it
             return seen.byTime.withLock { $0 }
         }
     }
@@ -174,5 +176,16 @@ import Testing
         #expect(second[3_000] == ["c1=1", "c2=1", "c3=1"])
         #expect(second[4_000] == ["d=1"])
         #expect(second[1_000] == nil, "batch 1 is in the checkpoint and does not run again")
+    }
+
+    @Test func blocksNoBatchTookWaitForTheBatchesThatRunAgain() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-recovery")
+        defer { dir.remove() }
+        // Batch 2 took nothing, batch 3 took "c"; "d" was logged just before the program died.
+        _ = try Self.runLogged(dir.path, startAt: 0, batches: 1...3, stored: [1: ["a"], 3: ["c"]], storedAtEnd: ["d"])
+        let second = try Self.runLogged(dir.path, startAt: 3, batches: 4...4, stored: [4: ["e"]])
+        // "d" goes after "c", to the first new batch: batches keep taking blocks in the order they were logged.
+        #expect(second[2_000] == [] && second[3_000] == ["c=1"], "\(second)")
+        #expect(second[4_000] == ["d=1", "e=1"], "\(second)")
     }
 }

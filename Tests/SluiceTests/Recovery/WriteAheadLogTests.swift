@@ -121,6 +121,25 @@ import Testing
         #expect(try read(dir.path).sequences == [4])
     }
 
+    @Test func aLogReopenedBesideAnEmptySegmentNeverReusesItsName() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        // A program killed just after starting a segment leaves it without records.
+        let first = open(dir.path)
+        _ = try append(first, ["kept"], id: 1)
+        first.close()
+        let empty = "\(dir.path)/log-1"
+        let fd = Glibc.open(empty, O_WRONLY | O_CREAT, 0o644)
+        close(fd)
+        let found = try WriteAheadLog.readAll(directory: dir.path, streamId: 0, calls: .live) { _ in }
+        let second = WriteAheadLog(
+            directory: dir.path, after: found.blocks.last?.sequence ?? -1, existing: found.segments, calls: .live,
+            level: 1, fsync: true, rollInterval: .seconds(60), maxFailures: 3)
+        #expect(try append(second, ["new"], id: 2) == 2, "the new segment starts after the empty one's name")
+        second.clean(through: 1)  // the old segments, the empty one included, are covered
+        #expect(try read(dir.path).lines == [["new"]], "the new segment survives the cleaning")
+    }
+
     @Test func aFullDiskFailsTheAppendAndKeepsWhatWasLogged() throws {
         let dir = try TemporaryDirectory(prefix: "sluice-wal")
         defer { dir.remove() }
