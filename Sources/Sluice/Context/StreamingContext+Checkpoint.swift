@@ -57,6 +57,12 @@ extension StreamingContext {
     /// At `start()`, with a checkpoint directory: checks that every stream's data can be written and sets the
     /// checkpoint interval (`sluice.checkpoint.interval`, else the shortest stream interval, else every batch).
     func prepareCheckpoints() throws {
+        for key in ["spark.streaming.receiver.writeAheadLog.class", "spark.streaming.driver.writeAheadLog.class"] {
+            if let value = conf.get(key) {
+                throw ConfigurationError(
+                    key: key, value: value, expected: "unset: Swift loads no classes by name; Sluice has its own log")
+            }
+        }
         guard checkpointDirectory != nil else { return }
         let nodes = graph.checkpointedNodes
         for node in nodes { try node.checkCheckpointable() }

@@ -207,6 +207,15 @@ import Testing
             wal.socketTextStream("127.0.0.1", 9).print()
             #expect { try wal.start() } throws: { "\($0)".contains("writeAheadLog.enable needs a checkpoint directory") }
         }
+        try StreamTest.exclusively {
+            let custom = try StreamingContext(
+                conf: StreamingConf().set("spark.streaming.receiver.writeAheadLog.class", "com.example.MyLog"),
+                batchDuration: .seconds(1), clock: ManualClock())
+            custom.sequenceStream([[1]]).print()
+            #expect { try custom.start() } throws: {
+                "\($0)".contains("spark.streaming.receiver.writeAheadLog.class") && "\($0)".contains("com.example.MyLog")
+            }
+        }
         struct Opaque: Sendable { let x: Int }
         try StreamTest.exclusively {
             let ssc = try StreamingContext(conf: StreamingConf(), batchDuration: .seconds(1), clock: ManualClock())
