@@ -73,6 +73,16 @@ struct Unencodable: Sendable {
         try engine.parallelize(["x2", "y2"], numSlices: 2).saveAsTextFile(path)
         #expect(directory.files == ["\(path)/_SUCCESS", "\(path)/part-00000", "\(path)/part-00001"])
         #expect(try contents("\(path)/part-00000") + contents("\(path)/part-00001") == "x2\ny2\n")
+
+        // A program killed while writing the batch left its temporary and replaced directories behind; the
+        // batch run again after recovery leaves only its own complete copy (and other batches alone).
+        for leftover in ["\(path).sluice-temporary-1a2b", "\(path).sluice-replaced-3c4d", "\(directory.path)/batch-10000"] {
+            mkdir(leftover, 0o755)
+            close(open("\(leftover)/part-00000", O_WRONLY | O_CREAT, 0o644))
+        }
+        try engine.parallelize(["x3"], numSlices: 1).saveAsTextFile(path)
+        #expect(directory.files == ["\(path)/_SUCCESS", "\(path)/part-00000", "\(directory.path)/batch-10000/part-00000"])
+        #expect(try contents("\(path)/part-00000") == "x3\n")
     }
 
     @Test func saveAsObjectFilesWritesBlocksThatReadBack() throws {
