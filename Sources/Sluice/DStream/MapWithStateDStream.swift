@@ -70,6 +70,10 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
     /// Moves records, and initial state, to the state's partitions.
     let partitionRecords: @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>
     let partitionStates: @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
+    /// Writes a partition's keys with their state and last update, for a checkpoint.
+    let saveCheckpoint: @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void
+    /// Reads what `saveCheckpoint` wrote (the timer index rebuilt from the update times and the timeout).
+    let loadCheckpoint: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
 
     @usableFromInline
     init(
@@ -78,7 +82,9 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         load: @escaping @Sendable (UnsafeBufferPointer<(K, S)>, inout Store, Time) -> Void,
         snapshot: @escaping @Sendable (Store, (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void,
         partitionRecords: @escaping @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>,
-        partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
+        partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>,
+        saveCheckpoint: @escaping @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void,
+        loadCheckpoint: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
     ) {
         self.records = records
         self.timeouts = timeouts
@@ -86,6 +92,8 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         self.snapshot = snapshot
         self.partitionRecords = partitionRecords
         self.partitionStates = partitionStates
+        self.saveCheckpoint = saveCheckpoint
+        self.loadCheckpoint = loadCheckpoint
     }
 
     /// The kernel of `spec`.
@@ -177,7 +185,29 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                 try out.flush(to: sink)
             },
             partitionRecords: { $0.partitionBy($1) },
-            partitionStates: { $0.partitionBy($1) })
+            partitionStates: { $0.partitionBy($1) },
+            saveCheckpoint: { store, key, state, out in
+                out.writeVarUInt(UInt64(store.entries.count))
+                try store.entries.forEach { k, entry in
+                    try key.encode(k, to: &out)
+                    try state.encode(entry.state, to: &out)
+                    out.writeVarInt(entry.updated.milliseconds)
+                }
+            },
+            loadCheckpoint: { reader, key, state in
+                var store = Store()
+                var expiries: [Time: [K]] = [:]
+                for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
+                    let k = try key.decode(from: &reader)
+                    let entry = Store.Entry(
+                        state: try state.decode(from: &reader), updated: Time(milliseconds: try reader.readVarInt()))
+                    let (found, slot) = store.entries.find(k)
+                    if found { store.entries.setValue(entry, at: slot) } else { store.entries.insert(k, entry, at: slot) }
+                    if let timeout { expiries[entry.updated + timeout, default: []].append(k) }
+                }
+                for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
+                return store
+            })
     }
 }
 
@@ -299,34 +329,17 @@ extension MapWithStateDStream: CheckpointedNode {
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
         let (key, state) = try codecs()
+        let save = core.kernel.saveCheckpoint
         try core.timeline.writeCheckpoint(
             at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { store, out in
-            out.writeVarUInt(UInt64(store.entries.count))
-            try store.entries.forEach { k, entry in
-                try key.encode(k, to: &out)
-                try state.encode(entry.state, to: &out)
-                out.writeVarInt(entry.updated.milliseconds)
-            }
-        }
+        ) { store, out in try save(store, key, state, &out) }
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, state) = try codecs()
-        let timeout = core.spec.idleTimeout
+        let load = core.kernel.loadCheckpoint
         try core.timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: []) { reader in
-            var store = MapWithStateStore<K, S>()
-            var expiries: [Time: [K]] = [:]
-            for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
-                let k = try key.decode(from: &reader)
-                let entry = MapWithStateStore<K, S>.Entry(
-                    state: try state.decode(from: &reader), updated: Time(milliseconds: try reader.readVarInt()))
-                let (found, slot) = store.entries.find(k)
-                if found { store.entries.setValue(entry, at: slot) } else { store.entries.insert(k, entry, at: slot) }
-                if let timeout { expiries[entry.updated + timeout, default: []].append(k) }
-            }
-            for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
-            return store
+            try load(&reader, key, state)
         }
     }
 }

@@ -100,9 +100,10 @@ extension ReducedWindowedDStream: CheckpointedNode {
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
         let (key, value) = try codecs()
+        let save = kernel.checkpoint.save
         let at = try timeline.writeCheckpoint(
             at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { window, out in try CheckpointCoding.write(window, key, value, to: &out) }
+        ) { window, out in try save(window, key, value, &out) }
         guard let at else { return }
         var batches: [(Time, RDD<(K, V)>)] = []
         var batchTime = at - windowDuration + reduced.slideDuration
@@ -120,8 +121,9 @@ extension ReducedWindowedDStream: CheckpointedNode {
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, value) = try codecs()
+        let load = kernel.checkpoint.load
         let restored = try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) {
-            try CheckpointCoding.read(key, value, from: &$0)
+            try load(&$0, key, value)
         }
         guard restored != nil else { return }
         let pairs = ElementCodecs.pair(key, value)
@@ -143,14 +145,17 @@ struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
     /// Drops the touched keys the filter rejects.
     let filter: @Sendable (inout [K: V], [K]) throws -> Void
     let emit: @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void
+    let checkpoint: DictionaryCheckpoint<K, V>
 
     @usableFromInline
     init(
         subtract: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void,
         add: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void,
         filter: @escaping @Sendable (inout [K: V], [K]) throws -> Void,
-        emit: @escaping @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void
+        emit: @escaping @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void,
+        checkpoint: DictionaryCheckpoint<K, V>
     ) {
+        self.checkpoint = checkpoint
         self.subtract = subtract
         self.add = add
         self.filter = filter
@@ -182,6 +187,7 @@ struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
                     if let value = window[key], try !filter((key, value)) { window[key] = nil }
                 }
             },
-            emit: { window, sink in try emitPairs(window, to: sink) })
+            emit: { window, sink in try emitPairs(window, to: sink) },
+            checkpoint: .make())
     }
 }

@@ -82,16 +82,16 @@ extension StateDStream: CheckpointedNode {
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
         guard let zero = zeroTime else { return }
         let (key, state) = try codecs()
+        let save = kernel.checkpoint.save
         try timeline.writeCheckpoint(
             at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { partition, out in try CheckpointCoding.write(partition, key, state, to: &out) }
+        ) { partition, out in try save(partition, key, state, &out) }
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, state) = try codecs()
-        try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) {
-            try CheckpointCoding.read(key, state, from: &$0)
-        }
+        let load = kernel.checkpoint.load
+        try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) { try load(&$0, key, state) }
     }
 }
 
@@ -107,6 +107,7 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
     /// batch's new keys.
     let update: @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void
     let emit: @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
+    let checkpoint: DictionaryCheckpoint<K, S>
 
     @usableFromInline
     init(
@@ -115,8 +116,10 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
         load: @escaping @Sendable (UnsafeBufferPointer<(K, S)>, inout [K: S]) -> Void,
         collect: @escaping @Sendable (UnsafeBufferPointer<(K, [V])>, inout [K: [V]]) -> Void,
         update: @escaping @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void,
-        emit: @escaping @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
+        emit: @escaping @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void,
+        checkpoint: DictionaryCheckpoint<K, S>
     ) {
+        self.checkpoint = checkpoint
         self.group = group
         self.partitionStates = partitionStates
         self.load = load
@@ -151,6 +154,7 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
                     if let next = try function(time, key, values, nil) { state[key] = next }
                 }
             },
-            emit: { state, sink in try emitPairs(state, to: sink) })
+            emit: { state, sink in try emitPairs(state, to: sink) },
+            checkpoint: .make())
     }
 }
