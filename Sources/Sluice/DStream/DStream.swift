@@ -54,6 +54,10 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
         var rememberDuration: Duration?
         var storageLevel: StorageLevel = .none
         var checkpointInterval: Duration?
+        /// Set when the stream's remembered RDDs are read again later (a window's batches), each first read
+        /// within this duration of its time: they keep their own partitions (at a level that uses disk) and let
+        /// go of their parents', which need be remembered only that long.
+        var keepsDataReadWithin: Duration?
     }
 
     let meta = Mutex(Meta())
@@ -108,8 +112,8 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
         if let existing = generated.withLock({ $0[time] }) { return existing }
         guard try isTimeValid(time) else { return nil }
         guard var rdd = try compute(time) else { return nil }
-        let level = meta.withLock { $0.storageLevel }
-        if level != .none { rdd = rdd.persist(level) }
+        let (level, keeps) = meta.withLock { ($0.storageLevel, $0.keepsDataReadWithin != nil) }
+        if level != .none { rdd = rdd.persist(level, releasingLineage: keeps) }
         return generated.withLock { generated in
             if let raced = generated[time] { return raced }
             generated[time] = rdd
@@ -155,7 +159,22 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
     }
 
     @usableFromInline
-    var parentRememberDuration: Duration { meta.withLock { $0.rememberDuration } ?? slideDuration }
+    var parentRememberDuration: Duration {
+        meta.withLock { meta in
+            // A stream whose RDDs keep their own data needs its parents only until each RDD is first computed.
+            if let within = meta.keepsDataReadWithin, meta.storageLevel.useDisk { return max(slideDuration, within) }
+            return meta.rememberDuration ?? slideDuration
+        }
+    }
+
+    /// Marks the stream's RDDs as read again later, each first read within `readWithin` of its time (see
+    /// `Meta.keepsDataReadWithin`), persisted at `level`.
+    func keepData(at level: StorageLevel, readWithin: Duration) {
+        meta.withLock { meta in
+            meta.storageLevel = level
+            meta.keepsDataReadWithin = max(meta.keepsDataReadWithin ?? .zero, readWithin)
+        }
+    }
 
     var rememberDuration: Duration? { meta.withLock { $0.rememberDuration } }
 
@@ -186,7 +205,9 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
             for key in expired.keys { generated[key] = nil }
             return Array(expired.values)
         }
-        if context.unpersistOldRDDs { for rdd in old { rdd.unpersist() } }
+        // Only RDDs this stream persisted: a stream may hand on a parent's RDD as its own (a window of one batch),
+        // which the parent still remembers.
+        if context.unpersistOldRDDs && storageLevel != .none { for rdd in old { rdd.unpersist() } }
         for parent in parents { parent.clearMetadata(time) }
     }
 

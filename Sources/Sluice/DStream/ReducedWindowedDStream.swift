@@ -32,7 +32,7 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
             name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:])
         super.init(
             context: parent.context, name: "reduceByKeyAndWindow", slideDuration: slideDuration, parents: [reduced])
-        reduced.persist(.memoryAndDisk)
+        reduced.keepData(at: .memoryAndDisk, readWithin: slideDuration)
     }
 
     override func compute(_ time: Time) throws -> RDD<(K, V)>? {

@@ -17,7 +17,7 @@ final class WindowedDStream<T: Sendable>: DStream<T>, @unchecked Sendable {
         self.windowDuration = windowDuration
         self.codec = codec
         super.init(context: parent.context, name: "window", slideDuration: slideDuration, parents: [parent])
-        if parent.storageLevel == .none { parent.persist(.memoryAndDisk) }
+        if parent.storageLevel == .none { parent.keepData(at: .memoryAndDisk, readWithin: slideDuration) }
     }
 
     override func compute(_ time: Time) throws -> RDD<T>? {

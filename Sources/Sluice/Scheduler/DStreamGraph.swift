@@ -50,6 +50,8 @@ final class DStreamGraph: Sendable {
         for output in outputs { try output.validateAtStart() }
         for output in outputs { output.initialize(zeroTime: zeroTime) }
         for output in outputs { output.remember(remember ?? .zero) }
+        // `ssc.remember(d)` reaches every stream, also those a stream that keeps its own data cuts off.
+        if let remember { for node in allNodes { node.remember(remember) } }
         state.withLock { $0.zeroTime = zeroTime }
     }
 

@@ -65,7 +65,9 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
     let id: Int
     let engine: ExecutionEngine
     @usableFromInline let partitioner: HashPartitioner
-    let inputs: [ShuffleInput<Keys, C>]
+    /// The map side's inputs, dropped once the map output is made: they hold the parent RDDs and, through them,
+    /// their data (a window's raw input would otherwise stay as long as the window keeps this stage).
+    private let inputs: Mutex<[ShuffleInput<Keys, C>]>
     let mergeCombiners: @Sendable (inout C, C) throws -> Void
     let traits: CombinerTraits<C>
     /// What the map side's tables hold of the memory budget.
@@ -89,7 +91,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         self.id = id
         self.engine = engine
         self.partitioner = partitioner
-        self.inputs = inputs
+        self.inputs = Mutex(inputs)
         self.mergeCombiners = mergeCombiners
         self.traits = traits
         self.memory = engine.memory.reservation(for: "shuffle \(id) map")
@@ -130,6 +132,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
                 do {
                     let output = try runMapTasks()
                     state.withLock { $0 = .done(output) }
+                    inputs.withLock { $0 = [] }
                     return
                 } catch {
                     state.withLock { $0 = .pending }
@@ -148,7 +151,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         let tables = WorkerTables<Keys, C>(workers: engine.pool.workerCount)
         var kept: [CombineTable<Keys, C>] = []
         do {
-            for input in inputs {
+            for input in inputs.withLock({ $0 }) {
                 try input.lineage.prepare()
                 try engine.pool.run(tasks: input.numPartitions) { p in
                     var table = tables.checkOut()

@@ -61,6 +61,9 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
         }
     }
 
+    /// How many partitions are stored.
+    var storedCount: Int { partitions.withLock { $0.count } }
+
     func unpersist() {
         let all = partitions.withLock { p in defer { p = [:] }; return p }
         for (partition, stored) in all {
