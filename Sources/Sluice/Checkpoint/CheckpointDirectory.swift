@@ -30,7 +30,7 @@ struct CheckpointDirectory: Sendable {
             try checkpoint.write(to: temporary, level: level, calls: calls)
             let (rc, err) = calls.rename(temporary, "\(path)/\(name)")
             guard rc == 0 else { throw FileError(operation: "rename", path: temporary, offset: nil, errno: err) }
-            syncDirectory()
+            Sluice.syncDirectory(path, calls: calls)
         } catch {
             _ = calls.unlink(temporary)
             throw StreamingError(.checkpointFailed, "writing the checkpoint '\(path)/\(name)' failed", underlying: error)
@@ -68,13 +68,5 @@ struct CheckpointDirectory: Sendable {
             let (rc, err) = calls.mkdir(prefix, 0o755)
             if rc != 0 && err != EEXIST { throw FileError(operation: "mkdir", path: prefix, offset: nil, errno: err) }
         }
-    }
-
-    /// Flushes the directory's entries (the rename) to stable storage (best effort).
-    func syncDirectory() {
-        let (fd, _) = calls.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        guard fd >= 0 else { return }
-        _ = calls.fsync(fd)
-        calls.close(fd)
     }
 }

@@ -177,6 +177,7 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         let segment = Segment(path: path, firstSequence: nextSequence, file: file)
         current = segment
+        if fsync { syncDirectory(directory, calls: calls) }  // the new name itself must survive a power loss
         return segment
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SluiceColumnar
 
 /// The names in directory `path` (without "." and ".."), or nil when it cannot be opened (errno says why).
 package func directoryNames(_ path: String) -> [String]? {
@@ -27,4 +28,12 @@ package func removeTree(_ path: String) {
         if isDirectory(child) { removeTree(child) } else { unlink(child) }
     }
     rmdir(path)
+}
+
+/// Flushes directory `path`'s entries (a file made or renamed in it) to stable storage (best effort).
+func syncDirectory(_ path: String, calls: SystemCalls) {
+    let (fd, _) = calls.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+    guard fd >= 0 else { return }
+    _ = calls.fsync(fd)
+    calls.close(fd)
 }
