@@ -18,11 +18,14 @@ public struct RunSettings: Sendable {
     public var conf: StreamingConf
     /// How progress is shown while running.
     public var progress: ProgressStyle
+    /// Keys in the state of the stateful workload (all loaded before the first batch).
+    public var keys: Int
 
     public init(
         workload: StreamWorkload, batchMs: Int, rate: Int, duration: Double, warmup: Double, threads: Int?,
-        conf: StreamingConf, progress: ProgressStyle
+        conf: StreamingConf, progress: ProgressStyle, keys: Int = 1_000_000
     ) {
+        self.keys = keys
         self.workload = workload
         self.batchMs = batchMs
         self.rate = rate
@@ -103,7 +106,7 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     defer { if let checkpoint { removeTree(checkpoint) } }
     let recorder = BatchRecorder()
     ssc.addStreamingListener(recorder)
-    settings.workload.build(on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs))
+    settings.workload.build(on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs), keys: settings.keys)
 
     let startWall = wallMilliseconds()
     let start = now()

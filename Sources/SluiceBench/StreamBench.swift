@@ -12,7 +12,7 @@ public struct StreamBench: ParsableCommand {
         discussion: """
             Workloads: wordcount (default: lines of 10 words, split, reduceByKey), grouped (Ints, \
             reduceByKey on x % 1000), windowed (word count over a 30 s window with an inverse), stateful \
-            (mapWithState running counts over 1M keys), passthrough (count only), codec (the block format, \
+            (mapWithState running counts over --keys keys, 1M, all in the state from the start), passthrough (count only), codec (the block format, \
             no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
             recovery time after a crash). Example: streambench --batch 500ms --rate 1M
             """)
@@ -56,7 +56,7 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "codec workload: write the uncompressed word block to this file.")
     var saveWordBlock: String?
 
-    @Option(help: "recovery workload: distinct keys in the state.")
+    @Option(help: "stateful and recovery workloads: distinct keys in the state.")
     var keys: Int = 1_000_000
 
     public init() {}
@@ -101,7 +101,7 @@ public struct StreamBench: ParsableCommand {
         let properties = try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
         return RunSettings(
             workload: workload, batchMs: p.batchMs, rate: p.rate, duration: p.duration, warmup: p.warmup,
-            threads: threads, conf: properties, progress: progress)
+            threads: threads, conf: properties, progress: progress, keys: keys)
     }
 
     public func run() throws {

@@ -10,7 +10,8 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     case grouped
     /// Word count over a 30 s window sliding every batch, with an inverse reduce.
     case windowed
-    /// A running count per key with `mapWithState` (a timeout) over 1M keys.
+    /// A running count per key with `mapWithState` (a timeout) over `--keys` keys (1M), all in the state from
+    /// the start.
     case stateful
     /// `count()` only: the source's own cost.
     case passthrough
@@ -33,7 +34,7 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
 
     /// Builds the job on `ssc`, fed by the generator at `rate` records per second; `done` is called with each
     /// batch's output (a count) at the end of its output operation.
-    func build(on ssc: StreamingContext, rate: Int?, batch: Duration) {
+    func build(on ssc: StreamingContext, rate: Int?, batch: Duration, keys: Int = 1_000_000) {
         switch self {
         case .wordcount:
             ssc.generatedLineStream(ratePerSecond: rate)
@@ -53,12 +54,14 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
                 .reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(30), slideDuration: batch)
                 .foreachRDD { rdd in _ = try rdd.count() }
         case .stateful:
+            // Every key in the state from the start, so that each batch touches a fixed share of it; an idle
+            // timeout of an hour, so that untouched keys stay.
             let spec = StateSpec<Int, Int, Int, Int>.function { _, value, state in
                 let count = (state.getOption() ?? 0) + (value ?? 0)
                 if !state.isTimingOut { try state.update(count) }
                 return count
-            }.timeout(.seconds(60))
-            ssc.generatedIntStream(ratePerSecond: rate, distinctValues: 1_000_000)
+            }.timeout(.seconds(3_600)).initialState(ssc.parallelize(Array(0..<keys).map { ($0, 0) }))
+            ssc.generatedIntStream(ratePerSecond: rate, distinctValues: keys)
                 .map { ($0, 1) }
                 .mapWithState(spec)
                 .foreachRDD { rdd in _ = try rdd.count() }

@@ -78,7 +78,7 @@ import SluiceTesting
         try StreamTest.exclusively {
             let settings = RunSettings(
                 workload: workload, batchMs: 200, rate: rate, duration: 1.2, warmup: 0.4, threads: 2,
-                conf: StreamingConf(), progress: .quiet)
+                conf: StreamingConf(), progress: .quiet, keys: 10_000)
             return try runStreaming(settings)
         }
     }
@@ -92,6 +92,9 @@ import SluiceTesting
         #expect(result.peakRSSBytes > 0)
         let table = result.table()
         #expect(table.contains("Sluice streambench: \(workload.rawValue)") && table.contains("verdict:"))
+        if workload.needsCheckpoint {
+            #expect((result.checkpoints?.count ?? 0) >= 1 && table.contains("checkpoints "), "jobs with state checkpoint")
+        }
         let json = result.json()
         for key in [
             "\"workload\":\"\(workload.rawValue)\"", "\"batchMs\":200", "\"targetRate\":20000", "\"achievedRate\":",
