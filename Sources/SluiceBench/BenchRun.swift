@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import SluiceColumnar
 import Synchronization
 
 /// What one streaming run does.

@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import SluiceColumnar
 import Synchronization
 
 /// `--workload recovery`: what fault tolerance costs with a large state. A `mapWithState` running count over

@@ -12,8 +12,8 @@ public struct StreamBench: ParsableCommand {
         discussion: """
             Workloads: wordcount (default: lines of 10 words, split, reduceByKey), grouped (Ints, \
             reduceByKey on x % 1000), windowed (word count over a 30 s window with an inverse), stateful \
-            (mapWithState running counts over --keys keys, 1M, all in the state from the start), passthrough (count only), codec (the block format, \
-            no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
+            (mapWithState running counts over --keys keys, 1M, all in the state from the start), passthrough \
+            (count only), codec (the block format, no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
             recovery time after a crash). Example: streambench --batch 500ms --rate 1M
             """)
 
@@ -95,10 +95,15 @@ public struct StreamBench: ParsableCommand {
         guard keys > 0 else { throw ValidationError("--keys must be positive, got \(keys)") }
     }
 
+    /// The properties of `--conf` (none without it).
+    func properties() throws -> StreamingConf {
+        try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+    }
+
     /// The settings of a streaming run.
     func settings(progress: ProgressStyle) throws -> RunSettings {
         let p = try parsed()
-        let properties = try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+        let properties = try properties()
         return RunSettings(
             workload: workload, batchMs: p.batchMs, rate: p.rate, duration: p.duration, warmup: p.warmup,
             threads: threads, conf: properties, progress: progress, keys: keys)
@@ -117,7 +122,7 @@ public struct StreamBench: ParsableCommand {
             let p = try parsed()
             let report = try RecoveryWorkload(
                 batchMs: p.batchMs, rate: p.rate, seconds: p.duration, keys: keys, threads: threads,
-                conf: try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+                conf: try properties()
             ).run()
             print(report.table())
             return

@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import SluiceColumnar
 import Synchronization
 
 /// Runs streaming programs deterministically in tests: on a ``ManualClock`` that the kit moves batch by batch,

@@ -26,11 +26,11 @@ struct CheckpointDirectory: Sendable {
         let name = "\(Self.prefix)\(checkpoint.time.milliseconds)"
         let temporary = "\(path)/.\(name).tmp"
         do {
-            try makeDirectory(path)
+            try calls.makeDirectories(path)
             try checkpoint.write(to: temporary, level: level, calls: calls)
             let (rc, err) = calls.rename(temporary, "\(path)/\(name)")
             guard rc == 0 else { throw FileError(operation: "rename", path: temporary, offset: nil, errno: err) }
-            Sluice.syncDirectory(path, calls: calls)
+            calls.syncDirectory(path)
         } catch {
             _ = calls.unlink(temporary)
             throw StreamingError(.checkpointFailed, "writing the checkpoint '\(path)/\(name)' failed", underlying: error)
@@ -58,15 +58,5 @@ struct CheckpointDirectory: Sendable {
             .checkpointFailed,
             "none of the \(candidates.count) checkpoint files in '\(path)' is readable: "
                 + problems.joined(separator: "; "))
-    }
-
-    /// Makes `directory` and its missing parents.
-    func makeDirectory(_ directory: String) throws(FileError) {
-        var prefix = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
-            prefix += "/\(component)"
-            let (rc, err) = calls.mkdir(prefix, 0o755)
-            if rc != 0 && err != EEXIST { throw FileError(operation: "mkdir", path: prefix, offset: nil, errno: err) }
-        }
     }
 }

@@ -98,6 +98,34 @@ enum CheckpointCoding {
     }
 }
 
+extension DStream {
+    /// Writes the stream's RDDs at its valid times from `first` through `last` (the batches a window still
+    /// covers), each with its time, for a checkpoint.
+    func writeBatches(from first: Time, through last: Time, codec: ElementCodec<Element>, to writer: inout BinaryWriter)
+        throws
+    {
+        var batches: [(Time, RDD<Element>)] = []
+        var time = first
+        while time <= last {
+            if let rdd = try getOrCompute(time) { batches.append((time, rdd)) }
+            time = time + slideDuration
+        }
+        writer.writeVarUInt(UInt64(batches.count))
+        for (time, rdd) in batches {
+            writer.writeVarInt(time.milliseconds)
+            try CheckpointCoding.write(rdd, codec, to: &writer)
+        }
+    }
+
+    /// Makes the batches ``writeBatches(from:through:codec:to:)`` wrote the stream's RDDs at their times.
+    func restoreBatches(codec: ElementCodec<Element>, from reader: inout BinaryReader) throws {
+        for _ in 0..<(try reader.readCount(for: "window batches")) {
+            let time = Time(milliseconds: try reader.readVarInt())
+            restoreRDD(try CheckpointCoding.readRDD(codec, engine: context.engine, from: &reader), at: time)
+        }
+    }
+}
+
 /// Writes and reads a partition's `[K: V]` state for checkpoints. Made where a stateful operator is called,
 /// so that the loops are specialized for the program's types (several times faster than generic code on a
 /// million keys).

@@ -19,9 +19,7 @@ extension StreamingContext {
     ) throws -> StreamingContext {
         let context = try creatingFunc()
         if context.checkpointDirectory == nil { context.checkpoint(checkpointPath) }
-        let directory = CheckpointDirectory(
-            path: checkpointPath, calls: context.engine.systemCalls,
-            retained: try context.conf.int("sluice.checkpoint.retained") ?? 10)
+        let directory = try context.checkpointFiles(at: checkpointPath)
         guard let (checkpoint, path) = try directory.latest(warn: { context.log($0) }) else { return context }
         try context.prepareRecovery(from: checkpoint, path: path)
         return context
@@ -47,10 +45,9 @@ extension StreamingContext {
         log("recovering from checkpoint '\(path)' (batch \(checkpoint.time))")
     }
 
-    /// The checkpoint directory's files, with the context's settings.
-    private func checkpointFiles() throws -> CheckpointDirectory? {
-        guard let path = checkpointDirectory else { return nil }
-        return CheckpointDirectory(
+    /// The checkpoint files in `path`, with the context's settings.
+    private func checkpointFiles(at path: String) throws -> CheckpointDirectory {
+        CheckpointDirectory(
             path: path, calls: engine.systemCalls, retained: try conf.int("sluice.checkpoint.retained") ?? 10)
     }
 
@@ -126,7 +123,8 @@ extension StreamingContext {
     func writeCheckpoint(at time: Time) -> Bool {
         let started = monotonicNanoseconds()
         do {
-            guard let directory = try checkpointFiles(), let zero = graph.zeroTime else { return false }
+            guard let path = checkpointDirectory, let zero = graph.zeroTime else { return false }
+            let directory = try checkpointFiles(at: path)
             let nodes = graph.checkpointedNodes
             let sections = try graph.withGenerationPaused {
                 try nodes.reduce(into: [Int: [UInt8]]()) { sections, node in

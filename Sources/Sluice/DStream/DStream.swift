@@ -121,9 +121,6 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
         }
     }
 
-    /// The RDD generated at `time`, if it is still remembered (never computes one).
-    func generatedRDD(at time: Time) -> RDD<Element>? { generated.withLock { $0[time] } }
-
     /// Makes `rdd` the stream's RDD at `time` (restored from a checkpoint), persisted at the stream's level.
     func restoreRDD(_ rdd: RDD<Element>, at time: Time) {
         let level = meta.withLock { $0.storageLevel }

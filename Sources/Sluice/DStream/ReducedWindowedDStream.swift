@@ -105,18 +105,9 @@ extension ReducedWindowedDStream: CheckpointedNode {
             at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
         ) { window, out in try save(window, key, value, &out) }
         guard let at else { return }
-        var batches: [(Time, RDD<(K, V)>)] = []
-        var batchTime = at - windowDuration + reduced.slideDuration
-        while batchTime <= at {
-            if batchTime > zero, let rdd = try reduced.getOrCompute(batchTime) { batches.append((batchTime, rdd)) }
-            batchTime = batchTime + reduced.slideDuration
-        }
-        let pairs = ElementCodecs.pair(key, value)
-        writer.writeVarUInt(UInt64(batches.count))
-        for (batchTime, rdd) in batches {
-            writer.writeVarInt(batchTime.milliseconds)
-            try CheckpointCoding.write(rdd, pairs, to: &writer)
-        }
+        try reduced.writeBatches(
+            from: at - windowDuration + reduced.slideDuration, through: at, codec: ElementCodecs.pair(key, value),
+            to: &writer)
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
@@ -126,11 +117,7 @@ extension ReducedWindowedDStream: CheckpointedNode {
             try load(&$0, key, value)
         }
         guard restored != nil else { return }
-        let pairs = ElementCodecs.pair(key, value)
-        for _ in 0..<(try reader.readCount(for: "reduced batches")) {
-            let batchTime = Time(milliseconds: try reader.readVarInt())
-            reduced.restoreRDD(try CheckpointCoding.readRDD(pairs, engine: context.engine, from: &reader), at: batchTime)
-        }
+        try reduced.restoreBatches(codec: ElementCodecs.pair(key, value), from: &reader)
     }
 }
 

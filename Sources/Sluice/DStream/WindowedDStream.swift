@@ -53,29 +53,12 @@ extension WindowedDStream: CheckpointedNode {
 
     /// Writes the parent's RDDs that windows after `time` still cover.
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
-        guard let zero = zeroTime else { return }
-        let codec = try elementCodec()
-        var batches: [(Time, RDD<T>)] = []
-        var batchTime = time - windowDuration + parent.slideDuration
-        while batchTime <= time {
-            if batchTime > zero, try parent.isTimeValid(batchTime), let rdd = try parent.getOrCompute(batchTime) {
-                batches.append((batchTime, rdd))
-            }
-            batchTime = batchTime + parent.slideDuration
-        }
-        writer.writeVarUInt(UInt64(batches.count))
-        for (batchTime, rdd) in batches {
-            writer.writeVarInt(batchTime.milliseconds)
-            try CheckpointCoding.write(rdd, codec, to: &writer)
-        }
+        try parent.writeBatches(
+            from: time - windowDuration + parent.slideDuration, through: time, codec: try elementCodec(), to: &writer)
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        let codec = try elementCodec()
-        for _ in 0..<(try reader.readCount(for: "window batches")) {
-            let batchTime = Time(milliseconds: try reader.readVarInt())
-            parent.restoreRDD(try CheckpointCoding.readRDD(codec, engine: context.engine, from: &reader), at: batchTime)
-        }
+        try parent.restoreBatches(codec: try elementCodec(), from: &reader)
     }
 }
 

@@ -190,7 +190,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
                 "the write-ahead log of \(name) stream \(id) needs elements with a block encoding; \(Element.self) has none")
         }
         let conf = context.conf
-        try CheckpointDirectory(path: directory, calls: context.engine.systemCalls, retained: 1).makeDirectory(directory)
+        try context.engine.systemCalls.makeDirectories(directory)
         let found = try WriteAheadLog.readAll(
             directory: directory, streamId: streamId, calls: context.engine.systemCalls, warn: { [context] in context.log($0) })
         let (covered, recovering) = logging.withLock { ($0.covered, $0.recovering) }
@@ -216,9 +216,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             b.unallocated = waiting + b.unallocated
             b.replayedThrough = byBatch.keys.max()
         }
-        let last = max(covered, found.blocks.last?.sequence ?? -1, found.segments.map(\.last).max() ?? -1)
         let log = WriteAheadLog(
-            directory: directory, after: last, existing: found.segments, calls: context.engine.systemCalls,
+            directory: directory, after: covered, existing: found.segments, calls: context.engine.systemCalls,
             level: context.engine.compressionLevel, fsync: (conf.get("sluice.wal.fsync") ?? "always") == "always",
             rollInterval: .seconds(try conf.int("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs") ?? 60),
             maxFailures: try conf.int("spark.streaming.receiver.writeAheadLog.maxFailures") ?? 3)

@@ -68,9 +68,9 @@ final class WriteAheadLog: @unchecked Sendable {
     private var nextSequence: Int64
     private let syncLock = Mutex<Int64>(-1)
 
-    /// Opens the log in `directory` (made if missing) beside its `existing` segments; new records get sequence
-    /// numbers after `after` and after every existing segment's first, so that a new segment never takes the
-    /// name of an old one (an empty or torn one included: cleaning the old one would delete the new).
+    /// Opens the log in `directory` beside its `existing` segments; new records get sequence numbers after
+    /// `after` and after every existing segment's records and first number, so that a new segment never takes
+    /// the name of an old one (an empty or torn one included: cleaning the old one would delete the new).
     init(
         directory: String, after: Int64, existing: [(path: String, first: Int64, last: Int64)], calls: SystemCalls,
         level: Int32?, fsync: Bool, rollInterval: Duration, maxFailures: Int
@@ -117,7 +117,7 @@ final class WriteAheadLog: @unchecked Sendable {
         var failures: [String] = []
         while true {
             do {
-                let (sequence, fd) = try lock.withLock { _ throws -> (Int64, Segment) in
+                let (sequence, segment) = try lock.withLock { _ throws -> (Int64, Segment) in
                     let segment = try openSegment()
                     let sequence = nextSequence
                     record.reset()
@@ -134,7 +134,7 @@ final class WriteAheadLog: @unchecked Sendable {
                     segment.lastSequence = sequence
                     return (sequence, segment)
                 }
-                if fsync { try sync(through: sequence, segment: fd) }
+                if fsync { try sync(through: sequence, segment: segment) }
                 return sequence
             } catch {
                 failures.append("\(error)")
@@ -152,10 +152,11 @@ final class WriteAheadLog: @unchecked Sendable {
     private func sync(through sequence: Int64, segment: Segment) throws {
         try syncLock.withLock { synced in
             guard synced < sequence else { return }
-            // Everything written so far is flushed by this one call.
-            let written = lock.withLock { _ in nextSequence - 1 }
-            try lock.withLock { _ in try segment.file?.sync() }  // under the lock: a roll may close the file
-            synced = written
+            // Everything written so far is flushed by this one call (under the lock: a roll may close the file).
+            synced = try lock.withLock { _ in
+                try segment.file?.sync()
+                return nextSequence - 1
+            }
         }
     }
 
@@ -177,7 +178,7 @@ final class WriteAheadLog: @unchecked Sendable {
         }
         let segment = Segment(path: path, firstSequence: nextSequence, file: file)
         current = segment
-        if fsync { syncDirectory(directory, calls: calls) }  // the new name itself must survive a power loss
+        if fsync { calls.syncDirectory(directory) }  // the new name itself must survive a power loss
         return segment
     }
 

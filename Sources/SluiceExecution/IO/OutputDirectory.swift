@@ -16,7 +16,7 @@ struct OutputDirectory {
         let nonce = String(random.next() & 0xFFFF_FFFF, radix: 16)
         let temporary = "\(path).sluice-temporary-\(nonce)"
         do {
-            try makeParents()
+            if let slash = path.lastIndex(of: "/") { try calls.makeDirectories(String(path[..<slash])) }
             removeLeftovers()
             try check(calls.mkdir(temporary, 0o755), "mkdir", temporary)
             try body(temporary)
@@ -27,12 +27,12 @@ struct OutputDirectory {
                 let old = "\(path).sluice-replaced-\(nonce)"
                 try check(calls.rename(path, old), "rename", path)
                 try check(calls.rename(temporary, path), "rename", temporary)
-                OutputDirectory.removeTree(old, calls: calls)
+                removeTree(old, calls: calls)
             } else {
                 try check(calls.rename(temporary, path), "rename", temporary)
             }
         } catch {
-            OutputDirectory.removeTree(temporary, calls: calls)
+            removeTree(temporary, calls: calls)
             if let error = error as? StorageError { throw error }
             throw StorageError(.writeFailed, "writing the output directory '\(path)' failed", underlying: error)
         }
@@ -44,29 +44,13 @@ struct OutputDirectory {
         let slash = path.lastIndex(of: "/")
         let parent = slash.map { String(path[..<$0]) } ?? "."
         let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".sluice-"
-        guard let directory = opendir(parent.isEmpty ? "/" : parent) else { return }
-        var leftovers: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name.hasPrefix(prefix) { leftovers.append("\(parent)/\(name)") }
+        for name in directoryNames(parent.isEmpty ? "/" : parent) ?? [] where name.hasPrefix(prefix) {
+            removeTree("\(parent)/\(name)", calls: calls)
         }
-        closedir(directory)
-        for leftover in leftovers { OutputDirectory.removeTree(leftover, calls: calls) }
     }
 
     private func check(_ result: (Int32, Int32), _ operation: String, _ file: String) throws(FileError) {
         if result.0 != 0 { throw FileError(operation: operation, path: file, offset: nil, errno: result.1) }
-    }
-
-    private func makeParents() throws(FileError) {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/").dropLast() {
-            prefix += "/\(component)"
-            let (rc, err) = calls.mkdir(prefix, 0o755)
-            if rc != 0 && err != EEXIST { throw FileError(operation: "mkdir", path: prefix, offset: nil, errno: err) }
-        }
     }
 
     private func exists(_ file: String) -> Bool {
@@ -83,46 +67,15 @@ struct OutputDirectory {
     /// The part files of a complete output directory, in order.
     /// - Throws: ``StorageError`` (`readFailed`) when the directory is missing or has no `_SUCCESS`.
     static func partFiles(of path: String) throws -> [String] {
-        guard let directory = opendir(path) else {
+        guard let names = directoryNames(path) else {
             throw StorageError(
                 .readFailed, "cannot read the output directory '\(path)'",
                 underlying: FileError(operation: "opendir", path: path, offset: nil, errno: errno))
         }
-        defer { closedir(directory) }
-        var names: [String] = []
-        var complete = false
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name == "_SUCCESS" { complete = true }
-            if name.hasPrefix("part-") { names.append(name) }
-        }
-        guard complete else {
+        guard names.contains("_SUCCESS") else {
             throw StorageError(.readFailed, "'\(path)' is not a complete output directory: it has no _SUCCESS file")
         }
-        return names.sorted().map { "\(path)/\($0)" }
-    }
-
-    /// Removes `root` and everything below it (best effort).
-    static func removeTree(_ root: String, calls: SystemCalls) {
-        guard let directory = opendir(root) else {
-            _ = calls.unlink(root)
-            return
-        }
-        var children: [(String, Bool)] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)  // Safe: d_name is NUL-terminated.
-            }
-            if name == "." || name == ".." { continue }
-            children.append(("\(root)/\(name)", entry.pointee.d_type == DT_DIR))
-        }
-        closedir(directory)
-        for (child, isDirectory) in children {
-            if isDirectory { removeTree(child, calls: calls) } else { _ = calls.unlink(child) }
-        }
-        _ = calls.rmdir(root)
+        return names.filter { $0.hasPrefix("part-") }.sorted().map { "\(path)/\($0)" }
     }
 }
 

@@ -83,16 +83,14 @@ public final class SpillDirectory: Sendable {
         var random = SystemRandomNumberGenerator()
         let name = "sluice-\(getpid())-\(String(random.next() & 0xFFFF_FFFF, radix: 16))"
         // Make the parent (and its parents) first, as Spark does with spark.local.dir.
-        var prefix = parent.hasPrefix("/") ? "" : "."
-        for component in parent.split(separator: "/") {
-            prefix += "/\(component)"
-            let (rc, err) = calls.mkdir(prefix, 0o755)
-            if rc != 0 && err != EEXIST {
-                throw StorageError(.writeFailed, "cannot make the spill directory '\(parent)' (sluice.spill.dir)",
-                    underlying: FileError(operation: "mkdir", path: prefix, offset: nil, errno: err))
-            }
+        let made: String
+        do {
+            made = try calls.makeDirectories(parent)
+        } catch {
+            throw StorageError(
+                .writeFailed, "cannot make the spill directory '\(parent)' (sluice.spill.dir)", underlying: error)
         }
-        let path = "\(prefix)/\(name)"
+        let path = "\(made)/\(name)"
         let (rc, err) = calls.mkdir(path, 0o700)
         guard rc == 0 else {
             throw StorageError(.writeFailed, "cannot make a spill directory in '\(parent)' (sluice.spill.dir)",
