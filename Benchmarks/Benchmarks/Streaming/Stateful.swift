@@ -115,7 +115,7 @@ final class DriverSlot: Sendable {
 func statefulBenchmarks() {
     let configuration = Benchmark.Configuration(
         metrics: [.wallClock],
-        timeUnits: .milliseconds,
+        timeUnits: .microseconds,
         warmupIterations: 0,
         maxDuration: .seconds(10),
         maxIterations: 100,

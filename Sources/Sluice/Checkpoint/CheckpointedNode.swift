@@ -68,13 +68,48 @@ enum CheckpointCoding {
             }
             partitions.append(partition)
         }
-        let restored = partitions
+        let restored = hashed ? rehomed(partitions) : partitions
         return RDD.custom(
             engine: engine, numPartitions: restored.count,
             partitioner: hashed ? HashPartitioner(numPartitions: restored.count) : nil, lineage: Lineage()
         ) { p, sink in
             try restored[p].withUnsafeBufferPointer { try emitChunks($0, to: sink) }
         }
+    }
+
+    /// Hash-partitioned pairs restored from a checkpoint, each moved to the partition this process gives its
+    /// key: a key whose hash code is seeded per process (see `SparkHashCode.isProcessIndependent`) may belong
+    /// elsewhere than in the run that wrote it. Unchanged when the elements are not pairs or their keys hash
+    /// the same in every process.
+    static func rehomed<T>(_ partitions: [[T]]) -> [[T]] {
+        guard let first = partitions.lazy.flatMap({ $0 }).first,
+            let pair = first as? (any Hashable, Any), !SparkHashCode.isProcessIndependent(type(of: pair.0))
+        else { return partitions }
+        let partitioner = HashPartitioner(numPartitions: partitions.count)
+        var moved = partitions.map { _ in [T]() }
+        for (p, partition) in partitions.enumerated() {
+            for element in partition {
+                // Every element has the first's type; the fallback keeps an element where it was.
+                guard let pair = element as? (any Hashable, Any) else {
+                    moved[p].append(element)
+                    continue
+                }
+                let key: any Hashable = pair.0
+                moved[partitioner.partition(for: key)].append(element)
+            }
+        }
+        return moved
+    }
+
+    /// Per-partition key-value states restored from a checkpoint, each key moved to the partition `partitioner`
+    /// gives it in this process (see ``rehomed(_:)``); unchanged when the keys hash the same in every process.
+    static func rehomed<K: Hashable, V>(_ states: [[K: V]], by partitioner: HashPartitioner) -> [[K: V]] {
+        guard !SparkHashCode.isProcessIndependent(K.self) else { return states }
+        var moved = states.map { _ in [K: V]() }
+        for state in states {
+            for (key, value) in state { moved[partitioner.partition(for: key)][key] = value }
+        }
+        return moved
     }
 
     /// Writes encoded partitions, each length-prefixed.

@@ -74,6 +74,9 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
     let saveCheckpoint: @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void
     /// Reads what `saveCheckpoint` wrote (the timer index rebuilt from the update times and the timeout).
     let loadCheckpoint: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
+    /// Restored partitions with each key moved to the partition this process gives it (see
+    /// `CheckpointCoding.rehomed`).
+    let rehome: @Sendable ([Store], HashPartitioner) -> [Store]
 
     @usableFromInline
     init(
@@ -84,7 +87,8 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         partitionRecords: @escaping @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>,
         partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>,
         saveCheckpoint: @escaping @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void,
-        loadCheckpoint: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
+        loadCheckpoint: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store,
+        rehome: @escaping @Sendable ([Store], HashPartitioner) -> [Store]
     ) {
         self.records = records
         self.timeouts = timeouts
@@ -94,6 +98,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         self.partitionStates = partitionStates
         self.saveCheckpoint = saveCheckpoint
         self.loadCheckpoint = loadCheckpoint
+        self.rehome = rehome
     }
 
     /// The kernel of `spec`.
@@ -207,6 +212,22 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                 }
                 for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
                 return store
+            },
+            rehome: { stores, partitioner in
+                guard !SparkHashCode.isProcessIndependent(K.self) else { return stores }
+                var moved = stores.map { _ in Store() }
+                var expiries = stores.map { _ in [Time: [K]]() }
+                for store in stores {
+                    store.entries.forEach { key, entry in
+                        let p = partitioner.partition(for: key)
+                        moved[p].entries.set(key, entry)
+                        if let timeout { expiries[p][entry.updated + timeout, default: []].append(key) }
+                    }
+                }
+                for p in moved.indices {
+                    for (expiry, keys) in expiries[p] { moved[p].arm(keys, at: expiry) }
+                }
+                return moved
             })
     }
 }
@@ -337,10 +358,10 @@ extension MapWithStateDStream: CheckpointedNode {
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, state) = try codecs()
-        let load = core.kernel.loadCheckpoint
-        try core.timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: []) { reader in
-            try load(&reader, key, state)
-        }
+        let (load, rehome, partitioner) = (core.kernel.loadCheckpoint, core.kernel.rehome, core.partitioner)
+        try core.timeline.restoreCheckpoint(
+            from: &reader, engine: context.engine, output: [], rehome: { rehome($0, partitioner) }
+        ) { reader in try load(&reader, key, state) }
     }
 }
 

@@ -113,9 +113,11 @@ extension ReducedWindowedDStream: CheckpointedNode {
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, value) = try codecs()
         let load = kernel.checkpoint.load
-        let restored = try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) {
-            try load(&$0, key, value)
-        }
+        let partitioner = self.partitioner
+        let restored = try timeline.restoreCheckpoint(
+            from: &reader, engine: context.engine, output: (),
+            rehome: { CheckpointCoding.rehomed($0, by: partitioner) }
+        ) { try load(&$0, key, value) }
         guard restored != nil else { return }
         try reduced.restoreBatches(codec: ElementCodecs.pair(key, value), from: &reader)
     }

@@ -91,7 +91,11 @@ extension StateDStream: CheckpointedNode {
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
         let (key, state) = try codecs()
         let load = kernel.checkpoint.load
-        try timeline.restoreCheckpoint(from: &reader, engine: context.engine, output: ()) { try load(&$0, key, state) }
+        let partitioner = self.partitioner
+        try timeline.restoreCheckpoint(
+            from: &reader, engine: context.engine, output: (),
+            rehome: { CheckpointCoding.rehomed($0, by: partitioner) }
+        ) { try load(&$0, key, state) }
     }
 }
 

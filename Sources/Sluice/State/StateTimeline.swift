@@ -184,15 +184,17 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     }
 
     /// Reads what ``writeCheckpoint(at:zero:engine:to:computing:_:)`` wrote and makes it the state (with
-    /// `output` as that batch's output); returns the batch's time, nil when there was no state.
+    /// `output` as that batch's output), after `rehome` moved each key to the partition this process gives it;
+    /// returns the batch's time, nil when there was no state.
     @discardableResult
     func restoreCheckpoint(
         from reader: inout BinaryReader, engine: ExecutionEngine, output: Output,
+        rehome: ([State]) -> [State],
         _ decode: @escaping @Sendable (inout BinaryReader) throws -> State
     ) throws -> Time? {
         guard let at = try CheckpointCoding.readTime(from: &reader) else { return nil }
         let states = try Self.decodeStates(try CheckpointCoding.readPartitions(from: &reader), engine: engine, decode)
-        try restore(states: states, at: at, output: output)
+        try restore(states: rehome(states), at: at, output: output)
         return at
     }
 

@@ -1,9 +1,10 @@
 /// Spreads keys over `numPartitions` partitions by their hash code, as Spark's `HashPartitioner` does:
 /// partition = hashCode mod numPartitions, made non-negative.
 ///
-/// For `Int` (Scala's `Long`), `Int32`, `Bool` and `String` keys the hash code is Java's, so a key lands in the
-/// same partition as in Spark, and in every run of the program. Other keys use Swift's `hashValue`, which
-/// Swift seeds per process: their placement is stable within a run only.
+/// For `Int` (Scala's `Long`), `Int64`, `Int32`, `Bool` and `String` keys the hash code is Java's, so a key lands
+/// in the same partition as in Spark, and in every run of the program. Other keys use Swift's `hashValue`, which
+/// Swift seeds per process: their placement holds within a run only (state restored from a checkpoint is moved
+/// to where this run places its keys; see ``SparkHashCode/isProcessIndependent(_:)``).
 public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
     /// The number of partitions.
     public let numPartitions: Int
@@ -42,6 +43,13 @@ public enum SparkHashCode {
         case let v as String: return string(v)
         default: return long(Int64(key.hashValue))
         }
+    }
+
+    /// Whether keys of `type` have the same hash code in every process (the types with Java's hash code), so
+    /// that data placed by key in one run is where the next run looks for it. Any other key's hash code is
+    /// Swift's `hashValue`, seeded per process.
+    public static func isProcessIndependent(_ type: Any.Type) -> Bool {
+        type == Int.self || type == Int64.self || type == Int32.self || type == Bool.self || type == String.self
     }
 
     /// `java.lang.Long.hashCode`.

@@ -25,6 +25,51 @@ import Testing
         try CheckpointDirectory(path: directory, calls: .live, retained: retained).write(checkpoint, level: 1)
     }
 
+    /// A restored hash-partitioned RDD whose keys hash per process is re-placed by this process's hashing (the
+    /// run that wrote it placed them by its own seed); keys with Java's hash code stay where they were written.
+    @Test func restoredKeyedBatchesMoveToThisProcesssPartitions() throws {
+        // Exclusive: the key's seed is shared with the recovery tests.
+        try StreamTest.exclusively {
+            typealias Key = RecoveryTests.ReseededKey
+            let keys = (0..<40).map { Key(name: "k\($0)") }
+            let partitioner = HashPartitioner(numPartitions: 3)
+            var written: [[(Key, Int)]] = [[], [], []]
+            for (i, key) in keys.enumerated() { written[partitioner.partition(for: key)].append((key, i)) }
+            let placedBefore = keys.map { partitioner.partition(for: $0) }
+            let partitions0 = written
+            let engine = try ExecutionEngine(master: "local[2]")
+            let codec = try CheckpointCoding.codec((Key, Int).self, for: "test pairs")
+            let rdd = RDD<(Key, Int)>.custom(engine: engine, numPartitions: 3, partitioner: partitioner, lineage: Lineage()) {
+                p, sink in try partitions0[p].withUnsafeBufferPointer { try sink($0) }
+            }
+            var writer = try BinaryWriter()
+            try CheckpointCoding.write(rdd, codec, to: &writer)
+            let bytes = writer.buffer.withUnsafeBytes { Array($0) }
+
+            Key.seed.add(1, ordering: .relaxed)  // the next process
+            #expect(keys.map { partitioner.partition(for: $0) } != placedBefore, "the new seed moves some key")
+            let restored = try bytes.withUnsafeBytes { raw in
+                try BinaryReader.withReader(raw) { reader in try CheckpointCoding.readRDD(codec, engine: engine, from: &reader) }
+            }
+            let partitions = try restored.glom().collect()
+            #expect(partitions.count == 3 && restored.partitioner == partitioner)
+            for (p, partition) in partitions.enumerated() {
+                #expect(partition.allSatisfy { partitioner.partition(for: $0.0) == p }, "partition \(p)")
+            }
+            #expect(partitions.flatMap { $0 }.map(\.1).sorted() == Array(0..<40), "every pair kept, once")
+            // Int and String keys are placed by Java's hash code, the same in every process: nothing moves.
+            let ints = [[(3, 0)], [(1, 1)], [(2, 2)]]  // deliberately not where Int keys go
+            #expect(CheckpointCoding.rehomed(ints).map { $0.map(\.0) } == [[3], [1], [2]])
+            #expect(CheckpointCoding.rehomed([["a": 1], ["b": 2]], by: HashPartitioner(numPartitions: 2)) == [["a": 1], ["b": 2]])
+            let states: [[Key: Int]] = partitions0.map { Dictionary(uniqueKeysWithValues: $0) }
+            let movedStates = CheckpointCoding.rehomed(states, by: partitioner)
+            for (p, state) in movedStates.enumerated() {
+                #expect(state.keys.allSatisfy { partitioner.partition(for: $0) == p }, "state partition \(p)")
+            }
+            #expect(movedStates.map(\.count).reduce(0, +) == 40)
+        }
+    }
+
     @Test func aCheckpointReadsBackAsWritten() throws {
         let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
         defer { dir.remove() }

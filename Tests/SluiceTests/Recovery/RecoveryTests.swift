@@ -128,6 +128,51 @@ import Testing
         }
     }
 
+    /// A key hashed as a Swift struct is: through `Hasher`, which each process seeds anew. `seed` stands for
+    /// the process's seed; each rebuild of the program bumps it, so a restart hashes the key differently, as a
+    /// real restart does.
+    struct ReseededKey: Hashable, Codable, BlockSerializable, Sendable {
+        static let seed = Atomic<Int>(0)
+        let name: String
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(name)
+            hasher.combine(Self.seed.load(ordering: .relaxed))
+        }
+        static func == (a: ReseededKey, b: ReseededKey) -> Bool { a.name == b.name }
+    }
+
+    /// `build` over keys hashed per process: a new seed for each run of the program.
+    static func reseeded(_ build: @escaping @Sendable (DStream<(ReseededKey, Int)>) -> DStream<(ReseededKey, Int)>) -> Build {
+        { stream in
+            ReseededKey.seed.add(1, ordering: .relaxed)
+            return build(stream.map { (ReseededKey(name: $0.0), $0.1) }).map { ($0.0.name, $0.1) }
+        }
+    }
+
+    /// Keys whose hash code changes from one process to the next (anything but Int, Int32, Int64, Bool and
+    /// String) land in other partitions after a restart: restored state and window batches must move with them,
+    /// or a key's new records would miss its state (counted from zero, and the old state left beside it).
+    @Test func keysHashedPerProcessFindTheirStateAfterARestart() throws {
+        let builds: [(String, Build)] = [
+            ("updateStateByKey", Self.reseeded { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) }.checkpoint(.seconds(3)) }),
+            ("mapWithState with timeouts", Self.reseeded { stream in
+                let spec = StateSpec<ReseededKey, Int, Int, (ReseededKey, Int)>.function { key, value, state in
+                    if state.isTimingOut { return (ReseededKey(name: "timeout:" + key.name), state.getOption() ?? 0) }
+                    let sum = (state.getOption() ?? 0) + (value ?? 0)
+                    try state.update(sum)
+                    return (key, sum)
+                }.timeout(.seconds(3))
+                return stream.mapWithState(spec).checkpoint(.seconds(2))
+            }),
+            ("inverse window", Self.reseeded { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(4)) }),
+            ("reduced batches in a window", Self.reseeded { $0.reduceByKey(+).window(windowDuration: .seconds(3)).reduceByKey(+) }),
+        ]
+        for (seed, (name, build)) in builds.enumerated() {
+            let input = Self.randomInput(batches: 12, seed: UInt64(seed) + 200)
+            try Self.compare(input, stops: [3, 7, 8], build: build, "\(name), keys hashed per process")
+        }
+    }
+
     final class Pushed: Receiver<String>, @unchecked Sendable {}
 
     /// One context's run over batches `batches` (batch i at i s): before batch i, `stored[i]` is stored as one
