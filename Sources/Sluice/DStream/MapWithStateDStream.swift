@@ -117,6 +117,8 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                 if timeout != nil { armed.reserveCapacity(chunk.count) }
                 let ahead = 16
                 for i in hashes.indices.prefix(ahead) { store.entries.prefetch(hash: hashes[i]) }
+                // Once per chunk: found slots then change in place (an insert or removal checks again).
+                store.entries.makeUnique()
                 for i in chunk.indices {
                     if i &+ ahead < hashes.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
                     let (key, value) = chunk[i]
@@ -127,7 +129,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                         if found { store.entries.remove(at: slot) }
                     } else if state.updated, let newState = state.value {
                         if found {
-                            store.entries.modifyValue(at: slot) { entry in
+                            store.entries.modifyUniqueValue(at: slot) { entry in
                                 entry.state = newState
                                 entry.updated = time
                             }
@@ -136,7 +138,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                             if timeout != nil { armed.append(key) }
                         }
                     } else if found, timeout != nil {
-                        store.entries.modifyValue(at: slot) { $0.updated = time }  // a record refreshes the idle clock
+                        store.entries.modifyUniqueValue(at: slot) { $0.updated = time }  // a record refreshes the idle clock
                     }
                 }
                 if let timeout { store.arm(armed, at: time + timeout) }
