@@ -123,14 +123,15 @@ struct Checkpoint: Sendable, Equatable {
 }
 
 /// The stream graph as a checkpoint records it: every stream's kind, slide, parents and settings that decide
-/// what its saved data means (window length, partitions). A rebuilt program must match it stream by stream.
+/// what its saved data means (a window's length). A rebuilt program must match it stream by stream
+/// (partitions and timeouts may change: restored state is placed anew, timers rebuilt).
 struct GraphDescription: Sendable, Equatable {
     struct Stream: Sendable, Equatable {
         var id: Int
         var kind: String
         var slide: Duration
         var parents: [Int]
-        /// Settings that shape the stream's data, e.g. "window 30s, 4 partitions".
+        /// Settings that shape the stream's data, e.g. "window 30s".
         var detail: String
 
         var summary: String {

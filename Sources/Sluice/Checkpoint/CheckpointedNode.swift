@@ -55,9 +55,12 @@ enum CheckpointCoding {
         }
     }
 
-    /// An RDD of the contents ``write(_:_:to:)`` wrote.
+    /// An RDD of the contents ``write(_:_:to:)`` wrote. A hash-partitioned one is placed anew (see
+    /// ``rehomed(_:into:)``), into `partitions` partitions when given (the number its reader now uses), else
+    /// into as many as were written.
     static func readRDD<T: Sendable>(
-        _ codec: ElementCodec<T>, engine: ExecutionEngine, from reader: inout BinaryReader
+        _ codec: ElementCodec<T>, engine: ExecutionEngine, partitions target: Int? = nil,
+        from reader: inout BinaryReader
     ) throws -> RDD<T> {
         let hashed = try reader.readBool()
         var partitions: [[T]] = []
@@ -68,7 +71,7 @@ enum CheckpointCoding {
             }
             partitions.append(partition)
         }
-        let restored = hashed ? rehomed(partitions) : partitions
+        let restored = hashed ? rehomed(partitions, into: target ?? partitions.count) : partitions
         return RDD.custom(
             engine: engine, numPartitions: restored.count,
             partitioner: hashed ? HashPartitioner(numPartitions: restored.count) : nil, lineage: Lineage()
@@ -77,35 +80,37 @@ enum CheckpointCoding {
         }
     }
 
-    /// Hash-partitioned pairs restored from a checkpoint, each moved to the partition this process gives its
-    /// key: a key whose hash code is seeded per process (see `SparkHashCode.isProcessIndependent`) may belong
-    /// elsewhere than in the run that wrote it. Unchanged when the elements are not pairs or their keys hash
-    /// the same in every process.
-    static func rehomed<T>(_ partitions: [[T]]) -> [[T]] {
-        guard let first = partitions.lazy.flatMap({ $0 }).first,
-            let pair = first as? (any Hashable, Any), !SparkHashCode.isProcessIndependent(type(of: pair.0))
-        else { return partitions }
-        let partitioner = HashPartitioner(numPartitions: partitions.count)
-        var moved = partitions.map { _ in [T]() }
-        for (p, partition) in partitions.enumerated() {
+    /// Hash-partitioned pairs restored from a checkpoint, each placed in the partition of `count` that this
+    /// process gives its key. A key whose hash code is seeded per process (see
+    /// `SparkHashCode.isProcessIndependent`) may belong elsewhere than in the run that wrote it, and the
+    /// number of partitions may have changed (`spark.default.parallelism`, a machine with other cores).
+    /// Unchanged when the count is the same and the keys hash alike in every process, or the elements are not
+    /// pairs.
+    static func rehomed<T>(_ partitions: [[T]], into count: Int) -> [[T]] {
+        guard let first = partitions.lazy.flatMap({ $0 }).first else {
+            return Array(repeating: [], count: max(1, count))
+        }
+        guard let pair = first as? (any Hashable, Any) else { return partitions }
+        if count == partitions.count && SparkHashCode.isProcessIndependent(type(of: pair.0)) { return partitions }
+        let partitioner = HashPartitioner(numPartitions: max(1, count))
+        var moved = Array(repeating: [T](), count: partitioner.numPartitions)
+        for partition in partitions {
             for element in partition {
-                // Every element has the first's type; the fallback keeps an element where it was.
-                guard let pair = element as? (any Hashable, Any) else {
-                    moved[p].append(element)
-                    continue
-                }
-                let key: any Hashable = pair.0
-                moved[partitioner.partition(for: key)].append(element)
+                // Every element has the first's type, so the cast holds; were it not to, the element would go to
+                // the first partition rather than be lost.
+                let key: (any Hashable)? = (element as? (any Hashable, Any))?.0
+                moved[key.map { partitioner.partition(for: $0) } ?? 0].append(element)
             }
         }
         return moved
     }
 
     /// Per-partition key-value states restored from a checkpoint, each key moved to the partition `partitioner`
-    /// gives it in this process (see ``rehomed(_:)``); unchanged when the keys hash the same in every process.
+    /// gives it in this process (see ``rehomed(_:into:)``); unchanged when there are as many partitions as
+    /// written and the keys hash alike in every process.
     static func rehomed<K: Hashable, V>(_ states: [[K: V]], by partitioner: HashPartitioner) -> [[K: V]] {
-        guard !SparkHashCode.isProcessIndependent(K.self) else { return states }
-        var moved = states.map { _ in [K: V]() }
+        if states.count == partitioner.numPartitions && SparkHashCode.isProcessIndependent(K.self) { return states }
+        var moved = Array(repeating: [K: V](), count: partitioner.numPartitions)
         for state in states {
             for (key, value) in state { moved[partitioner.partition(for: key)][key] = value }
         }
@@ -152,11 +157,13 @@ extension DStream {
         }
     }
 
-    /// Makes the batches ``writeBatches(from:through:codec:to:)`` wrote the stream's RDDs at their times.
-    func restoreBatches(codec: ElementCodec<Element>, from reader: inout BinaryReader) throws {
+    /// Makes the batches ``writeBatches(from:through:codec:to:)`` wrote the stream's RDDs at their times
+    /// (hash-partitioned ones placed anew, into `partitions` partitions when given).
+    func restoreBatches(codec: ElementCodec<Element>, partitions: Int? = nil, from reader: inout BinaryReader) throws {
         for _ in 0..<(try reader.readCount(for: "window batches")) {
             let time = Time(milliseconds: try reader.readVarInt())
-            restoreRDD(try CheckpointCoding.readRDD(codec, engine: context.engine, from: &reader), at: time)
+            let rdd = try CheckpointCoding.readRDD(codec, engine: context.engine, partitions: partitions, from: &reader)
+            restoreRDD(rdd, at: time)
         }
     }
 }

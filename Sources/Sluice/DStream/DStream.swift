@@ -18,7 +18,7 @@ protocol GraphNode: AnyObject, Sendable {
     func clearMetadata(_ time: Time)
     /// The longest duration a parent of this stream must remember (windows need their window's worth).
     var parentRememberDuration: Duration { get }
-    /// Settings that shape the stream's saved data (window length, partitions), for checkpoints' graph
+    /// Settings that shape the stream's saved data (a window's length), for checkpoints' graph
     /// description.
     var checkpointDetail: String { get }
 }

@@ -74,8 +74,8 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
     let saveCheckpoint: @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void
     /// Reads what `saveCheckpoint` wrote (the timer index rebuilt from the update times and the timeout).
     let loadCheckpoint: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
-    /// Restored partitions with each key moved to the partition this process gives it (see
-    /// `CheckpointCoding.rehomed`).
+    /// Restored partitions with each key moved to the partition of the partitioner given that this process
+    /// gives it (see `CheckpointCoding.rehomed`).
     let rehome: @Sendable ([Store], HashPartitioner) -> [Store]
 
     @usableFromInline
@@ -216,9 +216,11 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                 return store
             },
             rehome: { stores, partitioner in
-                guard !SparkHashCode.isProcessIndependent(K.self) else { return stores }
-                var moved = stores.map { _ in Store() }
-                var expiries = stores.map { _ in [Time: [K]]() }
+                if stores.count == partitioner.numPartitions && SparkHashCode.isProcessIndependent(K.self) {
+                    return stores
+                }
+                var moved = Array(repeating: Store(), count: partitioner.numPartitions)
+                var expiries = Array(repeating: [Time: [K]](), count: partitioner.numPartitions)
                 for store in stores {
                     store.entries.forEach { key, entry in
                         let p = partitioner.partition(for: key)
@@ -320,11 +322,6 @@ public final class MapWithStateDStream<K: Hashable & Sendable, V: Sendable, S: S
     }
 
     override var mustCheckpoint: Bool { true }
-
-    override var checkpointDetail: String {
-        "\(core.partitioner.numPartitions) partitions"
-            + (core.spec.idleTimeout.map { ", timeout \($0.sparkDescription)" } ?? "")
-    }
 
     override func remember(_ duration: Duration) {
         core.timeline.keepStates(for: duration)

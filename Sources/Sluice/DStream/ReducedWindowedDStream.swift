@@ -63,9 +63,7 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
 
     override var mustCheckpoint: Bool { true }
 
-    override var checkpointDetail: String {
-        "window \(windowDuration.sparkDescription), \(partitioner.numPartitions) partitions"
-    }
+    override var checkpointDetail: String { "window \(windowDuration.sparkDescription)" }
 
     override func remember(_ duration: Duration) {
         timeline.keepStates(for: duration)
@@ -119,7 +117,8 @@ extension ReducedWindowedDStream: CheckpointedNode {
             rehome: { CheckpointCoding.rehomed($0, by: partitioner) }
         ) { try load(&$0, key, value) }
         guard restored != nil else { return }
-        try reduced.restoreBatches(codec: ElementCodecs.pair(key, value), from: &reader)
+        try reduced.restoreBatches(
+            codec: ElementCodecs.pair(key, value), partitions: partitioner.numPartitions, from: &reader)
     }
 }
 

@@ -56,8 +56,6 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
 
     override var mustCheckpoint: Bool { true }
 
-    override var checkpointDetail: String { "\(partitioner.numPartitions) partitions" }
-
     override func remember(_ duration: Duration) {
         timeline.keepStates(for: duration)
         super.remember(duration)

@@ -59,7 +59,20 @@ import Testing
             #expect(partitions.flatMap { $0 }.map(\.1).sorted() == Array(0..<40), "every pair kept, once")
             // Int and String keys are placed by Java's hash code, the same in every process: nothing moves.
             let ints = [[(3, 0)], [(1, 1)], [(2, 2)]]  // deliberately not where Int keys go
-            #expect(CheckpointCoding.rehomed(ints).map { $0.map(\.0) } == [[3], [1], [2]])
+            #expect(CheckpointCoding.rehomed(ints, into: 3).map { $0.map(\.0) } == [[3], [1], [2]])
+            // Into another number of partitions, every key moves to its place among them.
+            for count in [1, 2, 5] {
+                let spread = CheckpointCoding.rehomed(ints, into: count)
+                let byCount = HashPartitioner(numPartitions: count)
+                #expect(spread.count == count && spread.flatMap { $0 }.count == 3)
+                #expect(spread.enumerated().allSatisfy { p, part in part.allSatisfy { byCount.partition(for: $0.0) == p } })
+                let custom = CheckpointCoding.rehomed(partitions, into: count)
+                #expect(custom.enumerated().allSatisfy { p, part in part.allSatisfy { byCount.partition(for: $0.0) == p } })
+                #expect(custom.flatMap { $0 }.map(\.1).sorted() == Array(0..<40))
+                let states = CheckpointCoding.rehomed([[2: "z"], [3: "x", 1: "y"]], by: byCount)  // as 2 partitions hold them
+                #expect(states.count == count && states.map(\.count).reduce(0, +) == 3)
+                #expect(states.enumerated().allSatisfy { p, state in state.keys.allSatisfy { byCount.partition(for: $0) == p } })
+            }
             #expect(CheckpointCoding.rehomed([["a": 1], ["b": 2]], by: HashPartitioner(numPartitions: 2)) == [["a": 1], ["b": 2]])
             let states: [[Key: Int]] = partitions0.map { Dictionary(uniqueKeysWithValues: $0) }
             let movedStates = CheckpointCoding.rehomed(states, by: partitioner)
@@ -159,8 +172,8 @@ import Testing
         } catch let error as StreamingError {
             #expect(error.code == .checkpointMismatch)
             #expect(
-                "\(error)".contains("the checkpoint has stream 1 (updateStateByKey sliding every 1000 ms, 2 partitions, "
-                    + "from stream 0) where the program now has stream 1 (reduceByKey"), "\(error)")
+                "\(error)".contains("the checkpoint has stream 1 (updateStateByKey sliding every 1000 ms, from stream 0) "
+                    + "where the program now has stream 1 (reduceByKey"), "\(error)")
         }
         do {
             try StreamTest.exclusively {

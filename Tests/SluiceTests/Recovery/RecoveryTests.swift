@@ -49,9 +49,10 @@ import Testing
             let previous = Int64(after) * 1_000
             let context = try StreamingContext.getOrCreate(checkpointPath: directory) {
                 let manual = ManualClock(startTime: Time(milliseconds: previous))
+                let parallelism = conf.get("spark.default.parallelism") ?? "2"
                 let ssc = try StreamingContext(
-                    conf: conf.setMaster("local[2]").set("spark.default.parallelism", "2"), batchDuration: .seconds(1),
-                    clock: manual)
+                    conf: conf.setMaster("local[2]").set("spark.default.parallelism", parallelism),
+                    batchDuration: .seconds(1), clock: manual)
                 let made = RDDQueue<(String, Int)>()
                 build(ssc.queueStream(made)).foreachRDD { rdd, time in try collected.keep(rdd, time) }
                 (queue, clock) = (made, manual)
@@ -77,8 +78,12 @@ import Testing
         }
     }
 
-    /// The outputs of a run with stops after each of `stops`, next to those of a run without.
-    static func compare(_ input: [Pairs], stops: [Int], build: Build, _ comment: Comment) throws {
+    /// The outputs of a run with stops after each of `stops`, next to those of a run without; run i after a
+    /// stop (0 the first) uses `conf(i)`.
+    static func compare(
+        _ input: [Pairs], stops: [Int], conf: (Int) -> StreamingConf = { _ in StreamingConf() }, build: Build,
+        _ comment: Comment
+    ) throws {
         let (whole, interrupted) = (Collected(), Collected())
         let a = try TemporaryDirectory(prefix: "sluice-recovery")
         let b = try TemporaryDirectory(prefix: "sluice-recovery")
@@ -89,8 +94,10 @@ import Testing
         // (A graceful stop on a manual clock would wait for a tick that never comes.)
         try run(a.path, input, through: input.count, gracefully: false, into: whole, build: build)
         var after = 0
-        for stop in stops + [input.count] {
-            try run(b.path, input, after: after, through: stop, gracefully: false, into: interrupted, build: build)
+        for (i, stop) in (stops + [input.count]).enumerated() {
+            try run(
+                b.path, input, after: after, through: stop, gracefully: false, conf: conf(i), into: interrupted,
+                build: build)
             after = stop
         }
         let (want, got) = (whole.byTime.withLock { $0 }, interrupted.byTime.withLock { $0 })
@@ -170,6 +177,33 @@ import Testing
         for (seed, (name, build)) in builds.enumerated() {
             let input = Self.randomInput(batches: 12, seed: UInt64(seed) + 200)
             try Self.compare(input, stops: [3, 7, 8], build: build, "\(name), keys hashed per process")
+        }
+    }
+
+    /// A program restarted with another number of partitions (`spark.default.parallelism`, or `local[*]` on a
+    /// machine with other cores) carries on: its state and window batches are spread over the new partitions.
+    @Test func aRestartWithAnotherNumberOfPartitionsCarriesOn() throws {
+        let builds: [(String, Build)] = [
+            ("updateStateByKey", { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) }.checkpoint(.seconds(2)) }),
+            ("mapWithState with timeouts", { stream in
+                let spec = StateSpec<String, Int, Int, (String, Int)>.function { key, value, state in
+                    if state.isTimingOut { return ("timeout:" + key, state.getOption() ?? 0) }
+                    let sum = (state.getOption() ?? 0) + (value ?? 0)
+                    try state.update(sum)
+                    return (key, sum)
+                }.timeout(.seconds(3))
+                return stream.mapWithState(spec).checkpoint(.seconds(2))
+            }),
+            ("inverse window", { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(2)) }),
+            ("reduced batches in a window", { $0.reduceByKey(+).window(windowDuration: .seconds(3)).reduceByKey(+) }),
+            ("custom keys, inverse window", Self.reseeded { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(2)) }),
+        ]
+        let parallelism = [2, 3, 1, 4]
+        for (seed, (name, build)) in builds.enumerated() {
+            let input = Self.randomInput(batches: 12, seed: UInt64(seed) + 300)
+            try Self.compare(
+                input, stops: [3, 6, 9], conf: { StreamingConf().set("spark.default.parallelism", "\(parallelism[$0])") },
+                build: build, "\(name), partitions \(parallelism)")
         }
     }
 
