@@ -168,26 +168,34 @@ extension DStream {
     }
 }
 
-/// Writes and reads a partition's `[K: V]` state for checkpoints. Made where a stateful operator is called,
-/// so that the loops are specialized for the program's types (several times faster than generic code on a
-/// million keys).
+/// How a stateful stream's per-partition store goes into checkpoints: written and read with the key and value
+/// encodings, and re-placed after a restart (see `CheckpointCoding.rehomed`). Made where a stateful operator is
+/// called, so that the loops are specialized for the program's types (several times faster than generic code
+/// on a million keys).
 @usableFromInline
-struct DictionaryCheckpoint<K: Hashable & Sendable, V: Sendable>: Sendable {
-    let save: @Sendable ([K: V], ElementCodec<K>, ElementCodec<V>, inout BinaryWriter) throws -> Void
-    let load: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<V>) throws -> [K: V]
+struct StateCoding<K: Hashable & Sendable, V: Sendable, Store: Sendable>: Sendable {
+    let save: @Sendable (Store, ElementCodec<K>, ElementCodec<V>, inout BinaryWriter) throws -> Void
+    let load: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<V>) throws -> Store
+    /// The stores restored, each key moved to the partition of the given partitioner that this process gives it.
+    let rehome: @Sendable ([Store], HashPartitioner) -> [Store]
 
     @usableFromInline
     init(
-        save: @escaping @Sendable ([K: V], ElementCodec<K>, ElementCodec<V>, inout BinaryWriter) throws -> Void,
-        load: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<V>) throws -> [K: V]
+        save: @escaping @Sendable (Store, ElementCodec<K>, ElementCodec<V>, inout BinaryWriter) throws -> Void,
+        load: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<V>) throws -> Store,
+        rehome: @escaping @Sendable ([Store], HashPartitioner) -> [Store]
     ) {
         self.save = save
         self.load = load
+        self.rehome = rehome
     }
+}
 
+extension StateCoding where Store == [K: V] {
+    /// The coding of a `[K: V]` store.
     @inlinable
-    static func make() -> DictionaryCheckpoint {
-        DictionaryCheckpoint(
+    static func dictionary() -> StateCoding {
+        StateCoding(
             save: { dictionary, key, value, writer in
                 writer.writeVarUInt(UInt64(dictionary.count))
                 for (k, v) in dictionary {
@@ -204,6 +212,49 @@ struct DictionaryCheckpoint<K: Hashable & Sendable, V: Sendable>: Sendable {
                     dictionary[k] = try value.decode(from: &reader)
                 }
                 return dictionary
-            })
+            },
+            rehome: { rehomedDictionaries($0, by: $1) })
+    }
+}
+
+/// `CheckpointCoding.rehomed(_:by:)`, for the inlinable ``StateCoding/dictionary()``.
+@usableFromInline
+func rehomedDictionaries<K: Hashable, V>(_ states: [[K: V]], by partitioner: HashPartitioner) -> [[K: V]] {
+    CheckpointCoding.rehomed(states, by: partitioner)
+}
+
+extension DStream {
+    /// The block encodings of a stateful stream's keys and values (`values`: what they are, e.g. "state").
+    /// - Throws: ``StreamingError`` (`invalidGraph`) naming the stream and the type without one.
+    func keyedCodecs<K, V>(_: K.Type, _: V.Type, values: String) throws -> (ElementCodec<K>, ElementCodec<V>) {
+        try CheckpointCoding.codecs(K.self, V.self, of: "\(name) stream \(id)", values: values)
+    }
+
+    /// Writes `timeline`'s state after the stream's last batch at or before `time` (computed first if need be);
+    /// returns that batch's time, nil when the stream had no batch yet.
+    @discardableResult
+    func writeState<K, V, Store, Output>(
+        _ timeline: StateTimeline<Store, Output>, _ coding: StateCoding<K, V, Store>,
+        codecs: (ElementCodec<K>, ElementCodec<V>), at time: Time, to writer: inout BinaryWriter
+    ) throws -> Time? {
+        guard let zero = zeroTime else { return nil }
+        let (key, value, save) = (codecs.0, codecs.1, coding.save)
+        return try timeline.writeCheckpoint(
+            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
+        ) { store, out in try save(store, key, value, &out) }
+    }
+
+    /// Restores what ``writeState(_:_:codecs:at:to:)`` wrote, each key placed by `partitioner` (with `output` as
+    /// the restored batch's output); returns the batch's time, nil when there was no state.
+    @discardableResult
+    func restoreState<K, V, Store, Output>(
+        _ timeline: StateTimeline<Store, Output>, _ coding: StateCoding<K, V, Store>,
+        codecs: (ElementCodec<K>, ElementCodec<V>), partitioner: HashPartitioner, output: Output,
+        from reader: inout BinaryReader
+    ) throws -> Time? {
+        let (key, value, load, rehome) = (codecs.0, codecs.1, coding.load, coding.rehome)
+        return try timeline.restoreCheckpoint(
+            from: &reader, engine: context.engine, output: output, rehome: { rehome($0, partitioner) }
+        ) { try load(&$0, key, value) }
     }
 }

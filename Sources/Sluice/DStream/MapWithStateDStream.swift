@@ -70,13 +70,9 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
     /// Moves records, and initial state, to the state's partitions.
     let partitionRecords: @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>
     let partitionStates: @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>
-    /// Writes a partition's keys with their state and last update, for a checkpoint.
-    let saveCheckpoint: @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void
-    /// Reads what `saveCheckpoint` wrote (the timer index rebuilt from the update times and the timeout).
-    let loadCheckpoint: @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store
-    /// Restored partitions with each key moved to the partition of the partitioner given that this process
-    /// gives it (see `CheckpointCoding.rehomed`).
-    let rehome: @Sendable ([Store], HashPartitioner) -> [Store]
+    /// A partition's keys with their state and last update in checkpoints (the timer index rebuilt from the
+    /// update times and the timeout).
+    let checkpoint: StateCoding<K, S, Store>
 
     @usableFromInline
     init(
@@ -86,9 +82,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         snapshot: @escaping @Sendable (Store, (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void,
         partitionRecords: @escaping @Sendable (RDD<(K, V)>, Int) -> RDD<(K, V)>,
         partitionStates: @escaping @Sendable (RDD<(K, S)>, Int) -> RDD<(K, S)>,
-        saveCheckpoint: @escaping @Sendable (Store, ElementCodec<K>, ElementCodec<S>, inout BinaryWriter) throws -> Void,
-        loadCheckpoint: @escaping @Sendable (inout BinaryReader, ElementCodec<K>, ElementCodec<S>) throws -> Store,
-        rehome: @escaping @Sendable ([Store], HashPartitioner) -> [Store]
+        checkpoint: StateCoding<K, S, Store>
     ) {
         self.records = records
         self.timeouts = timeouts
@@ -96,9 +90,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         self.snapshot = snapshot
         self.partitionRecords = partitionRecords
         self.partitionStates = partitionStates
-        self.saveCheckpoint = saveCheckpoint
-        self.loadCheckpoint = loadCheckpoint
-        self.rehome = rehome
+        self.checkpoint = checkpoint
     }
 
     /// The kernel of `spec`.
@@ -193,7 +185,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
             },
             partitionRecords: { $0.partitionBy($1) },
             partitionStates: { $0.partitionBy($1) },
-            saveCheckpoint: { store, key, state, out in
+            checkpoint: StateCoding(save: { store, key, state, out in
                 out.writeVarUInt(UInt64(store.entries.count))
                 try store.entries.forEach { k, entry in
                     try key.encode(k, to: &out)
@@ -201,7 +193,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                     out.writeVarInt(entry.updated.milliseconds)
                 }
             },
-            loadCheckpoint: { reader, key, state in
+            load: { reader, key, state in
                 var store = Store()
                 var expiries: [Time: [K]] = [:]
                 for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
@@ -232,7 +224,7 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
                     for (expiry, keys) in expiries[p] { moved[p].arm(keys, at: expiry) }
                 }
                 return moved
-            })
+            }))
     }
 }
 
@@ -338,29 +330,20 @@ extension MapWithStateDStream: CheckpointedNode {
     /// Spark's default for `mapWithState`: ten slides.
     var dataCheckpointInterval: Duration? { checkpointInterval ?? slideDuration * 10 }
 
-    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
-        try CheckpointCoding.codecs(K.self, S.self, of: "\(name) stream \(id)", values: "state")
-    }
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) { try keyedCodecs(K.self, S.self, values: "state") }
 
     func checkCheckpointable() throws { _ = try codecs() }
 
     /// Writes each partition's keys with their state and last update after the last batch at or before `time`
     /// (the timer index is rebuilt from the update times).
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
-        guard let zero = zeroTime else { return }
-        let (key, state) = try codecs()
-        let save = core.kernel.saveCheckpoint
-        try core.timeline.writeCheckpoint(
-            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { store, out in try save(store, key, state, &out) }
+        try writeState(core.timeline, core.kernel.checkpoint, codecs: try codecs(), at: time, to: &writer)
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        let (key, state) = try codecs()
-        let (load, rehome, partitioner) = (core.kernel.loadCheckpoint, core.kernel.rehome, core.partitioner)
-        try core.timeline.restoreCheckpoint(
-            from: &reader, engine: context.engine, output: [], rehome: { rehome($0, partitioner) }
-        ) { reader in try load(&reader, key, state) }
+        try restoreState(
+            core.timeline, core.kernel.checkpoint, codecs: try codecs(), partitioner: core.partitioner, output: [],
+            from: &reader)
     }
 }
 

@@ -87,38 +87,27 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
 extension ReducedWindowedDStream: CheckpointedNode {
     var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
 
-    private func codecs() throws -> (ElementCodec<K>, ElementCodec<V>) {
-        try CheckpointCoding.codecs(K.self, V.self, of: "\(name) stream \(id)", values: "values")
-    }
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<V>) { try keyedCodecs(K.self, V.self, values: "values") }
 
     func checkCheckpointable() throws { _ = try codecs() }
 
     /// Writes the window's per-key values after the last slide at or before `time`, and the reduced batches
     /// still in that window (the later slides remove them with the inverse function).
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
-        guard let zero = zeroTime else { return }
-        let (key, value) = try codecs()
-        let save = kernel.checkpoint.save
-        let at = try timeline.writeCheckpoint(
-            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { window, out in try save(window, key, value, &out) }
-        guard let at else { return }
+        let codecs = try codecs()
+        guard let at = try writeState(timeline, kernel.checkpoint, codecs: codecs, at: time, to: &writer) else { return }
         try reduced.writeBatches(
-            from: at - windowDuration + reduced.slideDuration, through: at, codec: ElementCodecs.pair(key, value),
+            from: at - windowDuration + reduced.slideDuration, through: at, codec: ElementCodecs.pair(codecs.0, codecs.1),
             to: &writer)
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        let (key, value) = try codecs()
-        let load = kernel.checkpoint.load
-        let partitioner = self.partitioner
-        let restored = try timeline.restoreCheckpoint(
-            from: &reader, engine: context.engine, output: (),
-            rehome: { CheckpointCoding.rehomed($0, by: partitioner) }
-        ) { try load(&$0, key, value) }
+        let codecs = try codecs()
+        let restored = try restoreState(
+            timeline, kernel.checkpoint, codecs: codecs, partitioner: partitioner, output: (), from: &reader)
         guard restored != nil else { return }
         try reduced.restoreBatches(
-            codec: ElementCodecs.pair(key, value), partitions: partitioner.numPartitions, from: &reader)
+            codec: ElementCodecs.pair(codecs.0, codecs.1), partitions: partitioner.numPartitions, from: &reader)
     }
 }
 
@@ -133,7 +122,7 @@ struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
     /// Drops the touched keys the filter rejects.
     let filter: @Sendable (inout [K: V], [K]) throws -> Void
     let emit: @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void
-    let checkpoint: DictionaryCheckpoint<K, V>
+    let checkpoint: StateCoding<K, V, [K: V]>
 
     @usableFromInline
     init(
@@ -141,7 +130,7 @@ struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
         add: @escaping @Sendable (UnsafeBufferPointer<(K, V)>, inout [K: V], inout [K]) throws -> Void,
         filter: @escaping @Sendable (inout [K: V], [K]) throws -> Void,
         emit: @escaping @Sendable ([K: V], (UnsafeBufferPointer<(K, V)>) throws -> Void) throws -> Void,
-        checkpoint: DictionaryCheckpoint<K, V>
+        checkpoint: StateCoding<K, V, [K: V]>
     ) {
         self.checkpoint = checkpoint
         self.subtract = subtract
@@ -176,6 +165,6 @@ struct WindowKernel<K: Hashable & Sendable, V: Sendable>: Sendable {
                 }
             },
             emit: { window, sink in try emitPairs(window, to: sink) },
-            checkpoint: .make())
+            checkpoint: .dictionary())
     }
 }

@@ -70,30 +70,18 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
 extension StateDStream: CheckpointedNode {
     var dataCheckpointInterval: Duration? { checkpointInterval ?? defaultStateCheckpointInterval(slide: slideDuration) }
 
-    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) {
-        try CheckpointCoding.codecs(K.self, S.self, of: "\(name) stream \(id)", values: "state")
-    }
+    private func codecs() throws -> (ElementCodec<K>, ElementCodec<S>) { try keyedCodecs(K.self, S.self, values: "state") }
 
     func checkCheckpointable() throws { _ = try codecs() }
 
     /// Writes each partition's state after the last batch of the stream at or before `time`.
     func writeCheckpoint(at time: Time, to writer: inout BinaryWriter) throws {
-        guard let zero = zeroTime else { return }
-        let (key, state) = try codecs()
-        let save = kernel.checkpoint.save
-        try timeline.writeCheckpoint(
-            at: time, zero: zero, engine: context.engine, to: &writer, computing: { _ = try getOrCompute($0) }
-        ) { partition, out in try save(partition, key, state, &out) }
+        try writeState(timeline, kernel.checkpoint, codecs: try codecs(), at: time, to: &writer)
     }
 
     func restoreCheckpoint(from reader: inout BinaryReader, at time: Time) throws {
-        let (key, state) = try codecs()
-        let load = kernel.checkpoint.load
-        let partitioner = self.partitioner
-        try timeline.restoreCheckpoint(
-            from: &reader, engine: context.engine, output: (),
-            rehome: { CheckpointCoding.rehomed($0, by: partitioner) }
-        ) { try load(&$0, key, state) }
+        try restoreState(
+            timeline, kernel.checkpoint, codecs: try codecs(), partitioner: partitioner, output: (), from: &reader)
     }
 }
 
@@ -109,7 +97,7 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
     /// batch's new keys.
     let update: @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void
     let emit: @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void
-    let checkpoint: DictionaryCheckpoint<K, S>
+    let checkpoint: StateCoding<K, S, [K: S]>
 
     @usableFromInline
     init(
@@ -119,7 +107,7 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
         collect: @escaping @Sendable (UnsafeBufferPointer<(K, [V])>, inout [K: [V]]) -> Void,
         update: @escaping @Sendable (inout [K: S], inout [K: [V]], Time) throws -> Void,
         emit: @escaping @Sendable ([K: S], (UnsafeBufferPointer<(K, S)>) throws -> Void) throws -> Void,
-        checkpoint: DictionaryCheckpoint<K, S>
+        checkpoint: StateCoding<K, S, [K: S]>
     ) {
         self.checkpoint = checkpoint
         self.group = group
@@ -157,6 +145,6 @@ struct UpdateStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable>: Send
                 }
             },
             emit: { state, sink in try emitPairs(state, to: sink) },
-            checkpoint: .make())
+            checkpoint: .dictionary())
     }
 }

@@ -108,19 +108,37 @@ import Testing
         #expect(Set(want.keys) == Set(got.keys), comment)
     }
 
+    /// Running sums with `updateStateByKey`.
+    static func runningSums(checkpoint: Duration) -> Build {
+        { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) }.checkpoint(checkpoint) }
+    }
+
+    /// Running sums with `mapWithState` and a timeout: each record's key and new sum, and each timed-out key.
+    static func sumsWithTimeouts(timeout: Duration, checkpoint: Duration) -> Build {
+        { stream in
+            let spec = StateSpec<String, Int, Int, (String, Int)>.function { key, value, state in
+                if state.isTimingOut { return ("timeout:" + key, state.getOption() ?? 0) }
+                let sum = (state.getOption() ?? 0) + (value ?? 0)
+                try state.update(sum)
+                return (key, sum)
+            }.timeout(timeout)
+            return stream.mapWithState(spec).checkpoint(checkpoint)
+        }
+    }
+
+    /// Sums over a 4 s window sliding every 2 s, with an inverse.
+    static func inverseWindow(checkpoint: Duration) -> Build {
+        {
+            $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2))
+                .checkpoint(checkpoint)
+        }
+    }
+
     @Test func statefulStreamsCarryOnFromTheirCheckpointOnRandomInput() throws {
         let builds: [(String, Build)] = [
-            ("updateStateByKey", { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) }.checkpoint(.seconds(3)) }),
-            ("mapWithState with timeouts", { stream in
-                let spec = StateSpec<String, Int, Int, (String, Int)>.function { key, value, state in
-                    if state.isTimingOut { return ("timeout:" + key, state.getOption() ?? 0) }
-                    let sum = (state.getOption() ?? 0) + (value ?? 0)
-                    try state.update(sum)
-                    return (key, sum)
-                }.timeout(.seconds(2))
-                return stream.mapWithState(spec).checkpoint(.seconds(2))
-            }),
-            ("inverse window", { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(4)) }),
+            ("updateStateByKey", Self.runningSums(checkpoint: .seconds(3))),
+            ("mapWithState with timeouts", Self.sumsWithTimeouts(timeout: .seconds(2), checkpoint: .seconds(2))),
+            ("inverse window", Self.inverseWindow(checkpoint: .seconds(4))),
             ("window then reduce", { $0.window(windowDuration: .seconds(3)).reduceByKey(+) }),
             ("stateSnapshots", { stream in
                 stream.mapWithState(StateSpec<String, Int, Int, Int>.function { _, value, state in
@@ -184,17 +202,9 @@ import Testing
     /// machine with other cores) carries on: its state and window batches are spread over the new partitions.
     @Test func aRestartWithAnotherNumberOfPartitionsCarriesOn() throws {
         let builds: [(String, Build)] = [
-            ("updateStateByKey", { $0.updateStateByKey { (v: [Int], s: Int?) -> Int? in v.reduce(s ?? 0, +) }.checkpoint(.seconds(2)) }),
-            ("mapWithState with timeouts", { stream in
-                let spec = StateSpec<String, Int, Int, (String, Int)>.function { key, value, state in
-                    if state.isTimingOut { return ("timeout:" + key, state.getOption() ?? 0) }
-                    let sum = (state.getOption() ?? 0) + (value ?? 0)
-                    try state.update(sum)
-                    return (key, sum)
-                }.timeout(.seconds(3))
-                return stream.mapWithState(spec).checkpoint(.seconds(2))
-            }),
-            ("inverse window", { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(2)) }),
+            ("updateStateByKey", Self.runningSums(checkpoint: .seconds(2))),
+            ("mapWithState with timeouts", Self.sumsWithTimeouts(timeout: .seconds(3), checkpoint: .seconds(2))),
+            ("inverse window", Self.inverseWindow(checkpoint: .seconds(2))),
             ("reduced batches in a window", { $0.reduceByKey(+).window(windowDuration: .seconds(3)).reduceByKey(+) }),
             ("custom keys, inverse window", Self.reseeded { $0.reduceByKeyAndWindow(+, inverse: -, windowDuration: .seconds(4), slideDuration: .seconds(2)).checkpoint(.seconds(2)) }),
         ]
