@@ -20,7 +20,7 @@ struct CheckpointDirectory: Sendable {
     }
 
     /// Writes `checkpoint` as `checkpoint-<time>` (replacing one of that time), then removes files beyond the
-    /// newest `retained`.
+    /// newest `retained` and temporary files a killed program left half-written.
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the file; the previous checkpoints stay.
     func write(_ checkpoint: Checkpoint, level: Int32?) throws {
         let name = "\(Self.prefix)\(checkpoint.time.milliseconds)"
@@ -36,6 +36,10 @@ struct CheckpointDirectory: Sendable {
             throw StreamingError(.checkpointFailed, "writing the checkpoint '\(path)/\(name)' failed", underlying: error)
         }
         for old in files().dropFirst(retained) { _ = calls.unlink(old.path) }
+        // One program writes a checkpoint directory, one file at a time: any other temporary file is a leftover.
+        for name in directoryNames(path) ?? [] where name.hasPrefix(".\(Self.prefix)") && name.hasSuffix(".tmp") {
+            _ = calls.unlink("\(path)/\(name)")
+        }
     }
 
     /// The newest checkpoint that reads back whole; unreadable newer ones are skipped, each named in `warn`.
