@@ -44,9 +44,13 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
             if let rate = ratePerSecond {
                 let elapsed = Double(monotonicNanoseconds() - start) / 1e9
                 let due = Int(elapsed * rate) - produced
-                if due <= 0 {
-                    // Sleep until the next record is due (at least 1 ms, at most 10 ms, to see a stop).
-                    let wait = min(max((Double(produced + 1) / rate - elapsed) * 1e6, 1_000), 10_000)
+                // A millisecond's records at the least (one when the rate is under 1,000 a second): taking
+                // whatever was due made the loop spin a record or two a pass, its overhead costing most of a
+                // core that the job needed.
+                let least = max(1, Int(rate / 1_000))
+                if due < least {
+                    // Sleep until they are due (at most 10 ms, to see a stop).
+                    let wait = min(max((Double(produced + least) / rate - elapsed) * 1e6, 50), 10_000)
                     usleep(UInt32(wait))
                     continue
                 }
@@ -114,21 +118,14 @@ extension StreamingContext {
         let receiver = GeneratorReceiver<String>(
             ratePerSecond: ratePerSecond.map(Double.init), seed: seed,
             make: { random, n in
-                var line: [UInt8] = []
-                return (0..<n).map { _ in
-                    lines.make(&random, into: &line)
-                    return String(decoding: line, as: UTF8.self)
-                }
+                var made: [String] = []
+                made.reserveCapacity(n)
+                lines.lines(n, &random) { made.append(String(decoding: $0, as: UTF8.self)) }
+                return made
             },
             write: { random, n, builder in
-                var line: [UInt8] = []
                 builder.withColumn(0) { column in
-                    column.withBytesAppender { a in
-                        for _ in 0..<n {
-                            lines.make(&random, into: &line)
-                            line.withUnsafeBytes { a.append(bytes: $0) }
-                        }
-                    }
+                    column.withBytesAppender { a in lines.lines(n, &random) { a.append(bytes: $0) } }
                 }
             })
         return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedLineStream")
@@ -137,20 +134,53 @@ extension StreamingContext {
 
 /// Lines of words drawn from "w0" ... "w<vocabulary - 1>".
 struct LineMaker: Sendable {
-    let words: [[UInt8]]
+    /// The words back to back (one array: an array per word cost a retain and a release per word).
+    let bytes: [UInt8]
+    /// Where each word starts in `bytes`, and where the last ends.
+    let starts: [Int]
     let wordsPerLine: Int
+    /// The longest a line can be.
+    let maxLineBytes: Int
 
     init(wordsPerLine: Int, vocabulary: Int) {
-        words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        for i in 0..<max(1, vocabulary) {
+            starts.append(bytes.count)
+            bytes.append(contentsOf: "w\(i)".utf8)
+        }
+        starts.append(bytes.count)
+        self.bytes = bytes
+        self.starts = starts
         self.wordsPerLine = max(1, wordsPerLine)
+        let longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
+        maxLineBytes = self.wordsPerLine * (longest + 1)
     }
 
-    /// Replaces `line` with the next line's bytes.
-    func make(_ random: inout SplitMix, into line: inout [UInt8]) {
-        line.removeAll(keepingCapacity: true)
-        for w in 0..<wordsPerLine {
-            if w > 0 { line.append(UInt8(ascii: " ")) }
-            line.append(contentsOf: words[random.next(below: words.count)])
+    /// Calls `body` with `n` lines, one after the other, each in a scratch buffer valid during the call.
+    func lines(_ n: Int, _ random: inout SplitMix, _ body: (UnsafeRawBufferPointer) -> Void) {
+        let vocabulary = starts.count - 1
+        withUnsafeTemporaryAllocation(byteCount: maxLineBytes, alignment: 1) { scratch in
+            bytes.withUnsafeBytes { all in
+                starts.withUnsafeBufferPointer { starts in
+                    guard let line = scratch.baseAddress, let words = all.baseAddress else { return }
+                    for _ in 0..<n {
+                        var length = 0
+                        for w in 0..<wordsPerLine {
+                            if w > 0 {
+                                line.storeBytes(of: UInt8(ascii: " "), toByteOffset: length, as: UInt8.self)
+                                length += 1
+                            }
+                            let i = random.next(below: vocabulary)
+                            let size = starts[i + 1] - starts[i]
+                            // Safe: a line is at most maxLineBytes, the scratch buffer's size.
+                            (line + length).copyMemory(from: words + starts[i], byteCount: size)
+                            length += size
+                        }
+                        body(UnsafeRawBufferPointer(start: line, count: length))
+                    }
+                }
+            }
         }
     }
 }
