@@ -91,8 +91,8 @@ enum CheckpointCoding {
             return Array(repeating: [], count: max(1, count))
         }
         guard let pair = first as? (any Hashable, Any) else { return partitions }
-        if count == partitions.count && SparkHashCode.isProcessIndependent(type(of: pair.0)) { return partitions }
         let partitioner = HashPartitioner(numPartitions: max(1, count))
+        if placementHolds(keys: type(of: pair.0), written: partitions.count, now: partitioner) { return partitions }
         var moved = Array(repeating: [T](), count: partitioner.numPartitions)
         for partition in partitions {
             for element in partition {
@@ -109,7 +109,7 @@ enum CheckpointCoding {
     /// gives it in this process (see ``rehomed(_:into:)``); unchanged when there are as many partitions as
     /// written and the keys hash alike in every process.
     static func rehomed<K: Hashable, V>(_ states: [[K: V]], by partitioner: HashPartitioner) -> [[K: V]] {
-        if states.count == partitioner.numPartitions && SparkHashCode.isProcessIndependent(K.self) { return states }
+        if placementHolds(keys: K.self, written: states.count, now: partitioner) { return states }
         var moved = Array(repeating: [K: V](), count: partitioner.numPartitions)
         for state in states {
             for (key, value) in state { moved[partitioner.partition(for: key)][key] = value }
@@ -215,6 +215,14 @@ extension StateCoding where Store == [K: V] {
             },
             rehome: { rehomedDictionaries($0, by: $1) })
     }
+}
+
+/// Whether data a run placed by key over `written` partitions is where `partitioner` looks for it in this one:
+/// as many partitions, and keys of `keyType` hash alike in every process (see
+/// `SparkHashCode.isProcessIndependent`).
+@usableFromInline
+func placementHolds(keys keyType: Any.Type, written: Int, now partitioner: HashPartitioner) -> Bool {
+    written == partitioner.numPartitions && SparkHashCode.isProcessIndependent(keyType)
 }
 
 /// `CheckpointCoding.rehomed(_:by:)`, for the inlinable ``StateCoding/dictionary()``.

@@ -45,6 +45,14 @@ struct MapWithStateStore<K: Hashable & Sendable, S: Sendable>: Sendable {
         }
     }
 
+    /// Arms every key at its last update plus `timeout`: the timer index of a state restored from a checkpoint.
+    @inlinable
+    mutating func armEveryKey(timeout: Duration) {
+        var expiries: [Time: [K]] = [:]
+        entries.forEach { key, entry in expiries[entry.updated + timeout, default: []].append(key) }
+        for (expiry, keys) in expiries { arm(keys, at: expiry) }
+    }
+
     /// Removes and returns the keys of the earliest bucket if it is due before `time`.
     @inlinable
     mutating func takeBucket(dueBefore time: Time) -> [K]? {
@@ -195,34 +203,23 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
             },
             load: { reader, key, state in
                 var store = Store()
-                var expiries: [Time: [K]] = [:]
                 for _ in 0..<(try reader.readCount(for: "a partition's keys")) {
                     let k = try key.decode(from: &reader)
                     let entry = Store.Entry(
                         state: try state.decode(from: &reader), updated: Time(milliseconds: try reader.readVarInt()))
                     let (found, slot) = store.entries.find(k)
                     if found { store.entries.setValue(entry, at: slot) } else { store.entries.insert(k, entry, at: slot) }
-                    if let timeout { expiries[entry.updated + timeout, default: []].append(k) }
                 }
-                for (expiry, keys) in expiries { store.arm(keys, at: expiry) }
+                if let timeout { store.armEveryKey(timeout: timeout) }
                 return store
             },
             rehome: { stores, partitioner in
-                if stores.count == partitioner.numPartitions && SparkHashCode.isProcessIndependent(K.self) {
-                    return stores
-                }
+                if placementHolds(keys: K.self, written: stores.count, now: partitioner) { return stores }
                 var moved = Array(repeating: Store(), count: partitioner.numPartitions)
-                var expiries = Array(repeating: [Time: [K]](), count: partitioner.numPartitions)
                 for store in stores {
-                    store.entries.forEach { key, entry in
-                        let p = partitioner.partition(for: key)
-                        moved[p].entries.set(key, entry)
-                        if let timeout { expiries[p][entry.updated + timeout, default: []].append(key) }
-                    }
+                    store.entries.forEach { key, entry in moved[partitioner.partition(for: key)].entries.set(key, entry) }
                 }
-                for p in moved.indices {
-                    for (expiry, keys) in expiries[p] { moved[p].arm(keys, at: expiry) }
-                }
+                if let timeout { for p in moved.indices { moved[p].armEveryKey(timeout: timeout) } }
                 return moved
             }))
     }
