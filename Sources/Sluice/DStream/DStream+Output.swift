@@ -1,4 +1,6 @@
+import SluiceColumnar
 import SluiceExecution
+import Synchronization
 
 // Output operations: each registers a job per batch, run in registration order.
 
@@ -42,7 +44,9 @@ extension DStream {
     /// Saves every batch as text files in the directory `prefix-TIME_IN_MS[.suffix]` (see
     /// ``RDD/saveAsTextFile(_:)``: one part file per partition, `_SUCCESS`, written atomically).
     public func saveAsTextFiles(prefix: String, suffix: String? = nil) {
+        let leftovers = OutputLeftovers(prefix: prefix)
         _ = ForEachDStream(parent: self, name: "saveAsTextFiles") { rdd, time in
+            leftovers.removeOnce(calls: rdd.engine.systemCalls)
             try rdd.saveAsTextFile(outputDirectory(prefix: prefix, suffix: suffix, time: time))
         }
     }
@@ -51,8 +55,28 @@ extension DStream {
     /// `prefix-TIME_IN_MS[.suffix]` (see ``RDD/saveAsObjectFile(_:)``; read back with
     /// ``ExecutionEngine/objectFile(_:codec:)``).
     public func saveAsObjectFiles(prefix: String, suffix: String? = nil) {
+        let leftovers = OutputLeftovers(prefix: prefix)
         _ = ForEachDStream(parent: self, name: "saveAsObjectFiles") { rdd, time in
+            leftovers.removeOnce(calls: rdd.engine.systemCalls)
             try rdd.saveAsObjectFile(outputDirectory(prefix: prefix, suffix: suffix, time: time))
+        }
+    }
+}
+
+/// Removes, before a stream's first batch directory is written in this process, the temporary directories that
+/// a killed earlier process left beside its batch directories (those of a batch that is written again go then
+/// anyway; this takes the others). Later writes wait for it.
+final class OutputLeftovers: Sendable {
+    private let prefix: String
+    private let done = Mutex(false)
+
+    init(prefix: String) { self.prefix = prefix }
+
+    func removeOnce(calls: SystemCalls) {
+        done.withLock { done in
+            guard !done else { return }
+            OutputDirectory.removeTemporaryLeftovers(prefix: prefix, calls: calls)
+            done = true
         }
     }
 }

@@ -5,7 +5,7 @@ import SluiceColumnar
 /// temporary directory beside it, an empty `_SUCCESS` marks it complete, and one rename makes it visible. A
 /// directory of that name left by an earlier attempt (a replayed batch) is replaced, so exactly one complete
 /// copy remains; what an attempt killed half-way left beside it (`<name>.sluice-*`) is removed first.
-struct OutputDirectory {
+package struct OutputDirectory {
     let path: String
     let calls: SystemCalls
 
@@ -35,6 +35,20 @@ struct OutputDirectory {
             removeTree(temporary, calls: calls)
             if let error = error as? StorageError { throw error }
             throw StorageError(.writeFailed, "writing the output directory '\(path)' failed", underlying: error)
+        }
+    }
+
+    /// Removes the temporary directories that writes of `prefix-*` directories (a stream's batch directories)
+    /// killed in an earlier process left, including those of batches never written again. Call it before the
+    /// first write of the stream in this process: a temporary directory is never output, so whatever it holds
+    /// was not committed.
+    package static func removeTemporaryLeftovers(prefix: String, calls: SystemCalls) {
+        let slash = prefix.lastIndex(of: "/")
+        let parent = slash.map { String(prefix[..<$0]) } ?? "."
+        let start = (slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix) + "-"
+        for name in directoryNames(parent.isEmpty ? "/" : parent) ?? []
+        where name.hasPrefix(start) && name.contains(".sluice-temporary-") {
+            removeTree("\(parent)/\(name)", calls: calls)
         }
     }
 

@@ -85,6 +85,26 @@ struct Unencodable: Sendable {
         #expect(try contents("\(path)/part-00000") == "x3\n")
     }
 
+    @Test func aRestartedStreamRemovesTemporariesOfBatchesItNeverWritesAgain() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let prefix = "\(directory.path)/out"
+        // What a killed earlier process left: the temporary of a batch that this run does not write again, and
+        // a complete batch directory (kept).
+        let stale = "\(prefix)-500000.sluice-temporary-77ab"
+        for made in [stale, "\(prefix)-400000"] {
+            mkdir(made, 0o755)
+            close(open("\(made)/part-00000", O_WRONLY | O_CREAT, 0o644))
+        }
+        _ = try StreamTest.run(input: [["a"]]) { stream in
+            stream.saveAsTextFiles(prefix: prefix)
+            return stream
+        }
+        #expect(!directory.files.contains { $0.hasPrefix(stale) }, "the stale temporary is gone")
+        #expect(directory.files.contains("\(prefix)-400000/part-00000"), "a complete batch directory stays")
+        #expect(directory.files.contains("\(prefix)-1000/_SUCCESS"))
+    }
+
     @Test func saveAsObjectFilesWritesBlocksThatReadBack() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
