@@ -5,27 +5,55 @@
 
 /// An operator's reusable output chunk: filled element by element, handed on when full or when its input
 /// chunk is done, then emptied keeping its memory.
+///
+/// One fixed allocation of ``chunkCapacity`` elements, written through a pointer: an append is a store and an
+/// increment, with none of an array's uniqueness and capacity checks per element (the hot loop of every narrow
+/// operator). Noncopyable, so that the memory has one owner, freed when the buffer goes.
 @usableFromInline
-package struct ChunkBuffer<Element> {
-    @usableFromInline var elements: ContiguousArray<Element>
+package struct ChunkBuffer<Element>: ~Copyable {
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+    @usableFromInline var count = 0
 
     @inlinable
     package init() {
-        elements = []
-        elements.reserveCapacity(chunkCapacity)
+        base = .allocate(capacity: chunkCapacity)
     }
 
-    @inlinable package var isFull: Bool { elements.count >= chunkCapacity }
+    deinit {
+        destroy(base, count)
+        base.deallocate()
+    }
 
-    @inlinable
-    package mutating func append(_ element: Element) { elements.append(element) }
+    /// Destroys the first `count` elements at `base`, each through the code specialized for `Element` (the
+    /// runtime's generic `deinitialize(count:)` calls value witnesses per element: several calls for a pair).
+    @inlinable @inline(__always)
+    func destroy(_ base: UnsafeMutablePointer<Element>, _ count: Int) {
+        if !_isPOD(Element.self) {
+            for i in 0..<count { _ = (base + i).move() }
+        }
+    }
+
+    @inlinable package var isFull: Bool { count >= chunkCapacity }
+
+    /// Appends `element`; the buffer must not be full (callers flush a full buffer first, or append at most
+    /// ``chunkCapacity`` elements between flushes).
+    @inlinable @inline(__always)
+    package mutating func append(_ element: Element) {
+        // Safe: callers keep count below chunkCapacity, the allocation's size.
+        (base + count).initialize(to: element)
+        count &+= 1
+    }
 
     /// Hands the elements to `sink` (if there are any) and empties the buffer.
     @inlinable
     package mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {
-        guard !elements.isEmpty else { return }
-        try elements.withUnsafeBufferPointer { try sink($0) }
-        elements.removeAll(keepingCapacity: true)
+        guard count > 0 else { return }
+        // Emptied whether or not the sink throws: the elements go either way.
+        defer {
+            destroy(base, count)
+            count = 0
+        }
+        try sink(UnsafeBufferPointer(start: base, count: count))
     }
 }
 

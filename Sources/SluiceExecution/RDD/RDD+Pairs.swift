@@ -1,7 +1,8 @@
 import SluiceColumnar
 
-// Operations on RDDs of (key, value) pairs. Shuffles combine on the map side; keys of type `Int` and `String`
-// take fast paths (a bijective integer hash; byte-level hashing and key storage), other keys use `hashValue`.
+// Operations on RDDs of (key, value) pairs. Shuffles combine on the map side; keys of type `Int`, `String` and
+// `Word` take fast paths (a bijective integer hash; byte-level hashing and key storage; the hash a word carries),
+// other keys use `hashValue`.
 
 extension RDD {
     /// The partitioner for a shuffle of this RDD (and `others`), as Spark's `defaultPartitioner` chooses it:
@@ -108,6 +109,7 @@ extension RDD {
         if partitioner == self.partitioner { return combinedInPlace(aggregator) }
         if K.self == Int.self { return shuffled(IntKeys.self, aggregator, partitioner, traits) }
         if K.self == String.self { return shuffled(StringKeys.self, aggregator, partitioner, traits) }
+        if K.self == Word.self { return shuffled(WordKeys.self, aggregator, partitioner, traits) }
         return shuffled(HashableKeys<K>.self, aggregator, partitioner, traits)
     }
 
@@ -168,6 +170,7 @@ extension RDD {
         let partitioner = shufflePartitioner(numPartitions, others: [(other.numPartitions, other.partitioner)])
         if K.self == Int.self { return cogrouped(IntKeys.self, other, partitioner) }
         if K.self == String.self { return cogrouped(StringKeys.self, other, partitioner) }
+        if K.self == Word.self { return cogrouped(WordKeys.self, other, partitioner) }
         return cogrouped(HashableKeys<K>.self, other, partitioner)
     }
 
@@ -243,7 +246,10 @@ extension RDD {
         return derive(keepingPartitioner: true) { p, sink in
             var out = ChunkBuffer<(K, U)>()
             try parent(p) { chunk in
-                for (k, v) in chunk.same(as: (K, V).self) { out.append((k, try f(v))) }
+                for (k, v) in chunk.same(as: (K, V).self) {
+                    if out.isFull { try out.flush(to: sink) }
+                    out.append((k, try f(v)))
+                }
                 try out.flush(to: sink)
             }
         }

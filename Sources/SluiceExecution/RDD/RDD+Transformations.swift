@@ -8,7 +8,10 @@ extension RDD {
         return derive { p, sink in
             var out = ChunkBuffer<U>()
             try parent(p) { chunk in
-                for x in chunk { out.append(try f(x)) }
+                for x in chunk {
+                    if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
+                    out.append(try f(x))
+                }
                 try out.flush(to: sink)
             }
         }
@@ -24,7 +27,17 @@ extension RDD {
             var out = ChunkBuffer<S.Element>()
             try parent(p) { chunk in
                 for x in chunk {
-                    for y in try f(x) {
+                    let ys = try f(x)
+                    if S.self == ASCIIWords.self {
+                        // The word path: a line's words in one pass over its bytes (the check is resolved where
+                        // the call is specialized).
+                        try unsafeBitCast(ys, to: ASCIIWords.self).forEachWord { word in
+                            out.append(unsafeBitCast(word, to: S.Element.self))
+                            if out.isFull { try out.flush(to: sink) }
+                        }
+                        continue
+                    }
+                    for y in ys {
                         out.append(y)
                         if out.isFull { try out.flush(to: sink) }
                     }
@@ -41,7 +54,10 @@ extension RDD {
         return derive(keepingPartitioner: true) { p, sink in
             var out = ChunkBuffer<Element>()
             try parent(p) { chunk in
-                for x in chunk where try predicate(x) { out.append(x) }
+                for x in chunk where try predicate(x) {
+                    if out.isFull { try out.flush(to: sink) }
+                    out.append(x)
+                }
                 try out.flush(to: sink)
             }
         }

@@ -18,21 +18,36 @@ struct Aggregator<V, C>: Sendable {
     }
 }
 
-/// Finds the entry holding a key: `slots` map hashes to entry indices + 1 (0 = free), probed linearly from
-/// the hash's low bits; `isKey` tells an entry with an equal hash whether it holds the key. Returns the entry
-/// (-1 when absent) and the slot probed last (where an absent key goes).
+/// The high half of a slot: the top 32 bits of the hash of the entry it points to (a tag that rules out almost
+/// every other entry without reading it).
+@usableFromInline let slotTagMask: UInt64 = 0xFFFF_FFFF_0000_0000
+
+/// The slot value for entry `entry` of hash `hash`: its tag, and the entry index + 1 in the low half (0 = free).
+@inlinable @inline(__always)
+func slotValue(entry: Int, hash: UInt64) -> UInt64 {
+    (hash & slotTagMask) | UInt64(truncatingIfNeeded: entry &+ 1)
+}
+
+/// Finds the entry holding a key: `slots` hold a hash tag and an entry index + 1 (0 = free), probed linearly
+/// from the hash's low bits; an entry whose tag matches is checked against its full hash in `hashes` (unless
+/// `checkHash` is false, for keys that compare their own hash) and then `isKey`. Returns the entry (-1 when
+/// absent) and the slot probed last (where an absent key goes).
 @inlinable @inline(__always)
 func findEntry(
-    _ hash: UInt64, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>,
-    _ isKey: (Int) -> Bool
+    _ hash: UInt64, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>,
+    checkHash: Bool = true, _ isKey: (Int) -> Bool
 ) -> (entry: Int, slot: Int) {
     let mask = slots.count &- 1
+    let tag = hash & slotTagMask
     var slot = Int(truncatingIfNeeded: hash) & mask
     while true {
         // Safe: slot is masked into range; a stored entry index is below hashes.count.
-        let entry = Int(slots[slot]) &- 1
-        if entry < 0 { return (-1, slot) }
-        if hashes[entry] == hash && isKey(entry) { return (entry, slot) }
+        let packed = slots[slot]
+        if packed == 0 { return (-1, slot) }
+        if packed & slotTagMask == tag {
+            let entry = Int(truncatingIfNeeded: packed & ~slotTagMask) &- 1
+            if (!checkHash || hashes[entry] == hash) && isKey(entry) { return (entry, slot) }
+        }
         slot = (slot &+ 1) & mask
     }
 }
@@ -46,7 +61,7 @@ func findEntry(
 @usableFromInline
 struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
     // @unchecked: a table moves between tasks whole and is never shared, so C need not be Sendable.
-    @usableFromInline var slots: [Int32]
+    @usableFromInline var slots: [UInt64]
     @usableFromInline var hashes: [UInt64] = []
     @usableFromInline var keys = Keys()
     @usableFromInline var combiners: [C] = []
@@ -134,7 +149,7 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
 
     @inlinable
     mutating func insert(hash: UInt64, slot: Int, combiner: C) {
-        slots[slot] = Int32(truncatingIfNeeded: hashes.count &+ 1)
+        slots[slot] = slotValue(entry: hashes.count, hash: hash)
         hashes.append(hash)
         combiners.append(combiner)
         if hashes.count &* 2 > slots.count { grow() }
@@ -142,12 +157,12 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
 
     @usableFromInline
     mutating func grow() {
-        var fresh = [Int32](repeating: 0, count: slots.count * 2)
+        var fresh = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = fresh.count - 1
         for (e, hash) in hashes.enumerated() {
             var slot = Int(truncatingIfNeeded: hash) & mask
             while fresh[slot] != 0 { slot = (slot + 1) & mask }
-            fresh[slot] = Int32(truncatingIfNeeded: e + 1)
+            fresh[slot] = slotValue(entry: e, hash: hash)
         }
         slots = fresh
     }
@@ -166,7 +181,7 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
     /// hold (`bytesPerValue` each).
     func estimatedBytes(bytesPerValue: Int) -> Int {
         let perEntry = MemoryLayout<UInt64>.stride + MemoryLayout<C>.stride + MemoryLayout<Keys.Key>.stride
-        return slots.count * 4 + hashes.capacity * perEntry + keys.extraBytes + heldValues * bytesPerValue
+        return slots.count * 8 + hashes.capacity * perEntry + keys.extraBytes + heldValues * bytesPerValue
     }
 
     /// Entry indices ordered by hash (for sorted spill runs).

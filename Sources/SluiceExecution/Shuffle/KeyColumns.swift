@@ -36,7 +36,7 @@ protocol KeyProber {
     associatedtype Key
     /// `key`'s table hash, the entry holding it (-1 when absent) and the slot probed last.
     func find(
-        _ key: Key, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+        _ key: Key, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
     ) -> (hash: UInt64, entry: Int, slot: Int)
 }
 
@@ -94,7 +94,7 @@ struct IntKeys: KeyColumn {
 
         @inlinable @inline(__always)
         func find(
-            _ key: Int, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+            _ key: Int, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             // mix64 is a bijection: an entry with an equal hash holds an equal key.
             let hash = mix64(UInt64(bitPattern: Int64(key)))
@@ -136,7 +136,7 @@ struct StringKeys: KeyColumn {
 
         @inlinable @inline(__always)
         func find(
-            _ key: String, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+            _ key: String, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             if let found = key.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0), slots, hashes) }) {
                 return found
@@ -147,7 +147,7 @@ struct StringKeys: KeyColumn {
 
         @inlinable @inline(__always)
         func find(
-            _ key: UnsafeRawBufferPointer, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+            _ key: UnsafeRawBufferPointer, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             let hash = hashBytes(key)
             let (entry, slot) = findEntry(hash, slots, hashes) { holds($0, key) }
@@ -218,6 +218,57 @@ struct StringKeys: KeyColumn {
     }
 }
 
+/// ``Word`` keys: stored as they are (an inline word is its own copy of the bytes), found by the hash each word
+/// carries and compared by bytes.
+@usableFromInline
+struct WordKeys: KeyColumn {
+    @usableFromInline var keys: [Word] = []
+    /// Bytes the long words' strings hold.
+    @usableFromInline var longBytes = 0
+
+    @usableFromInline
+    struct Prober: KeyProber {
+        @usableFromInline let keys: UnsafeBufferPointer<Word>
+
+        @inlinable init(keys: UnsafeBufferPointer<Word>) { self.keys = keys }
+
+        @inlinable @inline(__always)
+        func find(
+            _ key: Word, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            let (entry, slot) = findEntry(key.hash, slots, hashes, checkHash: false) { keys[$0] == key }
+            return (key.hash, entry, slot)
+        }
+    }
+
+    @inlinable init() {}
+    @inlinable var count: Int { keys.count }
+    @inlinable var extraBytes: Int { longBytes }
+
+    @inlinable
+    func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
+        try keys.withUnsafeBufferPointer { try body(Prober(keys: $0)) }
+    }
+
+    @inlinable
+    mutating func append(_ key: Word) {
+        if case .string(let string) = key.storage { longBytes &+= string.utf8.count }
+        keys.append(key)
+    }
+
+    @inlinable mutating func append(entry e: Int, of other: WordKeys) { append(other.keys[e]) }
+    @inlinable func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool { keys[e] == other.keys[o] }
+    @inlinable func key(at e: Int) -> Word { keys[e] }
+    @inlinable func hashCode(at e: Int) -> Int32 { keys[e].javaHashCode }
+    @inlinable static func equal(_ a: Word, _ b: Word) -> Bool { a == b }
+
+    @inlinable
+    mutating func removeAll() {
+        keys.removeAll(keepingCapacity: true)
+        longBytes = 0
+    }
+}
+
 /// Any other `Hashable` key, hashed by its `hashValue`.
 @usableFromInline
 struct HashableKeys<K: Hashable & Sendable>: KeyColumn {
@@ -231,7 +282,7 @@ struct HashableKeys<K: Hashable & Sendable>: KeyColumn {
 
         @inlinable @inline(__always)
         func find(
-            _ key: K, _ slots: UnsafeBufferPointer<Int32>, _ hashes: UnsafeBufferPointer<UInt64>
+            _ key: K, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             let hash = UInt64(bitPattern: Int64(key.hashValue))
             let (entry, slot) = findEntry(hash, slots, hashes) { keys[$0] == key }

@@ -1,7 +1,7 @@
 /// Spreads keys over `numPartitions` partitions by their hash code, as Spark's `HashPartitioner` does:
 /// partition = hashCode mod numPartitions, made non-negative.
 ///
-/// For `Int` (Scala's `Long`), `Int64`, `Int32`, `Bool` and `String` keys the hash code is Java's, so a key lands
+/// For `Int` (Scala's `Long`), `Int64`, `Int32`, `Bool`, `String` and ``Word`` keys the hash code is Java's, so a key lands
 /// in the same partition as in Spark, and in every run of the program. Other keys use Swift's `hashValue`, which
 /// Swift seeds per process: their placement holds within a run only (state restored from a checkpoint is moved
 /// to where this run places its keys; see ``SparkHashCode/isProcessIndependent(_:)``).
@@ -32,7 +32,8 @@ public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
 
 /// Java's `hashCode` for the key types Spark programs use most, so that partitioning matches Spark's.
 public enum SparkHashCode {
-    /// Java's hash code of `key` for `Int`/`Int64` (as `Long`), `Int32`, `Bool` and `String`; Swift's
+    /// Java's hash code of `key` for `Int`/`Int64` (as `Long`), `Int32`, `Bool` and `String` (and a ``Word``, as its
+    /// string); Swift's
     /// `hashValue` folded to 32 bits otherwise.
     public static func of<K: Hashable>(_ key: K) -> Int32 {
         switch key {
@@ -41,6 +42,7 @@ public enum SparkHashCode {
         case let v as Int32: return v
         case let v as Bool: return v ? 1231 : 1237
         case let v as String: return string(v)
+        case let v as Word: return v.javaHashCode
         default: return long(Int64(key.hashValue))
         }
     }
@@ -50,6 +52,7 @@ public enum SparkHashCode {
     /// Swift's `hashValue`, seeded per process.
     public static func isProcessIndependent(_ type: Any.Type) -> Bool {
         type == Int.self || type == Int64.self || type == Int32.self || type == Bool.self || type == String.self
+            || type == Word.self
     }
 
     /// `java.lang.Long.hashCode`.
@@ -87,5 +90,6 @@ public enum SparkHashCode {
 public func sparkHashCode<K: Hashable>(of key: K) -> Int32 {
     if let value = key as? Int { return SparkHashCode.long(Int64(value)) }
     if let value = key as? String { return SparkHashCode.string(value) }
+    if let value = key as? Word { return value.javaHashCode }
     return SparkHashCode.of(key)
 }

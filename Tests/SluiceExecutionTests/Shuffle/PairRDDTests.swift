@@ -36,8 +36,8 @@ struct Coordinate: Hashable, Comparable, Sendable {
 
             // combineByKey into (sum, count): an average, as in Spark's documentation.
             let averages = try rdd.combineByKey(
-                createCombiner: { (v: Int) in (v, 1) }, mergeValue: { c, v in (c.0 + v, c.1 + 1) },
-                mergeCombiners: { a, b in (a.0 + b.0, a.1 + b.1) }, numPartitions: reducers
+                createCombiner: { (v: Int) in (v, 1) }, mergeValue: { (c: (Int, Int), v: Int) in (c.0 + v, c.1 + 1) },
+                mergeCombiners: { (a: (Int, Int), b: (Int, Int)) in (a.0 + b.0, a.1 + b.1) }, numPartitions: reducers
             ).mapValues { Double($0.0) / Double($0.1) }.collectAsMap()
             #expect(averages == groups.mapValues { Double($0.reduce(0, +)) / Double($0.count) })
 

@@ -1,0 +1,291 @@
+import SluiceColumnar
+
+/// A piece of text cut out of a line by ``Swift/String/split(ascii:)``: the word path of a word count, made
+/// without a `String` per word.
+///
+/// A word of at most 15 UTF-8 bytes (almost every word of natural text and logs) is held inline, in the value
+/// itself: making, copying and dropping one touches no heap and no reference count. A longer word holds a
+/// `String`. Every word carries the hash of its bytes, computed once while the line is split, so a combine table
+/// finds it with one load and compares it by bytes (two integer compares for an inline word).
+///
+/// A word is always an owned value: one that escapes into `collect`, state or an output is as safe to keep as a
+/// `String`. Use ``string`` for a `String`, and `Word("text")` or a string literal to make one. Equality,
+/// hashing and ordering are by UTF-8 bytes (for text from one source, as `String`'s for the same text, except
+/// that canonically equivalent but differently encoded text is unequal). `reduceByKey`, `countByValue`,
+/// windows and state keyed by words partition them by Java's `String.hashCode`, as Spark does for strings.
+public struct Word: Sendable {
+    @usableFromInline
+    enum Storage: Sendable {
+        /// The bytes little-endian in `low` and the low 7 bytes of `high`; the byte count in `high`'s top byte.
+        case inline(low: UInt64, high: UInt64)
+        /// More than 15 bytes.
+        case string(String)
+    }
+
+    @usableFromInline let storage: Storage
+    /// ``Word/hashBytes(_:)`` of the bytes (for inline words, of their packed form).
+    @usableFromInline let hash: UInt64
+
+    /// The most bytes an inline word holds.
+    @usableFromInline static let inlineCapacity = 15
+
+    /// The word whose UTF-8 bytes are `bytes` (which must be valid UTF-8 for ``string`` to give them back
+    /// unchanged; other bytes read back with U+FFFD in their place).
+    @inlinable @inline(__always)
+    public init(utf8 bytes: UnsafeRawBufferPointer) {
+        if bytes.count <= Word.inlineCapacity, let base = bytes.baseAddress {
+            let (low, high) = Word.pack(base, bytes.count)
+            self.init(low: low, high: high)
+        } else {
+            self = Word.long(bytes)
+        }
+    }
+
+    /// A word of more than 15 bytes (or the empty word).
+    @usableFromInline
+    static func long(_ bytes: UnsafeRawBufferPointer) -> Word {
+        if bytes.isEmpty { return Word(low: 0, high: 0) }
+        return Word(storage: .string(String(decoding: bytes, as: UTF8.self)), hash: hashBytes(bytes))
+    }
+
+    @inlinable
+    init(storage: Storage, hash: UInt64) {
+        self.storage = storage
+        self.hash = hash
+    }
+
+    /// The word holding `string`'s text.
+    @inlinable
+    public init(_ string: String) {
+        var copy = string  // withUTF8 is mutating: it may make the string contiguous
+        self = copy.withUTF8 { Word(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    @inlinable
+    init(low: UInt64, high: UInt64) {
+        self.init(storage: .inline(low: low, high: high), hash: mix64(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
+    }
+
+    /// Packs `count` (at most 15) bytes at `base` into two integers, with loads that stay inside the bytes
+    /// (overlapping where the count is not a multiple of the load size), no byte-by-byte copy.
+    @inlinable @inline(__always)
+    static func pack(_ base: UnsafeRawPointer, _ count: Int) -> (UInt64, UInt64) {
+        let length = UInt64(truncatingIfNeeded: count) << 56
+        // Safe (every branch): each load reads only bytes in base..<base + count.
+        if count >= 8 {
+            let low = base.loadUnaligned(as: UInt64.self)
+            // The last 8 bytes, of which the top count - 8 are the bytes after the first 8 (`>>` of 64 is 0).
+            let tail = base.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            return (low, tail >> UInt64(truncatingIfNeeded: (16 &- count) &* 8) | length)
+        }
+        if count >= 4 {
+            let first = UInt64(base.loadUnaligned(as: UInt32.self))
+            let last = UInt64(base.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self))
+            return (first | (last >> UInt64(truncatingIfNeeded: (8 &- count) &* 8)) << 32, length)
+        }
+        var low: UInt64 = 0
+        for i in 0..<count { low |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << UInt64(i &* 8) }
+        return (low, length)
+    }
+
+    /// The number of UTF-8 bytes.
+    @inlinable
+    public var utf8Count: Int {
+        switch storage {
+        case .inline(_, let high): Int(truncatingIfNeeded: high >> 56)
+        case .string(let string): string.utf8.count
+        }
+    }
+
+    /// Calls `body` with the word's UTF-8 bytes (valid inside `body` only).
+    @inlinable
+    public func withUTF8<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .inline(let low, let high):
+            var packed = (low, high)
+            let count = Int(truncatingIfNeeded: high >> 56)
+            // Safe: the tuple's first count (<= 15) bytes are the word's bytes, little-endian.
+            return try withUnsafeBytes(of: &packed) { raw in
+                try body(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+            }
+        case .string(var string):
+            return try string.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// The word as a `String`.
+    @inlinable
+    public var string: String {
+        switch storage {
+        case .inline: withUTF8 { String(decoding: $0, as: UTF8.self) }
+        case .string(let string): string
+        }
+    }
+
+    /// Java's `String.hashCode` of the word (the partitioner's input, as for a `String` key).
+    @inlinable
+    public var javaHashCode: Int32 {
+        withUTF8 { SparkHashCode.utf8($0) }
+    }
+}
+
+extension Word: Hashable {
+    @inlinable @inline(__always)
+    public static func == (a: Word, b: Word) -> Bool {
+        guard a.hash == b.hash else { return false }
+        if case .inline(let al, let ah) = a.storage {
+            if case .inline(let bl, let bh) = b.storage { return al == bl && ah == bh }
+            return false  // an inline word and a long one differ in length
+        }
+        return a.sameLongBytes(as: b)
+    }
+
+    /// Whether two words, `self` long, have the same bytes.
+    @usableFromInline
+    func sameLongBytes(as other: Word) -> Bool {
+        guard case .string(let x) = storage, case .string(let y) = other.storage else { return false }
+        return x.utf8.elementsEqual(y.utf8)
+    }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+}
+
+extension Word: Comparable {
+    /// Byte order of the UTF-8 encodings (Unicode scalar order).
+    public static func < (a: Word, b: Word) -> Bool {
+        a.withUTF8 { x in b.withUTF8 { y in x.lexicographicallyPrecedes(y) } }
+    }
+}
+
+extension Word: CustomStringConvertible, CustomDebugStringConvertible, ExpressibleByStringLiteral {
+    public var description: String { string }
+    public var debugDescription: String { string.debugDescription }
+    public init(stringLiteral value: String) { self.init(value) }
+}
+
+extension Word: Codable {
+    /// A word decodes from and encodes to a single string.
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(string)
+    }
+}
+
+extension Word: BlockSerializable {
+    /// A word is stored as a `string` column (the same bytes as the `String` it holds).
+    public static var columnTypes: [ColumnType] { [ColumnType(.string)] }
+
+    @inlinable
+    public static func writeColumns(_ value: Word, to builder: inout BlockBuilder) throws {
+        value.withUTF8 { builder.write(bytes: $0) }
+    }
+
+    public static func readColumns(from row: inout RowReader) throws -> Word {
+        row.withBytes { Word(utf8: $0) }
+    }
+
+    public func encode(to writer: inout BinaryWriter) { withUTF8 { writer.writeBytes($0) } }
+
+    public static func decode(from reader: inout BinaryReader) throws -> Word {
+        Word(utf8: try reader.readBytes())
+    }
+}
+
+/// The words of a line between occurrences of an ASCII separator, without empty ones: what
+/// ``Swift/String/split(ascii:)`` returns. A lazy sequence: the words are cut out one by one as it is iterated,
+/// with no array for the line. `Array(line.split(ascii: ","))` gives them all at once.
+public struct ASCIIWords: Sequence, Sendable {
+    @usableFromInline let line: String
+    @usableFromInline let separator: UInt8
+    /// The words, made up front, for a separator outside ASCII.
+    @usableFromInline let pieces: [Word]?
+
+    @inlinable
+    init(line: String, separator: Unicode.Scalar) {
+        guard separator.isASCII else {
+            self.line = ""
+            self.separator = 0
+            pieces = line.split(separator: Character(separator)).map { Word(String($0)) }
+            return
+        }
+        var line = line
+        line.makeContiguousUTF8()  // a no-op for a native string; one copy for a bridged one
+        self.line = line
+        self.separator = UInt8(separator.value)
+        pieces = nil
+    }
+
+    @inlinable
+    public var underestimatedCount: Int { pieces?.count ?? 0 }
+
+    @inlinable
+    public func makeIterator() -> Iterator { Iterator(line: line, separator: separator, pieces: pieces) }
+
+    /// Calls `body` with each word in order: the words of a line in one pass over its bytes (what the engine's
+    /// `flatMap` uses in place of the iterator).
+    @inlinable
+    public func forEachWord(_ body: (Word) throws -> Void) rethrows {
+        if let pieces {
+            for word in pieces { try body(word) }
+            return
+        }
+        let separator = self.separator
+        // Contiguous: made so in init.
+        _ = try line.utf8.withContiguousStorageIfAvailable { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            let count = raw.count
+            var position = 0
+            while true {
+                while position < count && raw[position] == separator { position &+= 1 }
+                guard position < count else { return }
+                let start = position
+                while position < count && raw[position] != separator { position &+= 1 }
+                // Safe: start..<position lies within the line's bytes.
+                try body(Word(utf8: UnsafeRawBufferPointer(rebasing: raw[start..<position])))
+            }
+        }
+    }
+
+    /// Cuts the next word out of the line's UTF-8 bytes.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let line: String
+        @usableFromInline let separator: UInt8
+        @usableFromInline let pieces: [Word]?
+        @usableFromInline var position = 0
+
+        @inlinable
+        init(line: String, separator: UInt8, pieces: [Word]?) {
+            self.line = line
+            self.separator = separator
+            self.pieces = pieces
+        }
+
+        @inlinable
+        public mutating func next() -> Word? {
+            if let pieces {
+                guard position < pieces.count else { return nil }
+                position &+= 1
+                return pieces[position &- 1]
+            }
+            let separator = self.separator
+            var position = self.position
+            // Contiguous: made so in ASCIIWords.init.
+            let word = line.utf8.withContiguousStorageIfAvailable { bytes -> Word? in
+                let count = bytes.count
+                while position < count && bytes[position] == separator { position &+= 1 }
+                guard position < count else { return nil }
+                let start = position
+                while position < count && bytes[position] != separator { position &+= 1 }
+                // Safe: start..<position lies within the line's bytes.
+                return Word(utf8: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<position]))
+            }
+            self.position = position
+            return word ?? nil
+        }
+    }
+}
