@@ -85,8 +85,11 @@ struct SplitMix: Sendable {
         return z ^ (z >> 31)
     }
 
-    /// A number in 0..<bound (bound > 0).
-    mutating func next(below bound: Int) -> Int { Int(truncatingIfNeeded: next() % UInt64(bound)) }
+    /// A number in 0..<bound (bound > 0): the high half of a 64x64-bit product (Lemire's method), not a
+    /// division, which cost more than the rest of making a word.
+    mutating func next(below bound: Int) -> Int {
+        Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(bound)).high)
+    }
 }
 
 extension StreamingContext {
@@ -134,48 +137,56 @@ extension StreamingContext {
 
 /// Lines of words drawn from "w0" ... "w<vocabulary - 1>".
 struct LineMaker: Sendable {
-    /// The words back to back (one array: an array per word cost a retain and a release per word).
-    let bytes: [UInt8]
-    /// Where each word starts in `bytes`, and where the last ends.
-    let starts: [Int]
+    /// Each word in a slot of ``slotBytes`` bytes, zero-padded (one array: an array per word cost a retain and a
+    /// release per word).
+    let slots: [UInt8]
+    /// Each word's length.
+    let lengths: [Int]
     let wordsPerLine: Int
     /// The longest a line can be.
     let maxLineBytes: Int
+    /// A word's slot: 16 bytes, copied with two 8-byte loads and stores (a `memcpy` call per 2-5 byte word cost
+    /// more than the rest of the line's making); longer words take longer slots.
+    let slotBytes: Int
 
     init(wordsPerLine: Int, vocabulary: Int) {
-        var bytes: [UInt8] = []
-        var starts: [Int] = []
-        for i in 0..<max(1, vocabulary) {
-            starts.append(bytes.count)
-            bytes.append(contentsOf: "w\(i)".utf8)
-        }
-        starts.append(bytes.count)
-        self.bytes = bytes
-        self.starts = starts
+        let words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
+        let longest = words.map(\.count).max() ?? 0
+        slotBytes = (longest + 15) / 16 * 16
+        var slots = [UInt8](repeating: 0, count: words.count * slotBytes)
+        for (i, word) in words.enumerated() { slots.replaceSubrange(i * slotBytes..<i * slotBytes + word.count, with: word) }
+        self.slots = slots
+        lengths = words.map(\.count)
         self.wordsPerLine = max(1, wordsPerLine)
-        let longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
         maxLineBytes = self.wordsPerLine * (longest + 1)
     }
 
     /// Calls `body` with `n` lines, one after the other, each in a scratch buffer valid during the call.
     func lines(_ n: Int, _ random: inout SplitMix, _ body: (UnsafeRawBufferPointer) -> Void) {
-        let vocabulary = starts.count - 1
-        withUnsafeTemporaryAllocation(byteCount: maxLineBytes, alignment: 1) { scratch in
-            bytes.withUnsafeBytes { all in
-                starts.withUnsafeBufferPointer { starts in
+        let vocabulary = lengths.count
+        let slotBytes = self.slotBytes
+        // A word's whole slot is copied: the line may run up to a slot past its end.
+        withUnsafeTemporaryAllocation(byteCount: maxLineBytes + slotBytes, alignment: 8) { scratch in
+            slots.withUnsafeBytes { all in
+                lengths.withUnsafeBufferPointer { lengths in
                     guard let line = scratch.baseAddress, let words = all.baseAddress else { return }
                     for _ in 0..<n {
                         var length = 0
                         for w in 0..<wordsPerLine {
                             if w > 0 {
                                 line.storeBytes(of: UInt8(ascii: " "), toByteOffset: length, as: UInt8.self)
-                                length += 1
+                                length &+= 1
                             }
                             let i = random.next(below: vocabulary)
-                            let size = starts[i + 1] - starts[i]
-                            // Safe: a line is at most maxLineBytes, the scratch buffer's size.
-                            (line + length).copyMemory(from: words + starts[i], byteCount: size)
-                            length += size
+                            let word = words + (i &* slotBytes)
+                            // Safe: the slot lies in `slots`, and length + slotBytes <= maxLineBytes + slotBytes.
+                            var k = 0
+                            while k < slotBytes {
+                                (line + (length &+ k)).storeBytes(
+                                    of: word.loadUnaligned(fromByteOffset: k, as: UInt64.self), as: UInt64.self)
+                                k &+= 8
+                            }
+                            length &+= lengths[i]
                         }
                         body(UnsafeRawBufferPointer(start: line, count: length))
                     }

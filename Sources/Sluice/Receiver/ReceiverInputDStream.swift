@@ -269,7 +269,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     override func compute(_ time: Time) throws -> RDD<Element>? {
         let batch = blocks.withLock { $0.allocated[time] ?? [] }
         let codec = supervisor?.generator.codec
-        return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage()) { p, sink in
+        // Sliceable: a task may compute part of a block (a batch of few large blocks spreads over every worker).
+        return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage(), sliceable: true) { p, sink in
             switch batch[p].data {
             case .columnar(let block):
                 guard let codec else {
@@ -277,7 +278,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
                 }
                 try decodeChunks(block, codec, sink)
             case .elements(let elements):
-                try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) }
+                let rows = TaskContext.slice.range(of: elements.count)
+                try elements.withUnsafeBufferPointer { try emitChunks(UnsafeBufferPointer(rebasing: $0[rows]), to: sink) }
             }
         }
     }

@@ -6,19 +6,21 @@ extension ExecutionEngine {
     /// - Note: a block whose columns do not match `codec` fails the job that reads it with a ``FormatError``
     ///   naming both schemas.
     public func blockRDD<T: Sendable>(_ blocks: [Block], codec: ElementCodec<T>) -> RDD<T> {
-        RDD(engine: self, numPartitions: blocks.count) { p, sink in
+        RDD(engine: self, numPartitions: blocks.count, sliceable: true) { p, sink in
             try decodeChunks(blocks[p], codec, sink)
         }
     }
 }
 
-/// Pushes the elements of `block` into `sink` a chunk at a time.
+/// Pushes the elements of `block` into `sink` a chunk at a time (those of the current task's
+/// ``TaskContext/slice`` of the block).
 package func decodeChunks<T>(_ block: Block, _ codec: ElementCodec<T>, _ sink: (UnsafeBufferPointer<T>) throws -> Void) throws {
     try codec.checkSchema(of: block)
+    let rows = TaskContext.slice.range(of: block.rowCount)
     if T.self == Int.self && block.schema == [ColumnType(.int64)] {
         var out = ChunkBuffer<Int>()
         try block.column(0).withValues(as: Int64.self) { values in
-            try forEachChunk(of: block.rowCount) { rows in
+            try forEachChunk(of: rows) { rows in
                 for i in rows { out.append(Int(values[i])) }
                 try out.flush { try sink($0.same(as: T.self)) }
             }
@@ -26,13 +28,13 @@ package func decodeChunks<T>(_ block: Block, _ codec: ElementCodec<T>, _ sink: (
     } else if T.self == String.self && block.schema == [ColumnType(.string)] {
         let column = block.column(0)
         var out = ChunkBuffer<String>()
-        try forEachChunk(of: block.rowCount) { rows in
+        try forEachChunk(of: rows) { rows in
             for i in rows { out.append(column.string(at: i)) }
             try out.flush { try sink($0.same(as: T.self)) }
         }
     } else {
         var out = ChunkBuffer<T>()
-        try forEachChunk(of: block.rowCount) { rows in
+        try forEachChunk(of: rows) { rows in
             for i in rows { out.append(try codec.element(at: i, of: block)) }
             try out.flush(to: sink)
         }

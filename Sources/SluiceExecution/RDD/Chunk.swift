@@ -38,7 +38,7 @@ package struct ChunkBuffer<Element>: ~Copyable {
     /// Appends `element`; the buffer must not be full (callers flush a full buffer first, or append at most
     /// ``chunkCapacity`` elements between flushes).
     @inlinable @inline(__always)
-    package mutating func append(_ element: Element) {
+    package mutating func append(_ element: consuming Element) {
         // Safe: callers keep count below chunkCapacity, the allocation's size.
         (base + count).initialize(to: element)
         count &+= 1
@@ -72,9 +72,15 @@ extension UnsafeBufferPointer {
 /// each: how sources cut a partition into chunks.
 @inlinable
 func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) rethrows {
-    var start = 0
-    while start < count {
-        let end = min(start + chunkCapacity, count)
+    try forEachChunk(of: 0..<count, body)
+}
+
+/// ``forEachChunk(of:_:)`` over the indices `range`.
+@inlinable
+func forEachChunk(of range: Range<Int>, _ body: (Range<Int>) throws -> Void) rethrows {
+    var start = range.lowerBound
+    while start < range.upperBound {
+        let end = min(start + chunkCapacity, range.upperBound)
         try body(start..<end)
         start = end
         WorkStealingPool.yieldPoint()

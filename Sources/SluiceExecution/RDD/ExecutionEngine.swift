@@ -117,11 +117,12 @@ public final class ExecutionEngine: Sendable {
     public func parallelize<T: Sendable>(_ elements: [T], numSlices: Int? = nil) -> RDD<T> {
         let p = max(1, numSlices ?? defaultParallelism)
         let n = elements.count
-        return RDD(engine: self, numPartitions: p) { partition, sink in
+        return RDD(engine: self, numPartitions: p, sliceable: true) { partition, sink in
             let start = partition * n / p
             let end = (partition + 1) * n / p
+            let slice = TaskContext.slice.range(of: end - start)
             try elements.withUnsafeBufferPointer { all in
-                try emitChunks(UnsafeBufferPointer(rebasing: all[start..<end]), to: sink)
+                try emitChunks(UnsafeBufferPointer(rebasing: all[start + slice.lowerBound..<start + slice.upperBound]), to: sink)
             }
         }
     }

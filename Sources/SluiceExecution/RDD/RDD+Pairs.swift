@@ -129,7 +129,8 @@ extension RDD {
     @inlinable
     func combiningInput<Keys: KeyColumn, V, C>(_ keys: Keys.Type, _ aggregator: Aggregator<V, C>) -> ShuffleInput<Keys, C> {
         let parent = produce
-        return ShuffleInput(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
+        // Combining does not depend on the order of a partition's pairs, so the stage may split partitions.
+        return ShuffleInput(numPartitions: numPartitions, lineage: lineage, sliceable: isSliceable) { p, table, stage in
             try parent(p) { chunk in
                 try table.upsert(
                     chunk.same(as: (Keys.Key, V).self), create: aggregator.createCombiner,
@@ -243,7 +244,7 @@ extension RDD {
         _ f: @escaping @Sendable (V) throws -> U
     ) -> RDD<(K, U)> where Element == (K, V) {
         let parent = produce
-        return derive(keepingPartitioner: true) { p, sink in
+        return derive(keepingPartitioner: true, elementwise: true) { p, sink in
             var out = ChunkBuffer<(K, U)>()
             try parent(p) { chunk in
                 for (k, v) in chunk.same(as: (K, V).self) {
@@ -261,7 +262,7 @@ extension RDD {
         _ f: @escaping @Sendable (V) throws -> S
     ) -> RDD<(K, S.Element)> where Element == (K, V), S.Element: Sendable {
         let parent = produce
-        return derive(keepingPartitioner: true) { p, sink in
+        return derive(keepingPartitioner: true, elementwise: true) { p, sink in
             var out = ChunkBuffer<(K, S.Element)>()
             try parent(p) { chunk in
                 for (k, v) in chunk.same(as: (K, V).self) {

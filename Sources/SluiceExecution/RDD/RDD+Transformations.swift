@@ -5,12 +5,13 @@ extension RDD {
     @inlinable
     public func map<U: Sendable>(_ f: @escaping @Sendable (Element) throws -> U) -> RDD<U> {
         let parent = produce
-        return derive { p, sink in
+        return derive(elementwise: true) { p, sink in
             var out = ChunkBuffer<U>()
             try parent(p) { chunk in
-                for x in chunk {
+                // Elements read in place (borrowed, not copied) and results moved into the buffer.
+                for i in chunk.indices {
                     if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
-                    out.append(try f(x))
+                    out.append(try f(chunk[i]))
                 }
                 try out.flush(to: sink)
             }
@@ -23,11 +24,11 @@ extension RDD {
         _ f: @escaping @Sendable (Element) throws -> S
     ) -> RDD<S.Element> where S.Element: Sendable {
         let parent = produce
-        return derive { p, sink in
+        return derive(elementwise: true) { p, sink in
             var out = ChunkBuffer<S.Element>()
             try parent(p) { chunk in
-                for x in chunk {
-                    let ys = try f(x)
+                for i in chunk.indices {
+                    let ys = try f(chunk[i])
                     if S.self == ASCIIWords.self {
                         // The word path: a line's words in one pass over its bytes (the check is resolved where
                         // the call is specialized).
@@ -51,12 +52,12 @@ extension RDD {
     @inlinable
     public func filter(_ predicate: @escaping @Sendable (Element) throws -> Bool) -> RDD<Element> {
         let parent = produce
-        return derive(keepingPartitioner: true) { p, sink in
+        return derive(keepingPartitioner: true, elementwise: true) { p, sink in
             var out = ChunkBuffer<Element>()
             try parent(p) { chunk in
-                for x in chunk where try predicate(x) {
+                for i in chunk.indices where try predicate(chunk[i]) {
                     if out.isFull { try out.flush(to: sink) }
-                    out.append(x)
+                    out.append(chunk[i])
                 }
                 try out.flush(to: sink)
             }
@@ -93,7 +94,7 @@ extension RDD {
         let (first, second, split) = (produce, other.produce, numPartitions)
         return RDD(
             engine: engine, numPartitions: numPartitions + other.numPartitions,
-            lineage: lineage.merged(with: other.lineage)
+            lineage: lineage.merged(with: other.lineage), sliceable: isSliceable && other.isSliceable
         ) { p, sink in
             if p < split { try first(p, sink) } else { try second(p - split, sink) }
         }

@@ -32,13 +32,17 @@ public struct RDD<Element: Sendable>: Sendable {
     @usableFromInline let lineage: Lineage
     /// The cache behind a persisted RDD.
     @usableFromInline let persistence: (any PersistenceHandle)?
+    /// Whether a task may compute a slice of a partition (``TaskContext/slice``): the sources can produce one
+    /// and every operator after them works element by element.
+    @usableFromInline package let isSliceable: Bool
 
     @usableFromInline
     init(
         engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil,
-        lineage: Lineage = Lineage(), persistence: (any PersistenceHandle)? = nil,
+        lineage: Lineage = Lineage(), persistence: (any PersistenceHandle)? = nil, sliceable: Bool = false,
         produce: @escaping Producer
     ) {
+        self.isSliceable = sliceable
         self.engine = engine
         self.numPartitions = numPartitions
         self.partitioner = partitioner
@@ -47,23 +51,29 @@ public struct RDD<Element: Sendable>: Sendable {
         self.produce = produce
     }
 
-    /// A narrow child: same partitions and lineage, a new producer.
+    /// A narrow child: same partitions and lineage, a new producer. `elementwise`: the child handles each
+    /// element on its own (map, filter, ...), so it can compute a slice of a partition when this RDD can.
     @inlinable
-    func derive<U>(keepingPartitioner: Bool = false, _ produce: @escaping RDD<U>.Producer) -> RDD<U> {
+    func derive<U>(
+        keepingPartitioner: Bool = false, elementwise: Bool = false, _ produce: @escaping RDD<U>.Producer
+    ) -> RDD<U> {
         RDD<U>(
             engine: engine, numPartitions: numPartitions, partitioner: keepingPartitioner ? partitioner : nil,
-            lineage: lineage, produce: produce)
+            lineage: lineage, sliceable: elementwise && isSliceable, produce: produce)
     }
 
     // MARK: Building blocks for other layers
 
     /// An RDD whose partitions `produce` computes, reading from RDDs whose stages are in `lineage` (for streams
     /// that combine several RDDs in their own partitions).
+    /// `sliceable`: `produce` emits only ``TaskContext/slice`` of the partition.
     package static func custom(
         engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil, lineage: Lineage,
-        produce: @escaping @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
+        sliceable: Bool = false, produce: @escaping @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
     ) -> RDD<Element> {
-        RDD(engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage, produce: produce)
+        RDD(
+            engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage,
+            sliceable: sliceable, produce: produce)
     }
 
     /// The stages this RDD's tasks read from.

@@ -229,7 +229,7 @@ public struct ASCIIWords: Sequence, Sendable {
     /// Calls `body` with each word in order: the words of a line in one pass over its bytes (what the engine's
     /// `flatMap` uses in place of the iterator).
     @inlinable
-    public func forEachWord(_ body: (Word) throws -> Void) rethrows {
+    public func forEachWord(_ body: (consuming Word) throws -> Void) rethrows {
         if let pieces {
             for word in pieces { try body(word) }
             return

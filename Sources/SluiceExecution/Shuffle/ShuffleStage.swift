@@ -12,6 +12,9 @@ let reservationStep = 1 << 20
 struct ShuffleInput<Keys: KeyColumn, C: Sendable>: Sendable {
     @usableFromInline let numPartitions: Int
     @usableFromInline let lineage: Lineage
+    /// Whether a map task may feed a slice of a partition (``TaskContext/slice``): the parent can produce one
+    /// and the combine does not depend on the order of the pairs.
+    @usableFromInline let sliceable: Bool
     /// Feeds partition `partition` into `table`, calling `stage.chunkDone(&table)` after every chunk.
     @usableFromInline let run: @Sendable (
         _ partition: Int, _ table: inout CombineTable<Keys, C>, _ stage: ShuffleStage<Keys, C>
@@ -19,11 +22,12 @@ struct ShuffleInput<Keys: KeyColumn, C: Sendable>: Sendable {
 
     @inlinable
     init(
-        numPartitions: Int, lineage: Lineage,
+        numPartitions: Int, lineage: Lineage, sliceable: Bool = false,
         run: @escaping @Sendable (Int, inout CombineTable<Keys, C>, ShuffleStage<Keys, C>) throws -> Void
     ) {
         self.numPartitions = numPartitions
         self.lineage = lineage
+        self.sliceable = sliceable
         self.run = run
     }
 }
@@ -153,10 +157,12 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         do {
             for input in inputs.withLock({ $0 }) {
                 try input.lineage.prepare()
-                try engine.pool.run(tasks: input.numPartitions) { p in
+                let slices = input.sliceable ? slicesPerPartition(input.numPartitions) : 1
+                try engine.pool.run(tasks: input.numPartitions * slices) { task in
+                    let (p, slice) = (task / slices, PartitionSlice(index: task % slices, count: slices))
                     var table = tables.checkOut()
                     defer { tables.checkIn(table) }
-                    try TaskContext.withPartition(p) { try input.run(p, &table, self) }
+                    try TaskContext.withPartition(p, slice: slice) { try input.run(p, &table, self) }
                 }
             }
             kept = tables.drain().filter { $0.count > 0 }
@@ -175,6 +181,17 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         let spills = pendingSpills.withLock { s in defer { s = [] }; return s }
         return MapOutput(
             tables: kept, index: kept.map(partitionIndex), spills: spills, directory: engine.spill)
+    }
+
+    /// How many tasks share each of `partitions` partitions: the fewest that give every worker at least two
+    /// tasks and all of them the same number (a batch of three received blocks on two workers: six tasks, not
+    /// three, of which the last would run alone).
+    func slicesPerPartition(_ partitions: Int) -> Int {
+        let workers = max(1, engine.pool.workerCount)
+        guard partitions > 0, workers > 1 else { return 1 }
+        var slices = 1
+        while slices < 64 && (partitions * slices < 2 * workers || (partitions * slices) % workers != 0) { slices += 1 }
+        return slices
     }
 
     /// Called by map tasks after each chunk: reserves memory for the table's growth, or spills it.

@@ -241,4 +241,33 @@ struct Coordinate: Hashable, Comparable, Sendable {
         }
         #expect(totals.withLock { $0 } == [0: 300, 1: 300, 2: 300, 3: 300])
     }
+
+    @Test func aFewLargePartitionsAreSplitOverEveryWorkerWithTheSameResult() throws {
+        // Slices cover a partition exactly once, in order.
+        for count in 1...9 {
+            for n in [0, 1, 7, 1_000] {
+                let ranges = (0..<count).map { PartitionSlice(index: $0, count: count).range(of: n) }
+                #expect(ranges.flatMap { Array($0) } == Array(0..<n), "\(count) slices of \(n)")
+            }
+        }
+        // Three partitions on two workers: the map side runs six slices (every worker busy till the end), and the
+        // result is the plain computation's; a map-side chain after the source (filter, flatMap) is sliced too.
+        let pairs = (0..<30_001).map { ($0 % 97, $0) }
+        let reference = referenceGroups(pairs.filter { $0.1 % 3 != 0 }).mapValues { $0.reduce(0, +) }
+        let rdd = engine.parallelize(pairs, numSlices: 3).filter { $0.1 % 3 != 0 }.flatMap { [$0] }
+        #expect(rdd.isSliceable)
+        let stage = ShuffleStage<IntKeys, Int>(
+            engine: engine, partitioner: HashPartitioner(numPartitions: 2), inputs: [], mergeCombiners: { $0 += $1 },
+            traits: CombinerTraits(codec: { _ in nil }))
+        #expect(stage.slicesPerPartition(3) == 2 && stage.slicesPerPartition(1) == 4 && stage.slicesPerPartition(8) == 1)
+        let seen = Mutex<Set<Int>>([])
+        let sums = try rdd.map { pair in
+            seen.withLock { _ = $0.insert(TaskContext.partitionId) }
+            return pair
+        }.reduceByKey(+, numPartitions: 4).collectAsMap()
+        #expect(sums == reference)
+        #expect(seen.withLock { $0 } == [0, 1, 2], "slices report their partition's id")
+        // What cannot take a slice (a whole-partition operator) is not split.
+        #expect(!engine.parallelize(pairs, numSlices: 3).mapPartitions { $0.elements }.isSliceable)
+    }
 }
