@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "SluiceBench",
             dependencies: [
-                "Sluice", "SluiceColumnar",
+                "Sluice", "SluiceColumnar", "SluiceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -107,7 +107,12 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     defer { if let checkpoint { removeTree(checkpoint) } }
     let recorder = BatchRecorder()
     ssc.addStreamingListener(recorder)
-    settings.workload.build(on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs), keys: settings.keys)
+    // The socket workload's peer: a process of its own, so that its CPU is not the job's.
+    let sender = settings.workload == .socket ? try LineSender(rate: settings.rate) : nil
+    defer { sender?.stop() }
+    settings.workload.build(
+        on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs), keys: settings.keys,
+        socketPort: sender?.port ?? 0)
 
     let startWall = wallMilliseconds()
     let start = now()

@@ -11,7 +11,8 @@ public struct StreamBench: ParsableCommand {
         abstract: "Run a Sluice streaming job on an embedded generator and measure it.",
         discussion: """
             Workloads: wordcount (default: lines of 10 words, split, reduceByKey), grouped (Ints, \
-            reduceByKey on x % 1000), windowed (word count over a 30 s window with an inverse), stateful \
+            reduceByKey on x % 1000), socket (the word count over socketTextStream, fed by a sender process on \
+            127.0.0.1), windowed (word count over a 30 s window with an inverse), stateful \
             (mapWithState running counts over --keys keys, 1M, all in the state from the start), passthrough \
             (count only), codec (the block format, no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
             recovery time after a crash). Example: streambench --batch 500ms --rate 1M
@@ -58,6 +59,10 @@ public struct StreamBench: ParsableCommand {
 
     @Option(help: "stateful and recovery workloads: distinct keys in the state.")
     var keys: Int = 1_000_000
+
+    /// The socket workload's sender process: the listening socket it inherits (not for users).
+    @Option(help: .hidden)
+    var serveLines: Int32?
 
     public init() {}
 
@@ -110,6 +115,7 @@ public struct StreamBench: ParsableCommand {
     }
 
     public func run() throws {
+        if let serveLines { throw ExitCode(LineSender.serve(listening: serveLines, rate: try parsed().rate)) }
         if workload == .codec {
             let report = try CodecWorkload(
                 rows: blockRows, seconds: try parsed().duration, zstdLevel: zstdLevel, saveWordBlock: saveWordBlock

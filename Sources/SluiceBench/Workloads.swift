@@ -8,6 +8,8 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     case wordcount
     /// Ints: `map { ($0 % 1000, 1) }.reduceByKey(+)`.
     case grouped
+    /// The word count over `socketTextStream`: a sender process writes the generator's lines to a local socket.
+    case socket
     /// Word count over a 30 s window sliding every batch, with an inverse reduce.
     case windowed
     /// A running count per key with `mapWithState` (a timeout) over `--keys` keys (1M), all in the state from
@@ -23,7 +25,7 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     /// Words per record, for the words/s figure (nil: records are not lines of words).
     var wordsPerRecord: Int? {
         switch self {
-        case .wordcount, .windowed: 10
+        case .wordcount, .windowed, .socket: 10
         case .passthrough: 10
         case .grouped, .stateful, .codec, .recovery: nil
         }
@@ -32,10 +34,16 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     /// Whether the job keeps state (and needs a checkpoint directory).
     var needsCheckpoint: Bool { self == .windowed || self == .stateful }
 
-    /// Builds the job on `ssc`, fed by the generator at `rate` records per second; `done` is called with each
-    /// batch's output (a count) at the end of its output operation.
-    func build(on ssc: StreamingContext, rate: Int?, batch: Duration, keys: Int = 1_000_000) {
+    /// Builds the job on `ssc`, fed by the generator at `rate` records per second (the socket workload: by the
+    /// sender listening on `socketPort`).
+    func build(on ssc: StreamingContext, rate: Int?, batch: Duration, keys: Int = 1_000_000, socketPort: Int = 0) {
         switch self {
+        case .socket:
+            ssc.socketTextStream("127.0.0.1", socketPort)
+                .flatMap { $0.split(ascii: " ") }
+                .map { ($0, 1) }
+                .reduceByKey(+)
+                .foreachRDD { rdd in _ = try rdd.count() }
         case .wordcount:
             ssc.generatedLineStream(ratePerSecond: rate)
                 .flatMap { $0.split(ascii: " ") }

@@ -46,6 +46,9 @@ func warmUpMetadata() throws {
     _ = try engine.parallelize(Array(groupedInput.prefix(10_000)), numSlices: 2).map { ($0 % 1000, 1) }.reduceByKey(+).count()
     _ = try engine.parallelize(Array(lines.prefix(1_000)), numSlices: 2).flatMap { $0.split(ascii: " ") }.map { ($0, 1) }
         .reduceByKey(+).count()
+    _ = try engine.parallelize(Array(lines.prefix(1_000)), numSlices: 2).cache()
+        .flatMap { $0.utf8.split(separator: 32).map { String(decoding: $0, as: UTF8.self) } }.map { ($0, 1) }
+        .reduceByKey(+).count()
     _ = try engine.parallelize(Array(0..<1_000), numSlices: 2).map { $0 &* 3 }.filter { $0 % 7 != 0 }.count()
     let cached = engine.parallelize(Array(spillRecords.prefix(1_000)), numSlices: 2).persist(.diskOnly)
     _ = try cached.count()
@@ -94,6 +97,21 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(
                     try engine.parallelize(lines, numSlices: 8).flatMap { $0.split(ascii: " ") }.map { ($0, 1) }
                         .reduceByKey(+).count())
+            }
+            benchmark.stopMeasurement()
+        }
+
+        // The same count with the user's own Strings (no Word path): what a closure that makes a String per word
+        // costs, over a cached RDD.
+        Benchmark("Word-count-owned-Strings,10M-words,local[\(workers)]") { benchmark in
+            let engine = engines[workers - 1]
+            let cached = engine.parallelize(lines, numSlices: 8).cache()
+            blackHole(try cached.count())
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(
+                    try cached.flatMap { $0.utf8.split(separator: 32).map { String(decoding: $0, as: UTF8.self) } }
+                        .map { ($0, 1) }.reduceByKey(+).count())
             }
             benchmark.stopMeasurement()
         }

@@ -73,11 +73,11 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
 }
 
 /// SplitMix64: a fast, seeded random sequence for generated data.
-struct SplitMix: Sendable {
+package struct SplitMix: Sendable {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -87,7 +87,7 @@ struct SplitMix: Sendable {
 
     /// A number in 0..<bound (bound > 0): the high half of a 64x64-bit product (Lemire's method), not a
     /// division, which cost more than the rest of making a word.
-    mutating func next(below bound: Int) -> Int {
+    package mutating func next(below bound: Int) -> Int {
         Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(bound)).high)
     }
 }
@@ -136,7 +136,7 @@ extension StreamingContext {
 }
 
 /// Lines of words drawn from "w0" ... "w<vocabulary - 1>".
-struct LineMaker: Sendable {
+package struct LineMaker: Sendable {
     /// Each word in a slot of ``slotBytes`` bytes, zero-padded (one array: an array per word cost a retain and a
     /// release per word).
     let slots: [UInt8]
@@ -144,12 +144,12 @@ struct LineMaker: Sendable {
     let lengths: [Int]
     let wordsPerLine: Int
     /// The longest a line can be.
-    let maxLineBytes: Int
+    package let maxLineBytes: Int
     /// A word's slot: 16 bytes, copied with two 8-byte loads and stores (a `memcpy` call per 2-5 byte word cost
     /// more than the rest of the line's making); longer words take longer slots.
     let slotBytes: Int
 
-    init(wordsPerLine: Int, vocabulary: Int) {
+    package init(wordsPerLine: Int, vocabulary: Int) {
         let words = (0..<max(1, vocabulary)).map { Array("w\($0)".utf8) }
         let longest = words.map(\.count).max() ?? 0
         slotBytes = (longest + 15) / 16 * 16
@@ -162,7 +162,7 @@ struct LineMaker: Sendable {
     }
 
     /// Calls `body` with `n` lines, one after the other, each in a scratch buffer valid during the call.
-    func lines(_ n: Int, _ random: inout SplitMix, _ body: (UnsafeRawBufferPointer) -> Void) {
+    package func lines(_ n: Int, _ random: inout SplitMix, _ body: (UnsafeRawBufferPointer) -> Void) {
         let vocabulary = lengths.count
         let slotBytes = self.slotBytes
         // A word's whole slot is copied: the line may run up to a slot past its end.

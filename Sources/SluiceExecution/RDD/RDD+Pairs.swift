@@ -31,7 +31,7 @@ extension RDD {
         combined(
             Aggregator(
                 createCombiner: createCombiner, mergeValue: { $0 = try mergeValue($0, $1) },
-                mergeCombiners: { $0 = try mergeCombiners($0, $1) }),
+                mergeCombiners: { $0 = try mergeCombiners($0, $1) }, reduce: mergeValue),
             by: shufflePartitioner(numPartitions),
             traits: CombinerTraits(codec: { ElementCodecs.lookup(C.self, sample: $0) }))
     }
@@ -43,7 +43,8 @@ extension RDD {
     ) -> RDD<(K, V)> where Element == (K, V) {
         combined(
             Aggregator(
-                createCombiner: { $0 }, mergeValue: { $0 = try f($0, $1) }, mergeCombiners: { $0 = try f($0, $1) }),
+                createCombiner: { $0 }, mergeValue: { $0 = try f($0, $1) }, mergeCombiners: { $0 = try f($0, $1) },
+                reduce: f),
             by: shufflePartitioner(numPartitions),
             traits: CombinerTraits(codec: { ElementCodecs.lookup(V.self, sample: $0) }))
     }
@@ -132,9 +133,12 @@ extension RDD {
         // Combining does not depend on the order of a partition's pairs, so the stage may split partitions.
         return ShuffleInput(numPartitions: numPartitions, lineage: lineage, sliceable: isSliceable) { p, table, stage in
             try parent(p) { chunk in
-                try table.upsert(
-                    chunk.same(as: (Keys.Key, V).self), create: aggregator.createCombiner,
-                    merge: aggregator.mergeValue)
+                let pairs = chunk.same(as: (Keys.Key, V).self)
+                if let reduce = aggregator.reduce {
+                    try table.upsert(pairs, create: aggregator.createCombiner, merge: { $0 = try reduce($0, $1) })
+                } else {
+                    try table.upsert(pairs, create: aggregator.createCombiner, merge: aggregator.mergeValue)
+                }
                 try stage.chunkDone(&table)
             }
         }

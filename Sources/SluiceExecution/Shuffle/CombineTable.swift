@@ -7,16 +7,21 @@ struct Aggregator<V, C>: Sendable {
     @usableFromInline let createCombiner: @Sendable (V) throws -> C
     @usableFromInline let mergeValue: @Sendable (inout C, V) throws -> Void
     @usableFromInline let mergeCombiners: @Sendable (inout C, C) throws -> Void
+    /// The user's function itself when merging a value is `combiner = reduce(combiner, value)` (`reduceByKey`,
+    /// `combineByKey`): the map side calls it directly, one call a pair instead of two.
+    @usableFromInline let reduce: (@Sendable (C, V) throws -> C)?
 
     @inlinable
     init(
         createCombiner: @escaping @Sendable (V) throws -> C,
         mergeValue: @escaping @Sendable (inout C, V) throws -> Void,
-        mergeCombiners: @escaping @Sendable (inout C, C) throws -> Void
+        mergeCombiners: @escaping @Sendable (inout C, C) throws -> Void,
+        reduce: (@Sendable (C, V) throws -> C)? = nil
     ) {
         self.createCombiner = createCombiner
         self.mergeValue = mergeValue
         self.mergeCombiners = mergeCombiners
+        self.reduce = reduce
     }
 }
 

@@ -1,0 +1,88 @@
+import Glibc
+import Sluice
+import SluiceTesting
+
+/// The peer of the socket workload: a separate process (streambench itself, run with `--serve-lines`) that
+/// listens on 127.0.0.1, accepts the receiver's connection and writes lines of 10 words, paced to a rate, as
+/// `nc -lk` fed by a program would for the guide's `socketTextStream` example.
+final class LineSender {
+    let port: Int
+    private let child: ChildProcess
+
+    /// Listens on an ephemeral port of 127.0.0.1 and starts the sender process on it.
+    /// - Throws: ``StreamingError`` when the socket or the process cannot be made.
+    init(rate: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Self.failure("socket") }
+        // The child inherits the listening socket; this process keeps no copy.
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw Self.failure("bind 127.0.0.1") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        child = try ChildProcess("/proc/self/exe", ["--serve-lines", String(fd), "--rate", String(rate)], logPath: "/dev/null")
+    }
+
+    /// Stops the sender and reaps it.
+    func stop() { child.killAndWait() }
+
+    private static func failure(_ what: String) -> StreamingError {
+        StreamingError(.internalFailure, "socket workload: \(what) failed: \(String(cString: strerror(errno)))")
+    }
+
+    /// The sender process's loop: accepts one connection on `listening` and writes `rate` lines a second (the
+    /// embedded generator's lines, same seed) until the connection closes.
+    static func serve(listening: Int32, rate: Int) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let connection = accept(listening, nil, nil)
+        guard connection >= 0 else { return 1 }
+        close(listening)
+        let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
+        var random = SplitMix(seed: 1)
+        let start = monotonicSeconds()
+        var sent = 0
+        // At least a millisecond's lines a write, as the embedded generator paces itself.
+        let least = max(1, rate / 1_000)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(least * (maker.maxLineBytes + 1))
+        while true {
+            let due = Int((monotonicSeconds() - start) * Double(rate)) - sent
+            if due < least {
+                usleep(UInt32(max(50, min(10_000, Double(least - due) / Double(rate) * 1e6))))
+                continue
+            }
+            let n = min(due, 64 * least)
+            buffer.removeAll(keepingCapacity: true)
+            maker.lines(n, &random) { line in
+                buffer.append(contentsOf: line)
+                buffer.append(UInt8(ascii: "\n"))
+            }
+            let complete = buffer.withUnsafeBytes { bytes -> Bool in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = write(connection, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 && errno == EINTR { continue }
+                    guard written > 0 else { return false }
+                    offset += written
+                }
+                return true
+            }
+            guard complete else { return 0 }  // the receiver went away: the run is over
+            sent += n
+        }
+    }
+}
+
+private func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sluice's engine word count and grouped count (Benchmarks/, package-benchmark, local[2]) next to their C floors
+# (Benchmarks/Limits/: hand-written loops, two threads, no engine), run one after the other in this session.
+# Read the ratio: machines of one kind differ 2-3x in absolute figures, a ratio from one run is stable.
+#   scripts/floors.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+cc -O3 -o "$scratch/wordcount" Benchmarks/Limits/wordcount.c -lpthread
+cc -O3 -o "$scratch/grouped_count" Benchmarks/Limits/grouped_count.c -lpthread
+# The median of the two-thread run, in millions a second.
+# (grouped_count: its first two-thread line, the input Benchmarks/ uses: i * 2654435761, a plain table.)
+floor() { "$@" | awk '/RESULT/ && / 2T / && !/bytes/ { for (i = 1; i <= NF; i++) if ($i == "median") print $(i + 1) }' | head -1; }
+c_words=$(floor "$scratch/wordcount" 20000000 3)
+c_rows=$(floor "$scratch/grouped_count" 50000000 3)
+
+(cd Benchmarks && swift package benchmark --target Execution \
+    --filter 'Word-count,10M-words,local\[2\]|Grouped-count,50M-Ints,local\[2\]' --format markdown) > "$scratch/sluice.md"
+# The p50 wall clock (ms) of a benchmark.
+p50() { awk -F'|' -v name="### $1" '$0 == name { found = 1 } found && /Time \(wall clock\)/ { print $5 + 0; exit }' "$scratch/sluice.md"; }
+words_ms=$(p50 'Word-count,10M-words,local[2]')
+rows_ms=$(p50 'Grouped-count,50M-Ints,local[2]')
+
+awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" 'BEGIN {
+    sw = 10e6 / (wm / 1000) / 1e6; sr = 50e6 / (rm / 1000) / 1e6
+    printf "%-34s %10s %10s %8s\n", "workload (local[2])", "Sluice", "C floor", "ratio"
+    printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "word count, words/s", sw, cw, 100 * sw / cw
+    printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "grouped count, rows/s", sr, cr, 100 * sr / cr
+}'
