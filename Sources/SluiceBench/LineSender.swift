@@ -9,13 +9,21 @@ final class LineSender {
     let port: Int
     private let child: ChildProcess
 
-    /// Listens on an ephemeral port of 127.0.0.1 and starts the sender process on it.
+    /// Listens on an ephemeral port of 127.0.0.1 and starts the sender process on it: `executable` (by default
+    /// this program, streambench) run with `--serve-lines`.
     /// - Throws: ``StreamingError`` when the socket or the process cannot be made.
-    init(rate: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Self.failure("socket") }
+    init(rate: Int, executable: String = "/proc/self/exe") throws {
+        let (fd, port) = try Self.listen()
         // The child inherits the listening socket; this process keeps no copy.
         defer { close(fd) }
+        self.port = port
+        child = try ChildProcess(executable, ["--serve-lines", String(fd), "--rate", String(rate)], logPath: "/dev/null")
+    }
+
+    /// A socket listening on an ephemeral port of 127.0.0.1, and the port.
+    static func listen() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Self.failure("socket") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -23,12 +31,15 @@ final class LineSender {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
+                bind(fd, pointer, length) == 0 && Glibc.listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { throw Self.failure("bind 127.0.0.1") }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        child = try ChildProcess("/proc/self/exe", ["--serve-lines", String(fd), "--rate", String(rate)], logPath: "/dev/null")
+        guard bound else {
+            let error = Self.failure("listening on 127.0.0.1")
+            close(fd)
+            throw error
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// Stops the sender and reaps it.
@@ -41,7 +52,6 @@ final class LineSender {
     /// The sender process's loop: accepts one connection on `listening` and writes `rate` lines a second (the
     /// embedded generator's lines, same seed) until the connection closes.
     static func serve(listening: Int32, rate: Int) -> Int32 {
-        signal(SIGPIPE, SIG_IGN)
         let connection = accept(listening, nil, nil)
         guard connection >= 0 else { return 1 }
         close(listening)
@@ -68,14 +78,18 @@ final class LineSender {
             let complete = buffer.withUnsafeBytes { bytes -> Bool in
                 var offset = 0
                 while offset < bytes.count {
-                    let written = write(connection, bytes.baseAddress! + offset, bytes.count - offset)
+                    // MSG_NOSIGNAL: a closed peer is an EPIPE error here, not a SIGPIPE that ends the process.
+                    let written = send(connection, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
                     if written < 0 && errno == EINTR { continue }
                     guard written > 0 else { return false }
                     offset += written
                 }
                 return true
             }
-            guard complete else { return 0 }  // the receiver went away: the run is over
+            guard complete else {  // the receiver went away: the run is over
+                close(connection)
+                return 0
+            }
             sent += n
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Testing
+import Synchronization
 @testable import Sluice
 @testable import SluiceBench
 import SluiceTesting
@@ -160,5 +161,43 @@ import SluiceTesting
         #expect(report.checkpoints.lastBytes > report.keysInState * 3, "every key is in the checkpoint")
         #expect(report.firstBatchMs != nil, "the rebuilt program ran a batch")
         #expect(report.table().contains("checkpoint write") && report.table().contains("first batch done"))
+    }
+}
+
+@Suite struct LineSenderTests {
+    /// The socket workload's sender, run on a thread here (streambench runs it as a process of its own): lines of
+    /// 10 generator words, paced to the rate, until the receiver closes the connection.
+    @Test func theSenderWritesPacedLinesOfTenWordsUntilTheReceiverCloses() throws {
+        let (listening, port) = try LineSender.listen()
+        let result = Mutex<Int32?>(nil)
+        let sender = try JoinableThread(name: "line sender") { result.withLock { $0 = LineSender.serve(listening: listening, rate: 20_000) } }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .milliseconds(500) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            received += buffer[0..<n]
+        }
+        close(fd)
+        sender.join()
+        #expect(result.withLock { $0 } == 0, "the sender ends when the receiver goes")
+        let lines = received.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
+        // 20k lines a second for half a second, within what a loaded machine's timing allows.
+        #expect(lines.count >= 5_000 && lines.count <= 15_000, "\(lines.count) lines")
+        for line in lines.prefix(1_000) {
+            let words = line.split(separator: UInt8(ascii: " "))
+            #expect(words.count == 10)
+            #expect(words.allSatisfy { $0.first == UInt8(ascii: "w") && Int(String(decoding: $0.dropFirst(), as: UTF8.self)).map { (0..<10_000).contains($0) } == true })
+        }
     }
 }
