@@ -101,47 +101,64 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         self.checkpoint = checkpoint
     }
 
+    /// Runs the function (`call`) for each record of a chunk, in order, and updates the store.
+    @inlinable @inline(__always)
+    static func runRecords(
+        _ chunk: UnsafeBufferPointer<(K, V)>, _ store: inout Store, _ state: State<S>, _ time: Time,
+        _ mapped: inout [Mapped], _ timeout: Duration?, _ call: (Time, K, V?, State<S>) throws -> Mapped?
+    ) throws {
+        // Hashes first, so that each record's slot can be prefetched a few records ahead: in a state far
+        // larger than the cache the lookups' misses then overlap instead of following one another.
+        let hashes = [Int](unsafeUninitializedCapacity: chunk.count) { hashes, initialized in
+            for i in chunk.indices { hashes.initializeElement(at: i, to: stateHash(chunk[i].0)) }
+            initialized = chunk.count
+        }
+        var armed: [K] = []
+        if timeout != nil { armed.reserveCapacity(chunk.count) }
+        let ahead = 16
+        for i in hashes.indices.prefix(ahead) { store.entries.prefetch(hash: hashes[i]) }
+        // Once per chunk: found slots then change in place (an insert or removal checks again).
+        store.entries.makeUnique()
+        for i in chunk.indices {
+            if i &+ ahead < hashes.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
+            let (key, value) = chunk[i]
+            let (found, slot) = store.entries.find(key, hash: hashes[i])
+            state.reset(found ? store.entries.value(at: slot).state : nil, timingOut: false)
+            if let output = try call(time, key, value, state) { mapped.append(output) }
+            if state.removed {
+                if found { store.entries.remove(at: slot) }
+            } else if state.updated, let newState = state.value {
+                if found {
+                    store.entries.modifyUniqueValue(at: slot) { entry in
+                        entry.state = newState
+                        entry.updated = time
+                    }
+                } else {
+                    store.entries.insert(key, .init(state: newState, updated: time), at: slot)
+                    if timeout != nil { armed.append(key) }
+                }
+            } else if found, timeout != nil {
+                store.entries.modifyUniqueValue(at: slot) { $0.updated = time }  // a record refreshes the idle clock
+            }
+        }
+        if let timeout { store.arm(armed, at: time + timeout) }
+    }
+
     /// The kernel of `spec`.
     @inlinable
     static func make(_ spec: StateSpec<K, V, S, Mapped>) -> MapWithStateKernel {
-        let (function, timeout) = (spec.function, spec.idleTimeout)
+        let (function, form, timeout) = (spec.function, spec.form, spec.idleTimeout)
         return MapWithStateKernel(
             records: { chunk, store, state, time, mapped in
-                // Hashes first, so that each record's slot can be prefetched a few records ahead: in a state far
-                // larger than the cache the lookups' misses then overlap instead of following one another.
-                let hashes = [Int](unsafeUninitializedCapacity: chunk.count) { hashes, initialized in
-                    for i in chunk.indices { hashes.initializeElement(at: i, to: stateHash(chunk[i].0)) }
-                    initialized = chunk.count
-                }
-                var armed: [K] = []
-                if timeout != nil { armed.reserveCapacity(chunk.count) }
-                let ahead = 16
-                for i in hashes.indices.prefix(ahead) { store.entries.prefetch(hash: hashes[i]) }
-                // Once per chunk: found slots then change in place (an insert or removal checks again).
-                store.entries.makeUnique()
-                for i in chunk.indices {
-                    if i &+ ahead < hashes.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
-                    let (key, value) = chunk[i]
-                    let (found, slot) = store.entries.find(key, hash: hashes[i])
-                    state.reset(found ? store.entries.value(at: slot).state : nil, timingOut: false)
-                    if let output = try function(time, key, value, state) { mapped.append(output) }
-                    if state.removed {
-                        if found { store.entries.remove(at: slot) }
-                    } else if state.updated, let newState = state.value {
-                        if found {
-                            store.entries.modifyUniqueValue(at: slot) { entry in
-                                entry.state = newState
-                                entry.updated = time
-                            }
-                        } else {
-                            store.entries.insert(key, .init(state: newState, updated: time), at: slot)
-                            if timeout != nil { armed.append(key) }
-                        }
-                    } else if found, timeout != nil {
-                        store.entries.modifyUniqueValue(at: slot) { $0.updated = time }  // a record refreshes the idle clock
+                // The program's function called directly, whichever form it has (one call a record).
+                switch form {
+                case .keyed(let f):
+                    try runRecords(chunk, &store, state, time, &mapped, timeout) { _, key, value, state in
+                        try f(key, value, state)
                     }
+                case .timed(let f):
+                    try runRecords(chunk, &store, state, time, &mapped, timeout, f)
                 }
-                if let timeout { store.arm(armed, at: time + timeout) }
             },
             timeouts: { store, state, time, mapped in
                 // Keys idle past the timeout: updated before time - timeout. A key in a due bucket that was touched

@@ -3,7 +3,14 @@ import SluiceExecution
 /// What `mapWithState` does (Spark's `StateSpec`): the mapping function, and optionally an idle timeout, an
 /// initial state and the number of partitions. Each setter returns a new spec.
 public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped: Sendable>: Sendable {
-    @usableFromInline let function: @Sendable (Time, K, V?, State<S>) throws -> Mapped?
+    /// The function as the program gave it: `mapWithState` calls either form directly, one call a record.
+    @usableFromInline
+    enum Function: Sendable {
+        case keyed(@Sendable (K, V?, State<S>) throws -> Mapped?)
+        case timed(@Sendable (Time, K, V?, State<S>) throws -> Mapped?)
+    }
+
+    @usableFromInline let form: Function
     /// How long a key may go untouched before it times out.
     public internal(set) var idleTimeout: Duration?
     /// The state to start from.
@@ -11,8 +18,17 @@ public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped
     /// The state's partitions (default: `spark.default.parallelism`, else the number of workers).
     public private(set) var partitionCount: Int?
 
-    init(_ function: @escaping @Sendable (Time, K, V?, State<S>) throws -> Mapped?) {
-        self.function = function
+    init(_ form: Function) {
+        self.form = form
+    }
+
+    /// The function with the batch time as its first argument, whichever form was given.
+    @inlinable
+    var function: @Sendable (Time, K, V?, State<S>) throws -> Mapped? {
+        switch form {
+        case .keyed(let f): { _, key, value, state in try f(key, value, state) }
+        case .timed(let f): f
+        }
     }
 
     /// A spec calling `function` once per record, with the record's key, its value, and the key's state; what
@@ -20,14 +36,14 @@ public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped
     public static func function(
         _ function: @escaping @Sendable (K, V?, State<S>) throws -> Mapped?
     ) -> StateSpec {
-        StateSpec { _, key, value, state in try function(key, value, state) }
+        StateSpec(.keyed(function))
     }
 
     /// As ``function(_:)-...``, with the batch time as the first argument.
     public static func function(
         _ function: @escaping @Sendable (Time, K, V?, State<S>) throws -> Mapped?
     ) -> StateSpec {
-        StateSpec(function)
+        StateSpec(.timed(function))
     }
 
     /// The spec with keys timing out after `idle` without a record (or a state change).
