@@ -44,6 +44,16 @@ package struct ChunkBuffer<Element>: ~Copyable {
         count &+= 1
     }
 
+    /// Appends `element`, a value of `Element`'s own type seen under another name (a generic `T` known to be
+    /// `Element`), moved in without a copy. The buffer must not be full.
+    @inlinable @inline(__always)
+    package mutating func append<T>(moving element: consuming T) {
+        precondition(T.self == Element.self, "\(T.self) appended to a buffer of \(Element.self)")
+        // Safe: T is Element (checked above, and resolved where the call is specialized); count < capacity.
+        UnsafeMutableRawPointer(base + count).initializeMemory(as: T.self, to: element)
+        count &+= 1
+    }
+
     /// Hands the elements to `sink` (if there are any) and empties the buffer.
     @inlinable
     package mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {
