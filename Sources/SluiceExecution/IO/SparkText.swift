@@ -13,6 +13,7 @@ public enum SparkText {
         switch value {
         case let s as String: return s
         case let s as Substring: return String(s)
+        case let w as Word: return w.string
         case let n as Int: return String(n)
         case let b as Bool: return String(b)
         case let d as Double: return String(d)

@@ -44,6 +44,12 @@ import SluiceTesting
         }
     }
 
+    @Test func wordsWriteAsTheirTextInSparksFormat() {
+        #expect(SparkText.line(Word("naïve")) == "naïve")
+        #expect(SparkText.line((Word("be"), 2)) == "(be,2)")
+        #expect(SparkText.line((Word("a-word-longer-than-fifteen"), Optional(1))) == "(a-word-longer-than-fifteen,Some(1))")
+    }
+
     @Test func equalityHashingAndOrderFollowTheBytes() {
         let strings = Self.sampleStrings()
         for a in strings {
