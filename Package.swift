@@ -34,7 +34,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceExecution",
-            dependencies: ["SluiceColumnar", "CSluiceIntrinsics", .product(name: "DequeModule", package: "swift-collections")]
+            dependencies: ["SluiceColumnar", .product(name: "DequeModule", package: "swift-collections")]
         ),
         .target(
             name: "Sluice",

@@ -22,32 +22,15 @@ final class LineSender {
 
     /// A socket listening on an ephemeral port of 127.0.0.1, and the port.
     static func listen() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Self.failure("socket") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && Glibc.listen(fd, 1) == 0 && getsockname(fd, pointer, &length) == 0
-            }
+        do {
+            return try LoopbackServer.listeningSocket(backlog: 1)
+        } catch {
+            throw StreamingError(.internalFailure, "socket workload: \(error)")
         }
-        guard bound else {
-            let error = Self.failure("listening on 127.0.0.1")
-            close(fd)
-            throw error
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// Stops the sender and reaps it.
     func stop() { child.killAndWait() }
-
-    private static func failure(_ what: String) -> StreamingError {
-        StreamingError(.internalFailure, "socket workload: \(what) failed: \(String(cString: strerror(errno)))")
-    }
 
     /// The sender process's loop: accepts one connection on `listening` and writes `rate` lines a second (the
     /// embedded generator's lines, same seed) until the connection closes.
@@ -57,19 +40,16 @@ final class LineSender {
         close(listening)
         let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
         var random = SplitMix(seed: 1)
-        let start = monotonicSeconds()
+        let pacer = Pacer(ratePerSecond: Double(rate))
         var sent = 0
-        // At least a millisecond's lines a write, as the embedded generator paces itself.
-        let least = max(1, rate / 1_000)
+        // Writes of at most 64 ms of lines.
+        let millisecond = max(1, rate / 1_000)
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(least * (maker.maxLineBytes + 1))
+        buffer.reserveCapacity(millisecond * (maker.maxLineBytes + 1))
         while true {
-            let due = Int((monotonicSeconds() - start) * Double(rate)) - sent
-            if due < least {
-                usleep(UInt32(max(50, min(10_000, Double(least - due) / Double(rate) * 1e6))))
-                continue
-            }
-            let n = min(due, 64 * least)
+            let due = pacer.due(after: sent)
+            if due == 0 { continue }  // slept
+            let n = min(due, 64 * millisecond)
             buffer.removeAll(keepingCapacity: true)
             maker.lines(n, &random) { line in
                 buffer.append(contentsOf: line)
@@ -93,10 +73,4 @@ final class LineSender {
             sent += n
         }
     }
-}
-
-private func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }

@@ -11,6 +11,13 @@ public final class LoopbackServer: Sendable {
     /// Listens on a free port of 127.0.0.1.
     /// - Throws: ``TestServerError`` when no socket can be made.
     public init() throws {
+        (listener, port) = try Self.listeningSocket()
+    }
+
+    /// A socket listening on a free port of 127.0.0.1, and the port: for a server of the caller's own (it owns
+    /// the descriptor).
+    /// - Throws: ``TestServerError`` when no socket can be made.
+    public static func listeningSocket(backlog: Int32 = 16) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
@@ -22,7 +29,7 @@ public final class LoopbackServer: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, listen(fd, backlog) == 0 else {
             let message = String(cString: strerror(errno))
             Glibc.close(fd)
             throw TestServerError("bind/listen on 127.0.0.1: \(message)")
@@ -31,8 +38,7 @@ public final class LoopbackServer: Sendable {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        listener = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     deinit { Glibc.close(listener) }

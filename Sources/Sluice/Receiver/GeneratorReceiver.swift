@@ -34,26 +34,16 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
 
     private func generate() {
         var random = SplitMix(seed: seed)
-        let start = monotonicNanoseconds()
+        let pacer = ratePerSecond.map(Pacer.init)
         var produced = 0
         while !isStopped {
             // About 5 ms of records under the current limit, so that a limited rate stays smooth.
             let limit = supervisor?.generator.limiter.rate
             let chunk = limit.map { max(1, min(maxChunk, Int($0 / 200))) } ?? maxChunk
             var count = chunk
-            if let rate = ratePerSecond {
-                let elapsed = Double(monotonicNanoseconds() - start) / 1e9
-                let due = Int(elapsed * rate) - produced
-                // A millisecond's records at the least (one when the rate is under 1,000 a second): taking
-                // whatever was due made the loop spin a record or two a pass, its overhead costing most of a
-                // core that the job needed.
-                let least = max(1, Int(rate / 1_000))
-                if due < least {
-                    // Sleep until they are due (at most 10 ms, to see a stop).
-                    let wait = min(max((Double(produced + least) / rate - elapsed) * 1e6, 50), 10_000)
-                    usleep(UInt32(wait))
-                    continue
-                }
+            if let pacer {
+                let due = pacer.due(after: produced)
+                if due == 0 { continue }  // slept
                 count = min(due, chunk)
             }
             do {
@@ -69,6 +59,28 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
             }
             produced += count
         }
+    }
+}
+
+/// Paces a producer to `ratePerSecond` records a second from its making on: the generator's loop and
+/// streambench's socket sender.
+package struct Pacer: Sendable {
+    let rate: Double
+    let start = monotonicNanoseconds()
+
+    package init(ratePerSecond: Double) { rate = ratePerSecond }
+
+    /// How many records are due after `produced` were made: at least a millisecond's (one when the rate is under
+    /// 1,000 a second), since taking whatever was due made a loop spin a record or two a pass, its overhead
+    /// costing most of a core that the job needed. When fewer are due, sleeps until they are (at most 10 ms, so
+    /// that the caller sees a stop) and returns 0.
+    package func due(after produced: Int) -> Int {
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let due = Int(elapsed * rate) - produced
+        let least = max(1, Int(rate / 1_000))
+        if due >= least { return due }
+        usleep(UInt32(min(max((Double(produced + least) / rate - elapsed) * 1e6, 50), 10_000)))
+        return 0
     }
 }
 

@@ -43,22 +43,26 @@ package struct OutputDirectory {
     /// first write of the stream in this process: a temporary directory is never output, so whatever it holds
     /// was not committed.
     package static func removeTemporaryLeftovers(prefix: String, calls: SystemCalls) {
-        let slash = prefix.lastIndex(of: "/")
-        let parent = slash.map { String(prefix[..<$0]) } ?? "."
-        let start = (slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix) + "-"
-        for name in directoryNames(parent.isEmpty ? "/" : parent) ?? []
-        where name.hasPrefix(start) && name.contains(".sluice-temporary-") {
-            removeTree("\(parent)/\(name)", calls: calls)
+        removeSiblings(of: prefix, calls: calls) { name, base in
+            name.hasPrefix(base + "-") && name.contains(".sluice-temporary-")
         }
     }
 
     /// Removes the temporary and replaced directories of earlier attempts at this directory that did not finish
     /// (a process killed while writing it).
     private func removeLeftovers() {
+        Self.removeSiblings(of: path, calls: calls) { name, base in name.hasPrefix(base + ".sluice-") }
+    }
+
+    /// Removes the entries of `path`'s parent directory whose names `matches` picks, given the name and the
+    /// last component of `path`.
+    private static func removeSiblings(
+        of path: String, calls: SystemCalls, _ matches: (_ name: String, _ base: String) -> Bool
+    ) {
         let slash = path.lastIndex(of: "/")
         let parent = slash.map { String(path[..<$0]) } ?? "."
-        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".sluice-"
-        for name in directoryNames(parent.isEmpty ? "/" : parent) ?? [] where name.hasPrefix(prefix) {
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        for name in directoryNames(parent.isEmpty ? "/" : parent) ?? [] where matches(name, base) {
             removeTree("\(parent)/\(name)", calls: calls)
         }
     }

@@ -39,6 +39,7 @@ package struct ChunkBuffer<Element>: ~Copyable {
     /// ``chunkCapacity`` elements between flushes).
     @inlinable @inline(__always)
     package mutating func append(_ element: consuming Element) {
+        assert(count < chunkCapacity, "append to a full chunk buffer")
         // Safe: callers keep count below chunkCapacity, the allocation's size.
         (base + count).initialize(to: element)
         count &+= 1
@@ -49,6 +50,7 @@ package struct ChunkBuffer<Element>: ~Copyable {
     @inlinable @inline(__always)
     package mutating func append<T>(moving element: consuming T) {
         precondition(T.self == Element.self, "\(T.self) appended to a buffer of \(Element.self)")
+        assert(count < chunkCapacity, "append to a full chunk buffer")
         // Safe: T is Element (checked above, and resolved where the call is specialized); count < capacity.
         UnsafeMutableRawPointer(base + count).initializeMemory(as: T.self, to: element)
         count &+= 1

@@ -23,7 +23,8 @@ public struct Word: Sendable {
     }
 
     @usableFromInline let storage: Storage
-    /// ``Word/hashBytes(_:)`` of the bytes (for inline words, of their packed form).
+    /// The hash of the bytes: a mix of the packed form for an inline word, `hashBytes` of the bytes for a long one
+    /// (the length decides which, so equal bytes have equal hashes).
     @usableFromInline let hash: UInt64
 
     /// The most bytes an inline word holds.
@@ -237,18 +238,24 @@ public struct ASCIIWords: Sequence, Sendable {
         let separator = self.separator
         // Contiguous: made so in init.
         _ = try line.utf8.withContiguousStorageIfAvailable { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
-            let count = raw.count
             var position = 0
-            while true {
-                while position < count && raw[position] == separator { position &+= 1 }
-                guard position < count else { return }
-                let start = position
-                while position < count && raw[position] != separator { position &+= 1 }
-                // Safe: start..<position lies within the line's bytes.
-                try body(Word(utf8: UnsafeRawBufferPointer(rebasing: raw[start..<position])))
+            while let word = ASCIIWords.word(in: UnsafeRawBufferPointer(bytes), from: &position, separator) {
+                try body(word)
             }
         }
+    }
+
+    /// The word that starts at or after `position` in `bytes` (skipping separators), moving `position` past
+    /// it; nil when only separators are left.
+    @inlinable @inline(__always)
+    static func word(in bytes: UnsafeRawBufferPointer, from position: inout Int, _ separator: UInt8) -> Word? {
+        let count = bytes.count
+        while position < count && bytes[position] == separator { position &+= 1 }
+        guard position < count else { return nil }
+        let start = position
+        while position < count && bytes[position] != separator { position &+= 1 }
+        // Safe: start..<position lies within the bytes.
+        return Word(utf8: UnsafeRawBufferPointer(rebasing: bytes[start..<position]))
     }
 
     /// Cuts the next word out of the line's UTF-8 bytes.
@@ -275,14 +282,8 @@ public struct ASCIIWords: Sequence, Sendable {
             let separator = self.separator
             var position = self.position
             // Contiguous: made so in ASCIIWords.init.
-            let word = line.utf8.withContiguousStorageIfAvailable { bytes -> Word? in
-                let count = bytes.count
-                while position < count && bytes[position] == separator { position &+= 1 }
-                guard position < count else { return nil }
-                let start = position
-                while position < count && bytes[position] != separator { position &+= 1 }
-                // Safe: start..<position lies within the line's bytes.
-                return Word(utf8: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<position]))
+            let word = line.utf8.withContiguousStorageIfAvailable {
+                ASCIIWords.word(in: UnsafeRawBufferPointer($0), from: &position, separator)
             }
             self.position = position
             return word ?? nil

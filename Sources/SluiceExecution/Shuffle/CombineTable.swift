@@ -1,5 +1,3 @@
-import CSluiceIntrinsics
-
 /// How values of a key combine (Spark's `Aggregator`): a combiner is created from a key's first value, values
 /// merge into it in place, and combiners from different tasks merge with each other.
 @usableFromInline
@@ -98,22 +96,7 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
                 try hashes.withUnsafeBufferPointer { hashes in
                     try combiners.withUnsafeMutableBufferPointer { combiners in
                         try keys.withProber { prober -> (hash: UInt64, slot: Int)? in
-                            let mask = slots.count &- 1
                             while i < pairs.count {
-                                // Cache misses overlapped: the slot of the key 8 ahead, then (its slot now in
-                                // cache) the entry and combiner of the key 4 ahead.
-                                if i &+ 8 < pairs.count, let hash = prober.cheapHash(pairs[i &+ 8].0) {
-                                    // Safe: the index is masked into the slots; a prefetch never faults.
-                                    sluice_prefetch_for_write(slots.baseAddress! + (Int(truncatingIfNeeded: hash) & mask))
-                                }
-                                if i &+ 4 < pairs.count, let hash = prober.cheapHash(pairs[i &+ 4].0) {
-                                    let packed = slots[Int(truncatingIfNeeded: hash) & mask]
-                                    let entry = Int(truncatingIfNeeded: packed & ~slotTagMask) &- 1
-                                    if entry >= 0 && entry < combiners.count {
-                                        prober.prefetchEntry(entry)
-                                        sluice_prefetch_for_write(combiners.baseAddress! + entry)
-                                    }
-                                }
                                 let found = prober.find(pairs[i].0, slots, hashes)
                                 if found.entry < 0 { return (found.hash, found.slot) }
                                 try merge(&combiners[found.entry], pairs[i].1)

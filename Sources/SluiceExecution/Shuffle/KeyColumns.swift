@@ -1,4 +1,3 @@
-import CSluiceIntrinsics
 import Glibc
 
 /// How a combine table stores, hashes and compares its keys. Three kinds: `Int` keys (hashed by a bijective
@@ -35,20 +34,10 @@ protocol KeyColumn<Key>: Sendable {
 @usableFromInline
 protocol KeyProber {
     associatedtype Key
-    /// The table hash of `key` when it costs next to nothing (a word carries its own; an Int's is one mix), so
-    /// that a batch of lookups can prefetch the slots of keys a few ahead; nil otherwise.
-    func cheapHash(_ key: Key) -> UInt64?
-    /// Brings entry `e`'s stored key into cache (a hint).
-    func prefetchEntry(_ e: Int)
     /// `key`'s table hash, the entry holding it (-1 when absent) and the slot probed last.
     func find(
         _ key: Key, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
     ) -> (hash: UInt64, entry: Int, slot: Int)
-}
-
-extension KeyProber {
-    @inlinable @inline(__always) func cheapHash(_ key: Key) -> UInt64? { nil }
-    @inlinable @inline(__always) func prefetchEntry(_ e: Int) {}
 }
 
 /// MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output.
@@ -104,14 +93,11 @@ struct IntKeys: KeyColumn {
         @inlinable init() {}
 
         @inlinable @inline(__always)
-        func cheapHash(_ key: Int) -> UInt64? { mix64(UInt64(bitPattern: Int64(key))) }
-
-        @inlinable @inline(__always)
         func find(
             _ key: Int, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             // mix64 is a bijection: an entry with an equal hash holds an equal key.
-            let hash = cheapHash(key)!
+            let hash = mix64(UInt64(bitPattern: Int64(key)))
             let (entry, slot) = findEntry(hash, slots, hashes) { _ in true }
             return (hash, entry, slot)
         }
@@ -245,15 +231,6 @@ struct WordKeys: KeyColumn {
         @usableFromInline let keys: UnsafeBufferPointer<Word>
 
         @inlinable init(keys: UnsafeBufferPointer<Word>) { self.keys = keys }
-
-        @inlinable @inline(__always)
-        func cheapHash(_ key: Word) -> UInt64? { key.hash }
-
-        @inlinable @inline(__always)
-        func prefetchEntry(_ e: Int) {
-            // A hint: never faults.
-            if let base = keys.baseAddress { sluice_prefetch_for_write(base + e) }
-        }
 
         @inlinable @inline(__always)
         func find(
