@@ -15,7 +15,8 @@ public struct StreamBench: ParsableCommand {
             127.0.0.1), windowed (word count over a 30 s window with an inverse), stateful \
             (mapWithState running counts over --keys keys, 1M, all in the state from the start), passthrough \
             (count only), codec (the block format, no streaming job), recovery (checkpoint write time with --keys keys of mapWithState state, then \
-            recovery time after a crash). Example: streambench --batch 500ms --rate 1M
+            recovery time after a crash), wal (write-ahead log appends/s with --writers threads, fsync on), idle (the CPU a \
+            context with no input uses). Example: streambench --batch 500ms --rate 1M
             """)
 
     @Option(help: "The batch interval, e.g. 500ms, 1s, 20ms.")
@@ -60,6 +61,9 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "stateful and recovery workloads: distinct keys in the state.")
     var keys: Int = 1_000_000
 
+    @Option(help: "wal workload: threads appending to the log.")
+    var writers: Int = 2
+
     /// The socket workload's sender process: the listening socket it inherits (not for users).
     @Option(help: .hidden)
     var serveLines: Int32?
@@ -94,10 +98,11 @@ public struct StreamBench: ParsableCommand {
         guard blockRows > 0 && blockRows <= 10_000_000 else {
             throw ValidationError("--block-rows must be in 1...10000000, got \(blockRows)")
         }
-        if findMaxRate && (workload == .codec || workload == .recovery) {
+        if findMaxRate && [.codec, .recovery, .wal, .idle].contains(workload) {
             throw ValidationError("--find-max-rate needs a streaming workload")
         }
         guard keys > 0 else { throw ValidationError("--keys must be positive, got \(keys)") }
+        guard (1...64).contains(writers) else { throw ValidationError("--writers must be in 1...64, got \(writers)") }
     }
 
     /// The properties of `--conf` (none without it).
@@ -122,6 +127,18 @@ public struct StreamBench: ParsableCommand {
             ).run()
             print(report.table())
             if let json { try write(report.json(), to: json) }
+            return
+        }
+        if workload == .wal {
+            let report = try WALWorkload(writers: writers, seconds: try parsed().duration, linesPerBlock: 64).run()
+            print(report.table())
+            return
+        }
+        if workload == .idle {
+            let p = try parsed()
+            let report = try IdleWorkload(batchMs: p.batchMs, seconds: p.duration, threads: threads, conf: try properties())
+                .run()
+            print(report.table())
             return
         }
         if workload == .recovery {

@@ -21,13 +21,17 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     case codec
     /// Checkpoint write time with a large `mapWithState` state, then recovery time after a crash.
     case recovery
+    /// The receivers' write-ahead log with fsync on: appends/s with `--writers` threads.
+    case wal
+    /// A context with no input: the CPU it uses while waiting.
+    case idle
 
     /// Words per record, for the words/s figure (nil: records are not lines of words).
     var wordsPerRecord: Int? {
         switch self {
         case .wordcount, .windowed, .socket: 10
         case .passthrough: 10
-        case .grouped, .stateful, .codec, .recovery: nil
+        case .grouped, .stateful, .codec, .recovery, .wal, .idle: nil
         }
     }
 
@@ -75,7 +79,7 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
                 .foreachRDD { rdd in _ = try rdd.count() }
         case .passthrough:
             ssc.generatedLineStream(ratePerSecond: rate).count().foreachRDD { rdd in _ = try rdd.collect() }
-        case .codec, .recovery:
+        case .codec, .recovery, .wal, .idle:
             break
         }
     }

@@ -32,7 +32,7 @@ struct LoggedBlock: Sendable {
 /// Reading back (``readAll(directory:calls:warn:)``): a segment that ends inside a frame (a write torn by a
 /// crash) gives every frame before the tear and the tear is reported and dropped; a damaged frame with data
 /// after it is an error naming the file and offset.
-final class WriteAheadLog: @unchecked Sendable {
+package final class WriteAheadLog: @unchecked Sendable {
     // @unchecked: `writer` and `segments` are only touched with `lock` held; `synced` with `syncLock`.
 
     private final class Segment {
@@ -71,7 +71,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Opens the log in `directory` beside its `existing` segments; new records get sequence numbers after
     /// `after` and after every existing segment's records and first number, so that a new segment never takes
     /// the name of an old one (an empty or torn one included: cleaning the old one would delete the new).
-    init(
+    package init(
         directory: String, after: Int64, existing: [(path: String, first: Int64, last: Int64)], calls: SystemCalls,
         level: Int32?, fsync: Bool, rollInterval: Duration, maxFailures: Int
     ) {
@@ -88,7 +88,7 @@ final class WriteAheadLog: @unchecked Sendable {
     /// Appends `block` (durably, with fsync on) and returns its sequence number. A failed write is retried
     /// in a new segment, up to `spark.streaming.receiver.writeAheadLog.maxFailures` times.
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment, after the last failure.
-    func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
+    package func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
         try appendRecord(what: "block \(id)") { record in
             record.writeByte(Self.blockRecord)
             record.writeVarInt(id.uniqueId)
@@ -205,7 +205,7 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     /// Closes the current segment with its trailer.
-    func close() {
+    package func close() {
         lock.withLock { _ in if let segment = current { retire(segment, finish: true) } }
     }
 
