@@ -194,7 +194,12 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         let found = try WriteAheadLog.readAll(
             directory: directory, streamId: streamId, calls: context.engine.systemCalls, warn: { [context] in context.log($0) })
         let (covered, recovering) = logging.withLock { ($0.covered, $0.recovering) }
-        let replay = recovering ? found.blocks.filter { $0.sequence > covered } : []
+        // A block appended again after a failed write or flush is in the log twice: it replays once, as its
+        // last record (the one the receiver was told about).
+        var lastRecord: [StreamBlockId: Int64] = [:]
+        for logged in found.blocks { lastRecord[logged.id] = logged.sequence }
+        let replay = recovering
+            ? found.blocks.filter { $0.sequence > covered && lastRecord[$0.id] == $0.sequence } : []
         if !replay.isEmpty {
             context.log("\(name) stream \(id): replaying \(replay.count) blocks (\(replay.reduce(0) { $0 + $1.count }) records) from the write-ahead log")
         }

@@ -21,7 +21,8 @@ struct LoggedBlock: Sendable {
 
 /// A receiver's write-ahead log (`spark.streaming.receiver.writeAheadLog.enable`): every block is appended,
 /// and with `sluice.wal.fsync` = always flushed to stable storage, before it is handed to the stream. Appenders
-/// that arrive while a flush runs share the next one (group commit).
+/// that arrive while a flush runs share the next one (group commit); the flush runs outside the append lock, so
+/// appends go on while it waits for the disk.
 ///
 /// Segments are framed files (see ``FramedFile``) named `log-<first sequence number>` in
 /// `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per record: a block, or which
@@ -33,7 +34,8 @@ struct LoggedBlock: Sendable {
 /// crash) gives every frame before the tear and the tear is reported and dropped; a damaged frame with data
 /// after it is an error naming the file and offset.
 package final class WriteAheadLog: @unchecked Sendable {
-    // @unchecked: `writer` and `segments` are only touched with `lock` held; `synced` with `syncLock`.
+    // @unchecked: `current`, `closed`, `unflushed` and `nextSequence` are only touched with `lock` held; the
+    // flush state with `syncLock`, which is taken before `lock` when both are.
 
     private final class Segment {
         let path: String
@@ -41,12 +43,15 @@ package final class WriteAheadLog: @unchecked Sendable {
         var lastSequence: Int64
         let opened: UInt64
         var file: FramedFileWriter?
+        /// Flushes the file, even after a roll closed `file` (it keeps the file open while it exists).
+        let flusher: FileFlusher
 
         init(path: String, firstSequence: Int64, file: consuming FramedFileWriter) {
             self.path = path
             self.firstSequence = firstSequence
             self.lastSequence = firstSequence - 1
             self.opened = monotonicNanoseconds()
+            self.flusher = file.flusher
             self.file = consume file
         }
     }
@@ -66,7 +71,18 @@ package final class WriteAheadLog: @unchecked Sendable {
     /// Closed segments, oldest first: (path, first, last sequence).
     private var closed: [(path: String, first: Int64, last: Int64)] = []
     private var nextSequence: Int64
-    private let syncLock = Mutex<Int64>(-1)
+    /// Retired segments whose records may not be on stable storage yet: the next flush covers them too.
+    private var unflushed: [FileFlusher] = []
+
+    private struct FlushState {
+        /// Every record up to this sequence number is on stable storage.
+        var synced: Int64 = -1
+        /// Records whose flush failed: their appends fail (and are retried in a new segment) even if a later
+        /// flush succeeds, since a failed fsync may have dropped their pages.
+        var failed: [ClosedRange<Int64>] = []
+    }
+
+    private let syncLock = Mutex(FlushState())
 
     /// Opens the log in `directory` beside its `existing` segments; new records get sequence numbers after
     /// `after` and after every existing segment's records and first number, so that a new segment never takes
@@ -117,7 +133,7 @@ package final class WriteAheadLog: @unchecked Sendable {
         var failures: [String] = []
         while true {
             do {
-                let (sequence, segment) = try lock.withLock { _ throws -> (Int64, Segment) in
+                let sequence = try lock.withLock { _ throws -> Int64 in
                     let segment = try openSegment()
                     let sequence = nextSequence
                     record.reset()
@@ -132,9 +148,9 @@ package final class WriteAheadLog: @unchecked Sendable {
                     }
                     nextSequence += 1
                     segment.lastSequence = sequence
-                    return (sequence, segment)
+                    return sequence
                 }
-                if fsync { try sync(through: sequence, segment: segment) }
+                if fsync { try sync(through: sequence) }
                 return sequence
             } catch {
                 failures.append("\(error)")
@@ -148,15 +164,30 @@ package final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    /// Flushes the segment through `sequence` unless another appender's flush already did (group commit).
-    private func sync(through sequence: Int64, segment: Segment) throws {
-        try syncLock.withLock { synced in
-            guard synced < sequence else { return }
-            // Everything written so far is flushed by this one call (under the lock: a roll may close the file).
-            synced = try lock.withLock { _ in
-                try segment.file?.sync()
-                return nextSequence - 1
+    /// Makes every record through `sequence` durable, unless another appender's flush already did (group
+    /// commit). One flush covers every record appended when it begins, in the current segment and in retired
+    /// ones not yet flushed; it runs outside the append lock, so appends carry on meanwhile and share the next.
+    private func sync(through sequence: Int64) throws {
+        try syncLock.withLock { state in
+            if state.failed.contains(where: { $0.contains(sequence) }) {
+                throw StreamingError(.checkpointFailed, "an earlier flush of record \(sequence) failed")
             }
+            guard state.synced < sequence else { return }
+            let (flushers, covered) = lock.withLock { _ -> ([FileFlusher], Int64) in
+                defer { unflushed.removeAll() }
+                return (unflushed + (current.map { [$0.flusher] } ?? []), nextSequence - 1)
+            }
+            do {
+                for flusher in flushers { try flusher.sync() }
+            } catch {
+                // What these files hold may not be on disk, and a second fsync would not say so: fail every
+                // record they cover and write on in a new segment.
+                state.failed.append((state.synced + 1)...max(state.synced + 1, covered))
+                state.synced = covered
+                lock.withLock { _ in if let segment = current { retire(segment, finish: false, flushLater: false) } }
+                throw error
+            }
+            state.synced = covered
         }
     }
 
@@ -182,9 +213,17 @@ package final class WriteAheadLog: @unchecked Sendable {
         return segment
     }
 
-    /// Closes `segment` (with its trailer when `finish`) and lists it among the closed ones.
-    private func retire(_ segment: Segment, finish: Bool) {
-        if let file = segment.file.take(), finish { try? file.finish(sync: fsync) }
+    /// Closes `segment` (with its trailer when `finish`) and lists it among the closed ones; with fsync on, a
+    /// segment not flushed whole here is left to the next flush (`flushLater`).
+    private func retire(_ segment: Segment, finish: Bool, flushLater: Bool = true) {
+        var flushed = false
+        if let file = segment.file.take(), finish {
+            do {
+                try file.finish(sync: fsync)
+                flushed = true
+            } catch {}  // the frames before the trailer stay readable; the next flush retries them
+        }
+        if fsync && !flushed && flushLater { unflushed.append(segment.flusher) }
         if current === segment { current = nil }
         if segment.lastSequence >= segment.firstSequence {
             closed.append((segment.path, segment.firstSequence, segment.lastSequence))

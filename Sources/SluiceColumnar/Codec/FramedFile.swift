@@ -83,6 +83,10 @@ public struct FramedFileWriter: ~Copyable {
         try sink.sync()
     }
 
+    /// A flusher of the file that works without the writer and keeps the file open after ``finish(sync:)``
+    /// until it is gone (so a flush can run outside the lock that guards appends).
+    public var flusher: FileFlusher { sink.flusher }
+
     /// Writes the trailer (and with `sync`, flushes to stable storage) and closes the file.
     /// - Throws: ``FileError``.
     public consuming func finish(sync: Bool = false) throws {

@@ -135,6 +135,37 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// An open descriptor, closed when its last owner lets go: a flush that holds one can outlive the writer that
+/// opened the file (the write-ahead log flushes outside its append lock while a roll closes the segment).
+final class SharedDescriptor: Sendable {
+    let fd: Int32
+    let calls: SystemCalls
+
+    init(fd: Int32, calls: SystemCalls) {
+        self.fd = fd
+        self.calls = calls
+    }
+
+    deinit { calls.close(fd) }
+}
+
+/// Flushes one file to stable storage; keeps the file open while it exists (see ``FileSink/flusher``).
+public struct FileFlusher: Sendable {
+    /// The file's path.
+    public let path: String
+    let descriptor: SharedDescriptor
+
+    /// Flushes what was written to the file so far (by anyone) to stable storage.
+    /// - Throws: ``FileError``.
+    public func sync() throws(FileError) {
+        while true {
+            let (rc, err) = descriptor.calls.fsync(descriptor.fd)
+            if rc == 0 { return }
+            if err != EINTR { throw FileError(operation: "fsync", path: path, offset: nil, errno: err) }
+        }
+    }
+}
+
 /// A file being written sequentially, through ``SystemCalls``: retries EINTR and short writes, reports ENOSPC
 /// and every other failure as a ``FileError`` with the offset it happened at.
 public struct FileSink: ~Copyable {
@@ -142,8 +173,9 @@ public struct FileSink: ~Copyable {
     public let path: String
     /// Bytes written so far (the offset of the next write).
     public private(set) var offset = 0
-    let fd: Int32
-    let calls: SystemCalls
+    let descriptor: SharedDescriptor
+    var fd: Int32 { descriptor.fd }
+    var calls: SystemCalls { descriptor.calls }
 
     /// Creates (or truncates) `path` for writing.
     /// - Throws: ``FileError`` when the file cannot be created.
@@ -151,11 +183,8 @@ public struct FileSink: ~Copyable {
         let (fd, err) = calls.open(path, SystemCalls.createFlags, 0o644)
         guard fd >= 0 else { throw FileError(operation: "open", path: path, offset: nil, errno: err) }
         self.path = path
-        self.fd = fd
-        self.calls = calls
+        self.descriptor = SharedDescriptor(fd: fd, calls: calls)
     }
-
-    deinit { calls.close(fd) }
 
     /// Writes all of `bytes`.
     /// - Throws: ``FileError`` (``FileError/isNoSpace`` for a full disk); the bytes before `offset` stay written.
@@ -176,15 +205,13 @@ public struct FileSink: ~Copyable {
         }
     }
 
+    /// A flusher of this file, usable from any thread without the sink; the file stays open until both the sink
+    /// and every flusher are gone.
+    public var flusher: FileFlusher { FileFlusher(path: path, descriptor: descriptor) }
+
     /// Flushes the file to stable storage.
     /// - Throws: ``FileError``.
-    public func sync() throws(FileError) {
-        while true {
-            let (rc, err) = calls.fsync(fd)
-            if rc == 0 { return }
-            if err != EINTR { throw FileError(operation: "fsync", path: path, offset: nil, errno: err) }
-        }
-    }
+    public func sync() throws(FileError) { try flusher.sync() }
 }
 
 /// A file being read at offsets, through ``SystemCalls``.
