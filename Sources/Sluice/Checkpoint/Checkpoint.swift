@@ -72,7 +72,7 @@ struct Checkpoint: Sendable, Equatable {
                 expected -= 1
                 let (id, payload) = try frame.withUnsafeBytes { bytes in
                     try BinaryReader.withReader(bytes) { reader -> (Int, [UInt8]) in
-                        let id = Int(try reader.readVarUInt())
+                        let id = try reader.readVarUInt(as: Int.self, for: "a section's stream id")
                         return (id, Array(try reader.readRaw(reader.remaining)))
                     }
                 }
@@ -114,7 +114,7 @@ struct Checkpoint: Sendable, Equatable {
             let key = try reader.readString()
             conf[key] = try reader.readString()
         }
-        let sections = Int(try reader.readVarUInt())
+        let sections = try reader.readVarUInt(as: Int.self, for: "the section count")
         let checkpoint = Checkpoint(
             batchDuration: batch, zeroTime: zero, time: time, pendingTimes: pending, graph: graph, conf: conf,
             sections: [:])
@@ -162,14 +162,14 @@ struct GraphDescription: Sendable, Equatable {
     static func decode(from reader: inout BinaryReader) throws -> GraphDescription {
         var streams: [Stream] = []
         for _ in 0..<(try reader.readCount(minimumElementSize: 4, for: "streams")) {
-            let id = Int(try reader.readVarUInt())
+            let id = try reader.readVarUInt(as: Int.self, for: "a stream id")
             let kind = try reader.readString()
             let slide = Duration.milliseconds(try reader.readVarInt())
             var parents: [Int] = []
-            for _ in 0..<(try reader.readCount(for: "parents")) { parents.append(Int(try reader.readVarUInt())) }
+            for _ in 0..<(try reader.readCount(for: "parents")) { parents.append(try reader.readVarUInt(as: Int.self, for: "a parent stream id")) }
             streams.append(Stream(id: id, kind: kind, slide: slide, parents: parents, detail: try reader.readString()))
         }
-        return GraphDescription(streams: streams, outputCount: Int(try reader.readVarUInt()))
+        return GraphDescription(streams: streams, outputCount: try reader.readVarUInt(as: Int.self, for: "the output count"))
     }
 
     /// The first difference between the graph a checkpoint was written by (`self`) and a rebuilt one, in a

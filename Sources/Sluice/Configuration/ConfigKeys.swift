@@ -4,7 +4,7 @@ enum ConfigValueKind: Sendable {
     case duration(defaultUnit: String)
     /// A byte size; a bare number is in bytes.
     case size
-    case int(minimum: Int)
+    case int(minimum: Int, maximum: Int = Int.max)
     case double(minimum: Double)
     case bool
     /// One of the listed words.
@@ -17,7 +17,8 @@ enum ConfigValueKind: Sendable {
         case .duration(let unit):
             return "a duration such as 200ms, 2s, 1min, 1h (a bare number is in \(unit))"
         case .size: return "a size such as 512m, 2g, 64k (a bare number is in bytes)"
-        case .int(let minimum): return "a whole number >= \(minimum)"
+        case .int(let minimum, let maximum):
+            return maximum == .max ? "a whole number >= \(minimum)" : "a whole number from \(minimum) to \(maximum)"
         case .double(let minimum): return "a number >= \(minimum)"
         case .bool: return "true or false"
         case .choice(let words): return "one of " + words.joined(separator: ", ")
@@ -78,7 +79,7 @@ enum ConfigKeys {
                 + "takes it, and replay the unprocessed ones after a crash (needs a checkpoint directory)"),
         ConfigKey(name: "spark.streaming.receiver.writeAheadLog.class", kind: .text, defaultValue: nil,
             meaning: "Spark's custom WAL class: not supported"),
-        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1),
+        ConfigKey(name: "spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1, maximum: 31_536_000),
             defaultValue: "60", meaning: "seconds per receiver WAL segment"),
         ConfigKey(name: "spark.streaming.receiver.writeAheadLog.maxFailures", kind: .int(minimum: 1),
             defaultValue: "3", meaning: "attempts per WAL write"),
@@ -87,7 +88,7 @@ enum ConfigKeys {
                 + "files, flushed per block"),
         ConfigKey(name: "spark.streaming.driver.writeAheadLog.class", kind: .text, defaultValue: nil,
             meaning: "Spark's custom WAL class: not supported"),
-        ConfigKey(name: "spark.streaming.driver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1),
+        ConfigKey(name: "spark.streaming.driver.writeAheadLog.rollingIntervalSecs", kind: .int(minimum: 1, maximum: 31_536_000),
             defaultValue: "60", meaning: "accepted for compatibility: which blocks each batch took is logged in the "
                 + "receiver's write-ahead log; there is no driver log"),
         ConfigKey(name: "spark.streaming.driver.writeAheadLog.maxFailures", kind: .int(minimum: 1),
@@ -135,7 +136,7 @@ enum ConfigKeys {
             meaning: "bytes that shuffles, caches, windows and state may hold before spilling (unset: unlimited)"),
         ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,
             meaning: "directory for spilled data (default: spark.local.dir, $TMPDIR, /tmp)"),
-        ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7), defaultValue: "1",
+        ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7, maximum: 22), defaultValue: "1",
             meaning: "zstd level of spilled, logged and checkpointed blocks"),
         ConfigKey(name: "sluice.checkpoint.retained", kind: .int(minimum: 1), defaultValue: "10",
             meaning: "checkpoint files kept in the checkpoint directory, newest first (Spark keeps 10)"),

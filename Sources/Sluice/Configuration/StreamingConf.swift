@@ -114,7 +114,8 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
         switch key.kind {
         case .duration(let unit): guard ConfigValues.milliseconds(value, defaultUnit: unit) != nil else { throw error }
         case .size: guard ConfigValues.bytes(value) != nil else { throw error }
-        case .int(let minimum): guard let n = Int(value.trimmingCharacters), n >= minimum else { throw error }
+        case .int(let minimum, let maximum):
+            guard let n = Int(value.trimmingCharacters), n >= minimum, n <= maximum else { throw error }
         case .double(let minimum): guard let x = Double(value.trimmingCharacters), x >= minimum else { throw error }
         case .bool: guard ["true", "false"].contains(value.trimmingCharacters.lowercased()) else { throw error }
         case .choice(let words): guard words.contains(value.trimmingCharacters) else { throw error }

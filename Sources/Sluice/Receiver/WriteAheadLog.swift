@@ -302,7 +302,7 @@ package final class WriteAheadLog: @unchecked Sendable {
                             switch try record.readByte() {
                             case Self.blockRecord:
                                 let unique = try record.readVarInt()
-                                let count = Int(try record.readVarUInt())
+                                let count = try record.readVarUInt(as: Int.self, for: "a block's record count")
                                 let block = try Block(copying: try record.readRaw(record.remaining))
                                 blocks.append(LoggedBlock(
                                     sequence: sequence, id: StreamBlockId(streamId: streamId, uniqueId: unique),

@@ -213,9 +213,9 @@ public struct FramedFileReader: ~Copyable {
             guard b.readLE(28, as: UInt32.self) == sluice_crc32c(0, b.baseAddress, 28) else {
                 throw FormatError(.checksumMismatch, at: at + 28, "'\(path)': trailer checksum mismatch")
             }
-            let frames = Int(b.readLE(8, as: UInt64.self))
-            let bytes = Int(b.readLE(16, as: UInt64.self))
-            guard frames == frameCount, bytes == uncompressedBytes else {
+            let frames = b.readLE(8, as: UInt64.self)
+            let bytes = b.readLE(16, as: UInt64.self)
+            guard frames == UInt64(frameCount), bytes == UInt64(uncompressedBytes) else {
                 throw FormatError(.inconsistent, at: at + 8,
                     "'\(path)': trailer counts \(frames) frames of \(bytes) bytes, the file holds \(frameCount) of \(uncompressedBytes)")
             }

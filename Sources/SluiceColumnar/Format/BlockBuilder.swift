@@ -113,13 +113,15 @@ public struct BlockBuilder: Sendable {
     // MARK: Sealing
 
     /// Lays the columns out as one block in pooled memory and checksums it. The builder is unchanged.
-    /// - Throws: ``FormatError`` (`tooLarge`) past 4 GiB or 2³² rows, or when columns differ in length;
+    /// - Throws: ``FormatError`` (`tooLarge`) past 4 GiB or 2³² rows, or a column's data past 4 GiB (naming
+    ///   the column and the row), or when columns differ in length;
     ///   ``MemoryError`` when memory runs out.
     public func seal() throws -> Block {
         let rows = columns.first?.count ?? rowCount
         guard rows <= Int(UInt32.max) else {
             throw FormatError(.tooLarge, at: 12, "\(rows) rows do not fit one block (at most \(UInt32.max))")
         }
+        for (i, column) in columns.enumerated() where column.overflowed { throw column.overflowError(column: i) }
         for (i, column) in columns.enumerated() where column.count != rows {
             throw FormatError(.inconsistent, at: 12, "column \(i) has \(column.count) rows, column 0 has \(rows)")
         }

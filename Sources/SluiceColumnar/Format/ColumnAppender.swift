@@ -53,15 +53,19 @@ public struct BytesAppender: ~Copyable {
     @usableFromInline var offsetCursor: UnsafeMutableRawPointer
     @usableFromInline var offsetLimit: UnsafeMutableRawPointer
     @usableFromInline var _appended = 0
+    @usableFromInline let maxDataBytes: Int
+    /// Set when a row would have taken the data past `maxDataBytes` (that row and later ones are left out).
+    @usableFromInline var overflowed = false
     /// Rows appended in this scope.
     public var appended: Int { _appended }
 
-    init(data: consuming ArenaBuffer, offsets: consuming ArenaBuffer) {
+    init(data: consuming ArenaBuffer, offsets: consuming ArenaBuffer, maxDataBytes: Int) {
+        self.maxDataBytes = maxDataBytes
         data.makeRoom(for: 1024)
         offsets.makeRoom(for: 256)
         dataBase = data.storage.pointer
         dataCursor = dataBase + data.count
-        dataLimit = dataBase + data.capacity
+        dataLimit = dataBase + min(data.capacity, maxDataBytes)
         offsetCursor = offsets.storage.pointer + offsets.count
         offsetLimit = offsets.storage.pointer + offsets.capacity
         self.data = data
@@ -72,7 +76,9 @@ public struct BytesAppender: ~Copyable {
     @inlinable @inline(__always)
     public mutating func append(bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
-        if dataLimit - dataCursor < n || offsetLimit - offsetCursor < 4 { refill(n) }
+        if dataLimit - dataCursor < n || offsetLimit - offsetCursor < 4 {
+            guard refill(n) else { return }
+        }
         if let source = bytes.baseAddress { copyBytes(to: dataCursor, from: source, count: n) }
         dataCursor += n
         // Safe: refill guaranteed room for n data bytes and one offset; the data stays under 4 GiB.
@@ -90,24 +96,29 @@ public struct BytesAppender: ~Copyable {
         }
     }
 
+    /// Makes room for a row of `n` bytes; false (and `overflowed`) when it would pass `maxDataBytes`.
     @usableFromInline @inline(never)
-    mutating func refill(_ n: Int) {
+    mutating func refill(_ n: Int) -> Bool {
         data._count = dataCursor - dataBase
         offsets._count = offsetCursor - offsets.storage.pointer
-        precondition(data.count + n <= Int(UInt32.max), "a column's data passed 4 GiB")
+        guard !overflowed, data.count + n <= maxDataBytes else {
+            overflowed = true
+            return false
+        }
         data.makeRoom(for: max(n, data.capacity))
         offsets.makeRoom(for: max(4, offsets.capacity))
         dataBase = data.storage.pointer
         dataCursor = dataBase + data.count
-        dataLimit = dataBase + data.capacity
+        dataLimit = dataBase + min(data.capacity, maxDataBytes)
         offsetCursor = offsets.storage.pointer + offsets.count
         offsetLimit = offsets.storage.pointer + offsets.capacity
+        return true
     }
 
-    consuming func finish() -> (data: ArenaBuffer, offsets: ArenaBuffer) {
+    consuming func finish() -> (data: ArenaBuffer, offsets: ArenaBuffer, overflowed: Bool) {
         data._count = dataCursor - dataBase
         offsets._count = offsetCursor - offsets.storage.pointer
-        return (data, offsets)
+        return (data, offsets, overflowed)
     }
 }
 
@@ -129,10 +140,12 @@ extension ColumnBuilder {
     /// Runs `body` with an appender of present `string`/`binary` rows (see ``withAppender(of:_:)``).
     public mutating func withBytesAppender<R, E: Error>(_ body: (inout BytesAppender) throws(E) -> R) throws(E) -> R {
         precondition(type.kind.isVariableWidth, "bytes appended to a \(type.kind) column")
-        var appender = BytesAppender(data: takeData(), offsets: takeValues())
+        var appender = BytesAppender(data: takeData(), offsets: takeValues(), maxDataBytes: overflowed ? 0 : maxDataBytes)
         let result = capture { () throws(E) in try body(&appender) }
         let added = appender.appended
-        (data, values) = appender.finish()
+        let overflow: Bool
+        (data, values, overflow) = appender.finish()
+        if overflow { _overflowed = true }
         markAppended(added)
         return try result.get()
     }

@@ -13,6 +13,12 @@ public struct ColumnBuilder: Sendable {
     @usableFromInline var validity: ArenaBuffer
     @usableFromInline var values: ArenaBuffer
     @usableFromInline var data: ArenaBuffer
+    /// The most string or binary data the column may hold (the format's offsets are 32-bit).
+    @usableFromInline var maxDataBytes = Int(UInt32.max)
+    /// Set when a row would have taken the data past ``maxDataBytes``: that row and every later one were left
+    /// out, and ``finish()`` and `BlockBuilder.seal()` throw.
+    public var overflowed: Bool { _overflowed }
+    @usableFromInline var _overflowed = false
 
     /// An empty builder whose buffers come from `pool`.
     /// - Throws: ``MemoryError`` when the pool's allocator has no memory.
@@ -44,6 +50,7 @@ public struct ColumnBuilder: Sendable {
     public mutating func reset() {
         _count = 0
         nullCount = 0
+        _overflowed = false
         validity.removeAll()
         values.removeAll()
         data.removeAll()
@@ -81,7 +88,10 @@ public struct ColumnBuilder: Sendable {
         precondition(type.kind.isVariableWidth, "bytes appended to a \(type.kind) column")
         let n = bytes.count
         let end = data._count &+ n
-        precondition(end <= Int(UInt32.max), "a column's data passed 4 GiB")
+        guard end <= maxDataBytes, !_overflowed else {
+            _overflowed = true
+            return
+        }
         markPresent()
         // Both buffers are made writable before any store: raw stores may alias the buffers' own fields, so
         // checking first lets the compiler keep pointers and counts in registers for the copies below.
@@ -120,12 +130,22 @@ public struct ColumnBuilder: Sendable {
     }
 
     /// The column built so far. The builder stays usable; its next write copies instead of changing this column.
-    public func finish() -> Column {
-        Column(
+    /// - Throws: ``FormatError`` (`tooLarge`) when the column's data passed 4 GiB (see ``overflowed``).
+    public func finish() throws(FormatError) -> Column {
+        if overflowed { throw overflowError(column: nil) }
+        return Column(
             type: type, count: count, nullCount: nullCount,
             validity: type.nullable ? validity.slice() : nil,
             values: values.slice(),
             data: type.kind.isVariableWidth ? data.slice() : nil)
+    }
+
+    /// The error for a column whose data passed ``maxDataBytes``.
+    func overflowError(column: Int?) -> FormatError {
+        FormatError(
+            .tooLarge, at: 0,
+            "\(column.map { "column \($0)" } ?? "a column")'s \(type.kind) data passed \(maxDataBytes) bytes after "
+                + "\(count) rows (the format's offsets are 32-bit): the rows from there on were not added")
     }
 
     /// The bytes each buffer holds: validity, values, data (for laying out a block).

@@ -74,6 +74,17 @@ public struct BinaryReader {
         }
     }
 
+    /// Reads an unsigned varint that must fit `T` (an id, a count or a length that came from bytes), naming
+    /// `what` when it does not.
+    public mutating func readVarUInt<T: FixedWidthInteger>(as type: T.Type, for what: String) throws(FormatError) -> T {
+        let start = offset
+        let v = try readVarUInt()
+        guard let t = T(exactly: v) else {
+            throw error(.invalidValue, "\(what) is \(v), more than \(T.self) holds", at: start)
+        }
+        return t
+    }
+
     /// Reads a zig-zag varint.
     public mutating func readVarInt() throws(FormatError) -> Int64 {
         let u = try readVarUInt()

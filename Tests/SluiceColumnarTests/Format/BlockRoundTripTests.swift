@@ -112,7 +112,7 @@ func readAll(_ block: Block) -> [[Cell]] {
     @Test func bulkValuesAreAlignedAndInPlace() throws {
         var b = try ColumnBuilder(type: ColumnType(.int64))
         for i in 0..<1_000 { b.append(Int64(i * 3)) }
-        let column = b.finish()
+        let column = try b.finish()
         b.append(Int64(-1))  // the builder copies; the finished column is unchanged
         #expect(column.count == 1_000)
         let sum = column.withValues(as: Int64.self) { values in

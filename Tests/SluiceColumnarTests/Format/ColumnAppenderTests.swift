@@ -17,7 +17,7 @@ struct ProducerFailed: Error {}
         }
         if nullable { builder.appendNull() }
         #expect(appended == expected.count)
-        let column = builder.finish()
+        let column = try builder.finish()
         #expect(column.count == expected.count + 1 + (nullable ? 1 : 0))
         #expect(column.value(at: 0, as: Int64.self) == -1)
         #expect((1...expected.count).map { column.value(at: $0, as: Int64.self) } == expected)
@@ -52,7 +52,7 @@ struct ProducerFailed: Error {}
     @Test func aFinishedColumnIsUnchangedByALaterAppender() throws {
         var builder = try ColumnBuilder(type: ColumnType(.double))
         builder.withAppender(of: Double.self) { a in a.append(1.5) }
-        let before = builder.finish()
+        let before = try builder.finish()
         builder.withAppender(of: Double.self) { a in for _ in 0..<10_000 { a.append(9) } }
         #expect(before.count == 1 && before.value(at: 0, as: Double.self) == 1.5)
         #expect(builder.count == 10_001)
@@ -77,5 +77,33 @@ struct ProducerFailed: Error {}
         #expect(block.rowCount == 3)
         #expect((0..<3).map { block.column(0).value(at: $0, as: Int32.self) } == [0, 1, 2])
         #expect(block.column(1).bytes(at: 2) == [2, 3])
+    }
+
+    /// String data past the format's 32-bit offsets is an error from `seal()` naming the column and the row,
+    /// not a trap, whether rows come one by one or through an appender; the rows before stay intact. (Trapped
+    /// before: a precondition stopped the process.) The limit is lowered here so the test needs no 4 GiB.
+    @Test(arguments: [false, true])
+    func stringDataPastTheOffsetLimitIsAnError(throughAppender: Bool) throws {
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        builder.withColumn(0) { $0.maxDataBytes = 10_000 }
+        let row = String(repeating: "w", count: 1_000)
+        for _ in 0..<12 {
+            if throughAppender {
+                builder.withColumn(0) { c in c.withBytesAppender { $0.append(row) } }
+            } else {
+                builder.appendRow { $0.write(string: row) }
+            }
+        }
+        #expect(builder.withColumn(0) { $0.overflowed && $0.count == 10 })
+        do {
+            _ = try builder.seal()
+            Issue.record("a column past its data limit was sealed")
+        } catch let error as FormatError {
+            #expect(error.code == .tooLarge && "\(error)".contains("column 0") && "\(error)".contains("10 rows"), "\(error)")
+        }
+        #expect(throws: FormatError.self) { try builder.withColumn(0) { try $0.finish() } }
+        builder.reset()
+        builder.appendRow { $0.write(string: "after reset") }
+        #expect(try builder.seal().rowCount == 1)
     }
 }

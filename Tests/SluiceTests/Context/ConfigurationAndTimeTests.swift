@@ -74,6 +74,9 @@ import SluiceTesting
             ("sluice.memory.limit", "lots", "a size such as 512m"),
             ("spark.streaming.backpressure.rateEstimator", "pi", "one of pid"),
             ("spark.master", "spark://cluster:7077", "local[n]"),
+            // Numbers past what the setting can use (trapped before: converted unchecked).
+            ("sluice.zstd.level", "99999999999", "a whole number from -7 to 22"),
+            ("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", "9223372036854775807", "from 1 to"),
         ]
         for (key, value, form) in bad {
             let error = #expect(throws: ConfigurationError.self) {

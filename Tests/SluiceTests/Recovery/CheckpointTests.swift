@@ -125,6 +125,49 @@ import Testing
         }
     }
 
+    /// Ids and counts that came from a file are checked before they become an `Int`: a well-formed file
+    /// (good checksums) whose numbers do not fit is an error naming the number, never a trap. (Trapped before
+    /// the checked reads.)
+    @Test func idsAndCountsAboveIntMaxAreErrorsNotTraps() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
+        defer { dir.remove() }
+        let path = "\(dir.path)/checkpoint-1000"
+        for (what, huge) in [("section count", 0), ("stream id", 1), ("section's stream id", 2)] {
+            var file = try FramedFileWriter(creating: path, level: nil)
+            var header = try BinaryWriter()
+            header.writeString(Checkpoint.magic)
+            header.writeVarUInt(Checkpoint.version)
+            for _ in 0..<3 { header.writeVarInt(1_000) }  // batch, zero time, time
+            header.writeVarUInt(0)  // pending batches
+            header.writeVarUInt(huge == 1 ? 1 : 0)  // streams
+            if huge == 1 {
+                header.writeVarUInt(UInt64.max)  // its id
+                header.writeString("map")
+                header.writeVarInt(1_000)
+                header.writeVarUInt(0)
+                header.writeString("")
+            }
+            header.writeVarUInt(0)  // outputs
+            header.writeVarUInt(0)  // settings
+            header.writeVarUInt(huge == 0 ? UInt64.max : (huge == 2 ? 1 : 0))  // sections
+            try header.buffer.withUnsafeBytes { try file.append($0) }
+            if huge == 2 {
+                var section = try BinaryWriter()
+                section.writeVarUInt(UInt64(Int.max) + 1)
+                try section.buffer.withUnsafeBytes { try file.append($0) }
+            }
+            try file.finish()
+            #expect(throws: StreamingError.self, "a \(what) above Int.max") {
+                try Checkpoint.read(from: path, calls: .live)
+            }
+            do {
+                _ = try Checkpoint.read(from: path, calls: .live)
+            } catch {
+                #expect("\(error)".contains(what) && "\(error)".contains(path), "\(error)")
+            }
+        }
+    }
+
     @Test func anUnreadableNewestCheckpointFallsBackToThePreviousOneSayingSo() throws {
         let dir = try TemporaryDirectory(prefix: "sluice-ckpt")
         defer { dir.remove() }

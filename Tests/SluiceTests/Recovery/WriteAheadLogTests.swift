@@ -214,6 +214,26 @@ import Testing
         let back = try read(dir.path)
         #expect(back.lines == [["a"], ["b"], ["b"], ["c"]] && back.sequences == [0, 1, 2, 3])
     }
+    /// A record whose row count does not fit an `Int` (checksums intact) is an error naming the segment and
+    /// what was wrong, never a trap. (Trapped before the checked reads.)
+    @Test func aRecordCountAboveIntMaxIsAnErrorNotATrap() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal")
+        defer { dir.remove() }
+        var file = try FramedFileWriter(creating: "\(dir.path)/log-0", level: nil)
+        var record = try BinaryWriter()
+        record.writeVarInt(0)  // sequence
+        record.writeByte(WriteAheadLog.blockRecord)
+        record.writeVarInt(1)  // unique id
+        record.writeVarUInt(UInt64.max)  // rows
+        try record.buffer.withUnsafeBytes { try file.append($0) }
+        try file.finish()
+        do {
+            _ = try read(dir.path)
+            Issue.record("a record claiming UInt64.max rows was read")
+        } catch {
+            #expect("\(error)".contains("record count") && "\(error)".contains("log-0"), "\(error)")
+        }
+    }
 }
 
 func isRegularFile(_ fd: Int32) -> Bool {
