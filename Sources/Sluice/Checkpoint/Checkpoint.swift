@@ -9,7 +9,8 @@ import SluiceExecution
 /// after that batch; recovery carries on with the batch after it.
 struct Checkpoint: Sendable, Equatable {
     static let magic = "sluice-checkpoint"
-    static let version: UInt64 = 1
+    /// 2: unkeyed Codable elements carry a presence tag (row encoding of Codable state and window data).
+    static let version: UInt64 = 2
 
     var batchDuration: Duration
     var zeroTime: Time

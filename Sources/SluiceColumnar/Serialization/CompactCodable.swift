@@ -2,8 +2,9 @@
 
 /// Encodes any `Encodable` value in Sluice's compact row encoding. A keyed container is a count of entries,
 /// each a key string and a length-prefixed value (length 0 = an explicit nil, an absent optional is left out),
-/// so any decode order, `allKeys` and dictionaries work; unkeyed containers are a count and their elements;
-/// single values carry a presence byte (0 = nil, 1 = value).
+/// so any decode order, `allKeys` and dictionaries work; unkeyed containers are a count and their elements,
+/// each after a presence byte (0 = nil, 1 = a value), so `decodeNil()` never mistakes a value for nil; single
+/// values carry a presence byte too. Decoding errors carry the coding path of the value that was wrong.
 ///
 /// The slow path for user types (see ``BlockSerializable``): more bytes and time than a column mapping.
 public enum CompactEncoder {
@@ -54,9 +55,11 @@ final class KeyedNodeList {
 
 final class NodeList {
     var nodes: [EncodedNode] = []
+    /// As an unkeyed container: its elements (each is a presence tag and, unless nil, a value).
+    var elements = 0
 
     func write(to writer: inout BinaryWriter, asList: Bool) throws {
-        if asList { writer.writeVarUInt(UInt64(nodes.count)) }
+        if asList { writer.writeVarUInt(UInt64(elements)) }
         for node in nodes {
             switch node {
             case .int(let v): writer.writeVarInt(v)
@@ -202,43 +205,58 @@ struct SuperKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
+/// Each element is a presence tag (0 = nil, 1 = a value) and, when present, the value.
 struct UnkeyedEncoding: UnkeyedEncodingContainer {
     let list: NodeList
     var codingPath: [any CodingKey] { [] }
-    var count: Int { list.nodes.count }
+    var count: Int { list.elements }
 
-    mutating func encodeNil() throws { list.nodes.append(.tag(0)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try CompactEncoding.encodeNested(value, into: list) }
+    /// Starts the next element, present or nil.
+    private func element(present: Bool) {
+        list.elements += 1
+        list.nodes.append(.tag(present ? 1 : 0))
+    }
+
+    private func element(_ node: EncodedNode) {
+        element(present: true)
+        list.nodes.append(node)
+    }
+
+    mutating func encodeNil() throws { element(present: false) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        element(present: true)
+        try CompactEncoding.encodeNested(value, into: list)
+    }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let group = NodeList()
-        list.nodes.append(.group(group))
+        element(.group(group))
         return CompactEncoding(group).container(keyedBy: NestedKey.self)
     }
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let nested = NodeList()
-        list.nodes.append(.list(nested))
+        element(.list(nested))
         return UnkeyedEncoding(list: nested)
     }
     mutating func superEncoder() -> any Encoder {
         let group = NodeList()
-        list.nodes.append(.group(group))
+        element(.group(group))
         return CompactEncoding(group)
     }
 
-    mutating func encode(_ value: Bool) throws { list.nodes.append(.bool(value)) }
-    mutating func encode(_ value: String) throws { list.nodes.append(.string(value)) }
-    mutating func encode(_ value: Double) throws { list.nodes.append(.double(value)) }
-    mutating func encode(_ value: Float) throws { list.nodes.append(.float(value)) }
-    mutating func encode(_ value: Int) throws { list.nodes.append(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { list.nodes.append(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { list.nodes.append(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { list.nodes.append(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { list.nodes.append(.int(Int64(value))) }
-    mutating func encode(_ value: UInt) throws { list.nodes.append(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { list.nodes.append(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { list.nodes.append(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { list.nodes.append(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { list.nodes.append(.uint(UInt64(value))) }
+    mutating func encode(_ value: Bool) throws { element(.bool(value)) }
+    mutating func encode(_ value: String) throws { element(.string(value)) }
+    mutating func encode(_ value: Double) throws { element(.double(value)) }
+    mutating func encode(_ value: Float) throws { element(.float(value)) }
+    mutating func encode(_ value: Int) throws { element(.int(Int64(value))) }
+    mutating func encode(_ value: Int8) throws { element(.int(Int64(value))) }
+    mutating func encode(_ value: Int16) throws { element(.int(Int64(value))) }
+    mutating func encode(_ value: Int32) throws { element(.int(Int64(value))) }
+    mutating func encode(_ value: Int64) throws { element(.int(Int64(value))) }
+    mutating func encode(_ value: UInt) throws { element(.uint(UInt64(value))) }
+    mutating func encode(_ value: UInt8) throws { element(.uint(UInt64(value))) }
+    mutating func encode(_ value: UInt16) throws { element(.uint(UInt64(value))) }
+    mutating func encode(_ value: UInt32) throws { element(.uint(UInt64(value))) }
+    mutating func encode(_ value: UInt64) throws { element(.uint(UInt64(value))) }
 }
 
 /// A single value: `nil` is a 0 byte, a present value a 1 byte and the value, so that `Optional`'s
@@ -313,10 +331,13 @@ struct SingleValueEncoding: SingleValueEncodingContainer {
 
 final class CompactDecoding: Decoder {
     var reader: BinaryReader
-    var codingPath: [any CodingKey] { [] }
+    let codingPath: [any CodingKey]
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(_ reader: BinaryReader) { self.reader = reader }
+    init(_ reader: BinaryReader, codingPath: [any CodingKey] = []) {
+        self.reader = reader
+        self.codingPath = codingPath
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         // Key string (>= 1 byte) and length (1 byte) at least per entry.
@@ -344,9 +365,18 @@ final class CompactDecoding: Decoder {
     }
 
     /// A decoder over one keyed entry's bytes, which it must use up.
-    func entryDecoder(_ range: Range<Int>, key: String) -> CompactDecoding {
-        CompactDecoding(BinaryReader(
-            UnsafeRawBufferPointer(rebasing: reader.bytes[range]), baseOffset: reader.baseOffset + range.lowerBound))
+    func entryDecoder(_ range: Range<Int>, key: any CodingKey) -> CompactDecoding {
+        CompactDecoding(
+            BinaryReader(UnsafeRawBufferPointer(rebasing: reader.bytes[range]), baseOffset: reader.baseOffset + range.lowerBound),
+            codingPath: codingPath + [key])
+    }
+
+    /// Runs `body` on a decoder that reads on from here with `key` added to the coding path (an unkeyed
+    /// container's element); a format error inside becomes a `DecodingError` with that path.
+    func nested<R>(_ key: any CodingKey, _ body: (CompactDecoding) throws -> R) throws -> R {
+        let child = CompactDecoding(reader, codingPath: codingPath + [key])
+        defer { reader = child.reader }
+        return try withPath(child.codingPath) { try body(child) }
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -369,11 +399,31 @@ final class CompactDecoding: Decoder {
     func decodeNested<T: Decodable>(_ type: T.Type) throws -> T { try T(from: self) }
 }
 
+/// Runs `body`, turning a ``FormatError`` it throws into a `DecodingError.dataCorrupted` at `path` (the
+/// format error, with its offset, stays the underlying error); other errors pass unchanged.
+func withPath<R>(_ path: [any CodingKey], _ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as FormatError {
+        throw DecodingError.dataCorrupted(
+            DecodingError.Context(codingPath: path, debugDescription: error.description, underlyingError: error))
+    }
+}
+
+/// The coding key of an unkeyed container's element.
+struct IndexKey: CodingKey {
+    let intValue: Int?
+    var stringValue: String { "Index \(intValue ?? 0)" }
+    init(_ index: Int) { intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
 struct KeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: CompactDecoding
     let entries: [String: Range<Int>?]
     let order: [String]
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
     var allKeys: [Key] { order.compactMap { Key(stringValue: $0) } }
 
     func contains(_ key: Key) -> Bool { entries[key.stringValue] != nil }
@@ -381,7 +431,7 @@ struct KeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func range(_ key: some CodingKey) throws -> Range<Int>? {
         guard let entry = entries[key.stringValue] else {
             throw DecodingError.keyNotFound(key, DecodingError.Context(
-                codingPath: [], debugDescription: "no value for key '\(key.stringValue)' in the encoded bytes"))
+                codingPath: codingPath, debugDescription: "no value for key '\(key.stringValue)' in the encoded bytes"))
         }
         return entry
     }
@@ -389,15 +439,17 @@ struct KeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func value<T>(_ key: some CodingKey, _ body: (CompactDecoding) throws -> T) throws -> T {
         guard let range = try range(key) else {
             throw DecodingError.valueNotFound(T.self, DecodingError.Context(
-                codingPath: [], debugDescription: "key '\(key.stringValue)' holds nil"))
+                codingPath: codingPath + [key], debugDescription: "key '\(key.stringValue)' holds nil"))
         }
-        let child = decoder.entryDecoder(range, key: key.stringValue)
-        let result = try body(child)
-        guard child.reader.isAtEnd else {
-            throw FormatError(.inconsistent, at: child.reader.baseOffset + child.reader.offset,
-                "value of key '\(key.stringValue)' left \(child.reader.remaining) bytes unread")
+        let child = decoder.entryDecoder(range, key: key)
+        return try withPath(child.codingPath) {
+            let result = try body(child)
+            guard child.reader.isAtEnd else {
+                throw FormatError(.inconsistent, at: child.reader.baseOffset + child.reader.offset,
+                    "value of key '\(key.stringValue)' left \(child.reader.remaining) bytes unread")
+            }
+            return result
         }
-        return result
     }
 
     func decodeNil(forKey key: Key) throws -> Bool { try range(key) == nil }
@@ -432,11 +484,12 @@ struct KeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try value(key) { try $0.reader.readVarInt(as: UInt64.self) } }
 }
 
+/// Reads the elements written by ``UnkeyedEncoding``: each a presence tag and, unless nil, a value.
 struct UnkeyedDecoding: UnkeyedDecodingContainer {
     let decoder: CompactDecoding
     let total: Int
     var currentIndex = 0
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
     var count: Int? { total }
     var isAtEnd: Bool { currentIndex >= total }
 
@@ -445,169 +498,88 @@ struct UnkeyedDecoding: UnkeyedDecodingContainer {
         self.total = count
     }
 
-    mutating func advance() throws {
+    /// Decodes the next element, which must be present, with `body`, its index on the coding path.
+    mutating func element<T>(_ type: T.Type, _ body: (CompactDecoding) throws -> T) throws -> T {
+        let key = IndexKey(currentIndex)
         guard !isAtEnd else {
-            throw FormatError(.inconsistent, at: decoder.reader.baseOffset + decoder.reader.offset,
-                "read past the \(total) elements of an unkeyed container")
+            throw DecodingError.valueNotFound(T.self, DecodingError.Context(
+                codingPath: codingPath + [key], debugDescription: "read past the \(total) elements of an unkeyed container"))
         }
+        // A nil element is left in place (as JSONDecoder does), so `decodeNil()` can still take it.
+        guard try decoder.nested(key, { try $0.reader.peekByte() }) != 0 else {
+            throw DecodingError.valueNotFound(T.self, DecodingError.Context(
+                codingPath: codingPath + [key], debugDescription: "element \(currentIndex) is nil"))
+        }
+        _ = try decoder.nested(key) { try $0.presence() }
         currentIndex += 1
+        return try decoder.nested(key, body)
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, try decoder.reader.peekByte() == 0 else { return false }
+        guard !isAtEnd, try decoder.nested(IndexKey(currentIndex), { try $0.reader.peekByte() }) == 0 else { return false }
         _ = try decoder.reader.readByte()
         currentIndex += 1
         return true
     }
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try advance()
-        return try decoder.decodeNested(T.self)
-    }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try element(T.self) { try T(from: $0) } }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        try advance()
-        return try decoder.container(keyedBy: NestedKey.self)
+        try element(KeyedDecodingContainer<NestedKey>.self) { try $0.container(keyedBy: NestedKey.self) }
     }
     mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        try advance()
-        return try decoder.unkeyedContainer()
+        try element((any UnkeyedDecodingContainer).self) { try $0.unkeyedContainer() }
     }
-    mutating func superDecoder() throws -> any Decoder {
-        try advance()
-        return decoder
-    }
+    mutating func superDecoder() throws -> any Decoder { try element((any Decoder).self) { $0 } }
 
-    mutating func decode(_ type: Bool.Type) throws -> Bool {
-        try advance()
-        return try decoder.reader.readBool()
-    }
-    mutating func decode(_ type: String.Type) throws -> String {
-        try advance()
-        return try decoder.reader.readString()
-    }
-    mutating func decode(_ type: Double.Type) throws -> Double {
-        try advance()
-        return try decoder.reader.readDouble()
-    }
-    mutating func decode(_ type: Float.Type) throws -> Float {
-        try advance()
-        return try decoder.reader.readFloat()
-    }
-    mutating func decode(_ type: Int.Type) throws -> Int {
-        try advance()
-        return try decoder.reader.readVarInt(as: Int.self)
-    }
-    mutating func decode(_ type: Int8.Type) throws -> Int8 {
-        try advance()
-        return try decoder.reader.readVarInt(as: Int8.self)
-    }
-    mutating func decode(_ type: Int16.Type) throws -> Int16 {
-        try advance()
-        return try decoder.reader.readVarInt(as: Int16.self)
-    }
-    mutating func decode(_ type: Int32.Type) throws -> Int32 {
-        try advance()
-        return try decoder.reader.readVarInt(as: Int32.self)
-    }
-    mutating func decode(_ type: Int64.Type) throws -> Int64 {
-        try advance()
-        return try decoder.reader.readVarInt(as: Int64.self)
-    }
-    mutating func decode(_ type: UInt.Type) throws -> UInt {
-        try advance()
-        return try decoder.reader.readVarInt(as: UInt.self)
-    }
-    mutating func decode(_ type: UInt8.Type) throws -> UInt8 {
-        try advance()
-        return try decoder.reader.readVarInt(as: UInt8.self)
-    }
-    mutating func decode(_ type: UInt16.Type) throws -> UInt16 {
-        try advance()
-        return try decoder.reader.readVarInt(as: UInt16.self)
-    }
-    mutating func decode(_ type: UInt32.Type) throws -> UInt32 {
-        try advance()
-        return try decoder.reader.readVarInt(as: UInt32.self)
-    }
-    mutating func decode(_ type: UInt64.Type) throws -> UInt64 {
-        try advance()
-        return try decoder.reader.readVarInt(as: UInt64.self)
-    }
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try element(type) { try $0.reader.readBool() } }
+    mutating func decode(_ type: String.Type) throws -> String { try element(type) { try $0.reader.readString() } }
+    mutating func decode(_ type: Double.Type) throws -> Double { try element(type) { try $0.reader.readDouble() } }
+    mutating func decode(_ type: Float.Type) throws -> Float { try element(type) { try $0.reader.readFloat() } }
+    mutating func decode(_ type: Int.Type) throws -> Int { try element(type) { try $0.reader.readVarInt(as: Int.self) } }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try element(type) { try $0.reader.readVarInt(as: Int8.self) } }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try element(type) { try $0.reader.readVarInt(as: Int16.self) } }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try element(type) { try $0.reader.readVarInt(as: Int32.self) } }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try element(type) { try $0.reader.readVarInt(as: Int64.self) } }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try element(type) { try $0.reader.readVarInt(as: UInt.self) } }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try element(type) { try $0.reader.readVarInt(as: UInt8.self) } }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try element(type) { try $0.reader.readVarInt(as: UInt16.self) } }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try element(type) { try $0.reader.readVarInt(as: UInt32.self) } }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try element(type) { try $0.reader.readVarInt(as: UInt64.self) } }
 }
 
 struct SingleValueDecoding: SingleValueDecodingContainer {
     let decoder: CompactDecoding
-    var codingPath: [any CodingKey] { [] }
+    var codingPath: [any CodingKey] { decoder.codingPath }
 
     func decodeNil() -> Bool {
         guard (try? decoder.reader.peekByte()) == 0 else { return false }
         _ = try? decoder.reader.readByte()
         return true
     }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try expectValue()
-        return try decoder.decodeNested(T.self)
-    }
-    func expectValue() throws {
-        let at = decoder.reader.offset
-        guard try decoder.presence() else {
-            throw FormatError(.invalidValue, at: decoder.reader.baseOffset + at, "expected a value, found nil")
+
+    /// Reads the presence byte, which must say a value follows, then the value with `body`.
+    func value<T>(_ type: T.Type, _ body: (CompactDecoding) throws -> T) throws -> T {
+        try withPath(codingPath) {
+            guard try decoder.presence() else {
+                throw DecodingError.valueNotFound(T.self, DecodingError.Context(
+                    codingPath: codingPath, debugDescription: "expected a value, found nil"))
+            }
+            return try body(decoder)
         }
     }
 
-    func decode(_ type: Bool.Type) throws -> Bool {
-        try expectValue()
-        return try decoder.reader.readBool()
-    }
-    func decode(_ type: String.Type) throws -> String {
-        try expectValue()
-        return try decoder.reader.readString()
-    }
-    func decode(_ type: Double.Type) throws -> Double {
-        try expectValue()
-        return try decoder.reader.readDouble()
-    }
-    func decode(_ type: Float.Type) throws -> Float {
-        try expectValue()
-        return try decoder.reader.readFloat()
-    }
-    func decode(_ type: Int.Type) throws -> Int {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: Int.self)
-    }
-    func decode(_ type: Int8.Type) throws -> Int8 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: Int8.self)
-    }
-    func decode(_ type: Int16.Type) throws -> Int16 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: Int16.self)
-    }
-    func decode(_ type: Int32.Type) throws -> Int32 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: Int32.self)
-    }
-    func decode(_ type: Int64.Type) throws -> Int64 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: Int64.self)
-    }
-    func decode(_ type: UInt.Type) throws -> UInt {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: UInt.self)
-    }
-    func decode(_ type: UInt8.Type) throws -> UInt8 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: UInt8.self)
-    }
-    func decode(_ type: UInt16.Type) throws -> UInt16 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: UInt16.self)
-    }
-    func decode(_ type: UInt32.Type) throws -> UInt32 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: UInt32.self)
-    }
-    func decode(_ type: UInt64.Type) throws -> UInt64 {
-        try expectValue()
-        return try decoder.reader.readVarInt(as: UInt64.self)
-    }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try value(T.self) { try $0.decodeNested(T.self) } }
+    func decode(_ type: Bool.Type) throws -> Bool { try value(type) { try $0.reader.readBool() } }
+    func decode(_ type: String.Type) throws -> String { try value(type) { try $0.reader.readString() } }
+    func decode(_ type: Double.Type) throws -> Double { try value(type) { try $0.reader.readDouble() } }
+    func decode(_ type: Float.Type) throws -> Float { try value(type) { try $0.reader.readFloat() } }
+    func decode(_ type: Int.Type) throws -> Int { try value(type) { try $0.reader.readVarInt(as: Int.self) } }
+    func decode(_ type: Int8.Type) throws -> Int8 { try value(type) { try $0.reader.readVarInt(as: Int8.self) } }
+    func decode(_ type: Int16.Type) throws -> Int16 { try value(type) { try $0.reader.readVarInt(as: Int16.self) } }
+    func decode(_ type: Int32.Type) throws -> Int32 { try value(type) { try $0.reader.readVarInt(as: Int32.self) } }
+    func decode(_ type: Int64.Type) throws -> Int64 { try value(type) { try $0.reader.readVarInt(as: Int64.self) } }
+    func decode(_ type: UInt.Type) throws -> UInt { try value(type) { try $0.reader.readVarInt(as: UInt.self) } }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try value(type) { try $0.reader.readVarInt(as: UInt8.self) } }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try value(type) { try $0.reader.readVarInt(as: UInt16.self) } }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try value(type) { try $0.reader.readVarInt(as: UInt32.self) } }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try value(type) { try $0.reader.readVarInt(as: UInt64.self) } }
 }
