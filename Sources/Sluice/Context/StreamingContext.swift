@@ -41,6 +41,8 @@ public final class StreamingContext: Sendable {
         var checkpointDirectory: String?
         var nextStreamId = 0
         var lateStreams: [String] = []
+        /// Arguments the program's operations were given that cannot work (thrown by `start()`).
+        var refused: [StreamingError] = []
         var inputInfos: [Time: [Int: StreamInputInfo]] = [:]
         var stopping = false
         /// The checkpoint `getOrCreate` recovers from, applied at `start()`.
@@ -216,7 +218,8 @@ public final class StreamingContext: Sendable {
     }
 
     private func validateGraph() throws {
-        let late = life.withLock { $0.lateStreams }
+        let (late, refused) = life.withLock { ($0.lateStreams, $0.refused) }
+        if let first = refused.first { throw first }
         if let first = late.first {
             throw StreamingError(
                 .invalidGraph,
@@ -339,6 +342,12 @@ public final class StreamingContext: Sendable {
                 "Adding new inputs, transformations, and output operations after starting a context is not supported "
                     + "(\(name) was added after start)"))
         }
+    }
+
+    /// Records an argument an operation cannot use; `start()` throws the first.
+    @usableFromInline
+    func refuse(_ error: StreamingError) {
+        life.withLock { $0.refused.append(error) }
     }
 
     func reportError(_ error: any Error) {

@@ -2,16 +2,25 @@
 // `spark.default.parallelism` (else the number of workers), as Spark's DStream `defaultPartitioner`.
 
 extension DStream {
-    /// The partition count of a per-batch shuffle.
-    @inlinable
-    func partitions(_ numPartitions: Int?) -> Int { numPartitions ?? context.engine.defaultParallelism }
+    /// The partition count of a keyed operation: `numPartitions`, else the default parallelism. A value below 1
+    /// is refused (``StreamingContext/start()`` throws, naming `operation` and the value, as Spark throws at
+    /// the call) and 1 stands in for it meanwhile.
+    @usableFromInline
+    func partitions(_ numPartitions: Int?, for operation: String) -> Int {
+        guard let n = numPartitions else { return context.engine.defaultParallelism }
+        guard n >= 1 else {
+            context.refuse(.invalidPartitionCount(operation, n))
+            return 1
+        }
+        return n
+    }
 
     /// Merges each key's values within each batch with `f`.
     @inlinable
     public func reduceByKey<K: Hashable & Sendable, V: Sendable>(
         _ f: @escaping @Sendable (V, V) throws -> V, numPartitions: Int? = nil
     ) -> DStream<(K, V)> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "reduceByKey")
         return MappedDStream(parent: self, name: "reduceByKey") { $0.reduceByKey(f, numPartitions: n) }
     }
 
@@ -19,7 +28,7 @@ extension DStream {
     @inlinable
     public func groupByKey<K: Hashable & Sendable, V: Sendable>(numPartitions: Int? = nil) -> DStream<(K, [V])>
     where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "groupByKey")
         return MappedDStream(parent: self, name: "groupByKey") { $0.groupByKey(numPartitions: n) }
     }
 
@@ -31,7 +40,7 @@ extension DStream {
         mergeCombiners: @escaping @Sendable (C, C) throws -> C,
         numPartitions: Int? = nil
     ) -> DStream<(K, C)> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "combineByKey")
         return MappedDStream(parent: self, name: "combineByKey") {
             $0.combineByKey(
                 createCombiner: createCombiner, mergeValue: mergeValue, mergeCombiners: mergeCombiners,
@@ -60,7 +69,7 @@ extension DStream {
     public func join<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: DStream<(K, W)>, numPartitions: Int? = nil
     ) -> DStream<(K, (V, W))> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "join")
         return transformWith(other) { $0.join($1, numPartitions: n) }
     }
 
@@ -69,7 +78,7 @@ extension DStream {
     public func leftOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: DStream<(K, W)>, numPartitions: Int? = nil
     ) -> DStream<(K, (V, W?))> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "leftOuterJoin")
         return transformWith(other) { $0.leftOuterJoin($1, numPartitions: n) }
     }
 
@@ -78,7 +87,7 @@ extension DStream {
     public func rightOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: DStream<(K, W)>, numPartitions: Int? = nil
     ) -> DStream<(K, (V?, W))> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "rightOuterJoin")
         return transformWith(other) { $0.rightOuterJoin($1, numPartitions: n) }
     }
 
@@ -87,7 +96,7 @@ extension DStream {
     public func fullOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: DStream<(K, W)>, numPartitions: Int? = nil
     ) -> DStream<(K, (V?, W?))> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "fullOuterJoin")
         return transformWith(other) { $0.fullOuterJoin($1, numPartitions: n) }
     }
 
@@ -96,7 +105,7 @@ extension DStream {
     public func cogroup<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: DStream<(K, W)>, numPartitions: Int? = nil
     ) -> DStream<(K, ([V], [W]))> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "cogroup")
         return transformWith(other) { $0.cogroup($1, numPartitions: n) }
     }
 }

@@ -21,7 +21,7 @@ extension DStream {
         _ update: @escaping @Sendable (Time, K, [V], S?) throws -> S?
     ) -> DStream<(K, S)> where Element == (K, V) {
         StateDStream(
-            parent: self, numPartitions: partitions(numPartitions), initialState: initialState, kernel: .make(update))
+            parent: self, numPartitions: partitions(numPartitions, for: "updateStateByKey"), initialState: initialState, kernel: .make(update))
     }
 
     /// Maps each record with a state per key (see ``StateSpec``); the result's ``MapWithStateDStream/stateSnapshots()``

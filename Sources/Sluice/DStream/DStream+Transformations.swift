@@ -38,7 +38,8 @@ extension DStream {
     /// Each batch spread evenly over `numPartitions` partitions (a shuffle; Spark does it as a `transform`,
     /// so a batch with no RDD fails).
     public func repartition(_ numPartitions: Int) -> DStream<Element> {
-        TransformedDStream(context: context, parents: [self], name: "repartition") { [self] time in
+        if numPartitions < 1 { context.refuse(.invalidPartitionCount("repartition", numPartitions)) }
+        return TransformedDStream(context: context, parents: [self], name: "repartition") { [self] time in
             try requireRDD(at: time, for: "repartition").repartition(numPartitions)
         }
     }
@@ -64,9 +65,9 @@ extension DStream {
     /// Each distinct element of a batch with its number of occurrences.
     @inlinable
     public func countByValue(numPartitions: Int? = nil) -> DStream<(Element, Int)> where Element: Hashable {
-        let context = self.context
+        let n = partitions(numPartitions, for: "countByValue")
         return MappedDStream(parent: self, name: "countByValue") {
-            $0.map { ($0, 1) }.reduceByKey(+, numPartitions: numPartitions ?? context.engine.defaultParallelism)
+            $0.map { ($0, 1) }.reduceByKey(+, numPartitions: n)
         }
     }
 

@@ -58,7 +58,7 @@ extension DStream {
         windowDuration: Duration, slideDuration: Duration? = nil, numPartitions: Int? = nil,
         filter: (@Sendable ((K, V)) throws -> Bool)? = nil
     ) -> DStream<(K, V)> where Element == (K, V) {
-        let n = partitions(numPartitions)
+        let n = partitions(numPartitions, for: "reduceByKeyAndWindow")
         let slide = slideDuration ?? self.slideDuration
         guard let inverse else {
             let windowed = reduceByKey(f, numPartitions: n).window(windowDuration: windowDuration, slideDuration: slide)

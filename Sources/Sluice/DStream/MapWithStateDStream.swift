@@ -257,7 +257,7 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
         self.parent = parent
         self.spec = spec
         self.kernel = kernel
-        let n = spec.partitionCount ?? parent.context.engine.defaultParallelism
+        let n = parent.partitions(spec.partitionCount, for: "mapWithState")
         self.partitioner = HashPartitioner(numPartitions: n)
         self.timeline = StateTimeline(
             name: "mapWithState", partitions: n, slide: parent.slideDuration, empty: MapWithStateStore())

@@ -60,10 +60,10 @@ public struct StateSpec<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapped
         return copy
     }
 
-    /// The spec with the state spread over `n` partitions.
+    /// The spec with the state spread over `n` partitions (below 1: `start()` refuses it, naming the value).
     public func numPartitions(_ n: Int) -> StateSpec {
         var copy = self
-        copy.partitionCount = max(1, n)
+        copy.partitionCount = n
         return copy
     }
 }

@@ -108,6 +108,20 @@ public final class ExecutionEngine: Sendable {
         self.init(pool: pool, memory: memory, spillDirectory: spillDirectory, defaultParallelism: defaultParallelism)
     }
 
+    /// The RDD an operation returns for a partition count below 1: its first action throws
+    /// ``StreamingError/invalidPartitionCount(_:_:)`` naming the operation and the value (the operations cannot
+    /// throw where they are called, so the refusal comes with the first use, never a trap or a silent clamp).
+    @inlinable
+    public func refused<T: Sendable>(_ operation: String, numPartitions: Int?) -> RDD<T> {
+        failed(.invalidPartitionCount(operation, numPartitions ?? 0))
+    }
+
+    /// An RDD whose every action throws `error`.
+    @inlinable
+    public func failed<T: Sendable>(_ error: StreamingError) -> RDD<T> {
+        RDD(engine: self, numPartitions: 1, lineage: Lineage()) { _, _ in throw error }
+    }
+
     /// A new identifier for a shuffle or a persisted RDD (they name spill files and memory consumers).
     func makeId() -> Int { nextId.add(1, ordering: .relaxed).newValue }
 
@@ -115,7 +129,10 @@ public final class ExecutionEngine: Sendable {
     /// elements `[i*n/p, (i+1)*n/p)`, as in Spark's `parallelize`.
     @inlinable
     public func parallelize<T: Sendable>(_ elements: [T], numSlices: Int? = nil) -> RDD<T> {
-        let p = max(1, numSlices ?? defaultParallelism)
+        if let numSlices, numSlices < 1 {
+            return failed(StreamingError(.invalidArgument, "parallelize: numSlices must be at least 1, got \(numSlices)"))
+        }
+        let p = numSlices ?? defaultParallelism
         let n = elements.count
         return RDD(engine: self, numPartitions: p, sliceable: true) { partition, sink in
             let start = partition * n / p

@@ -7,10 +7,11 @@ import SluiceColumnar
 extension RDD {
     /// The partitioner for a shuffle of this RDD (and `others`), as Spark's `defaultPartitioner` chooses it:
     /// `numPartitions` when given; else the partitioner of the input with the most partitions, if it has one;
-    /// else `spark.default.parallelism` when set; else the largest input's partition count.
+    /// else `spark.default.parallelism` when set; else the largest input's partition count. Nil for a
+    /// `numPartitions` below 1 (the operation then returns ``ExecutionEngine/refused(_:numPartitions:)``).
     @inlinable
-    func shufflePartitioner(_ numPartitions: Int?, others: [(Int, HashPartitioner?)] = []) -> HashPartitioner {
-        if let numPartitions { return HashPartitioner(numPartitions: max(1, numPartitions)) }
+    func shufflePartitioner(_ numPartitions: Int?, others: [(Int, HashPartitioner?)] = []) -> HashPartitioner? {
+        if let numPartitions { return numPartitions >= 1 ? HashPartitioner(numPartitions: numPartitions) : nil }
         let inputs = [(self.numPartitions, partitioner)] + others
         if let existing = inputs.filter({ $0.1 != nil }).max(by: { $0.0 < $1.0 })?.1 { return existing }
         if engine.parallelismIsConfigured { return HashPartitioner(numPartitions: engine.defaultParallelism) }
@@ -28,11 +29,14 @@ extension RDD {
         mergeCombiners: @escaping @Sendable (C, C) throws -> C,
         numPartitions: Int? = nil
     ) -> RDD<(K, C)> where Element == (K, V) {
-        combined(
+        guard let partitioner = shufflePartitioner(numPartitions) else {
+            return engine.refused("combineByKey", numPartitions: numPartitions)
+        }
+        return combined(
             Aggregator(
                 createCombiner: createCombiner, mergeValue: { $0 = try mergeValue($0, $1) },
                 mergeCombiners: { $0 = try mergeCombiners($0, $1) }, reduce: mergeValue),
-            by: shufflePartitioner(numPartitions),
+            by: partitioner,
             traits: CombinerTraits(codec: { ElementCodecs.lookup(C.self, sample: $0) }))
     }
 
@@ -41,11 +45,14 @@ extension RDD {
     public func reduceByKey<K: Hashable & Sendable, V: Sendable>(
         _ f: @escaping @Sendable (V, V) throws -> V, numPartitions: Int? = nil
     ) -> RDD<(K, V)> where Element == (K, V) {
-        combined(
+        guard let partitioner = shufflePartitioner(numPartitions) else {
+            return engine.refused("reduceByKey", numPartitions: numPartitions)
+        }
+        return combined(
             Aggregator(
                 createCombiner: { $0 }, mergeValue: { $0 = try f($0, $1) }, mergeCombiners: { $0 = try f($0, $1) },
                 reduce: f),
-            by: shufflePartitioner(numPartitions),
+            by: partitioner,
             traits: CombinerTraits(codec: { ElementCodecs.lookup(V.self, sample: $0) }))
     }
 
@@ -53,10 +60,13 @@ extension RDD {
     @inlinable
     public func groupByKey<K: Hashable & Sendable, V: Sendable>(numPartitions: Int? = nil) -> RDD<(K, [V])>
     where Element == (K, V) {
-        combined(
+        guard let partitioner = shufflePartitioner(numPartitions) else {
+            return engine.refused("groupByKey", numPartitions: numPartitions)
+        }
+        return combined(
             Aggregator(
                 createCombiner: { [$0] }, mergeValue: { $0.append($1) }, mergeCombiners: { $0.append(contentsOf: $1) }),
-            by: shufflePartitioner(numPartitions), traits: .grouping(V.self))
+            by: partitioner, traits: .grouping(V.self))
     }
 
     /// The pairs spread over `numPartitions` partitions by their keys' hash codes (see ``HashPartitioner``),
@@ -65,7 +75,8 @@ extension RDD {
     @inlinable
     public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
     where Element == (K, V) {
-        let target = HashPartitioner(numPartitions: max(1, numPartitions))
+        guard numPartitions >= 1 else { return engine.refused("partitionBy", numPartitions: numPartitions) }
+        let target = HashPartitioner(numPartitions: numPartitions)
         if partitioner == target { return self }
         let moved = routed(into: target.numPartitions) { _ in
             { pair in target.partition(forHashCode: sparkHashCode(of: pair.0)) }
@@ -172,7 +183,8 @@ extension RDD {
     public func cogroup<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, ([V], [W]))> where Element == (K, V) {
-        let partitioner = shufflePartitioner(numPartitions, others: [(other.numPartitions, other.partitioner)])
+        guard let partitioner = shufflePartitioner(numPartitions, others: [(other.numPartitions, other.partitioner)])
+        else { return engine.refused("cogroup", numPartitions: numPartitions) }
         if K.self == Int.self { return cogrouped(IntKeys.self, other, partitioner) }
         if K.self == String.self { return cogrouped(StringKeys.self, other, partitioner) }
         if K.self == Word.self { return cogrouped(WordKeys.self, other, partitioner) }
@@ -203,7 +215,8 @@ extension RDD {
     public func join<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V, W))> where Element == (K, V) {
-        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws in
+        if let n = numPartitions, n < 1 { return engine.refused("join", numPartitions: n) }
+        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws in
             vs.flatMap { v in ws.map { w in (v, w) } }
         }
     }
@@ -213,7 +226,8 @@ extension RDD {
     public func leftOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V, W?))> where Element == (K, V) {
-        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V, W?)] in
+        if let n = numPartitions, n < 1 { return engine.refused("leftOuterJoin", numPartitions: n) }
+        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V, W?)] in
             ws.isEmpty ? vs.map { ($0, nil) } : vs.flatMap { v in ws.map { (v, $0) } }
         }
     }
@@ -223,7 +237,8 @@ extension RDD {
     public func rightOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V?, W))> where Element == (K, V) {
-        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W)] in
+        if let n = numPartitions, n < 1 { return engine.refused("rightOuterJoin", numPartitions: n) }
+        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W)] in
             vs.isEmpty ? ws.map { (nil, $0) } : vs.flatMap { v in ws.map { (v, $0) } }
         }
     }
@@ -233,7 +248,8 @@ extension RDD {
     public func fullOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V?, W?))> where Element == (K, V) {
-        cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W?)] in
+        if let n = numPartitions, n < 1 { return engine.refused("fullOuterJoin", numPartitions: n) }
+        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W?)] in
             if vs.isEmpty { return ws.map { (nil, $0) } }
             if ws.isEmpty { return vs.map { ($0, nil) } }
             return vs.flatMap { v in ws.map { (v, $0) } }

@@ -4,7 +4,8 @@ extension RDD {
     /// The order of elements within an output partition is not defined.
     @inlinable
     public func repartition(_ numPartitions: Int) -> RDD<Element> {
-        let n = max(1, numPartitions)
+        guard numPartitions >= 1 else { return engine.refused("repartition", numPartitions: numPartitions) }
+        let n = numPartitions
         return routed(into: n) { p in
             var target = Int(truncatingIfNeeded: mix64(UInt64(p)) % UInt64(n))
             return { _ in
@@ -19,7 +20,8 @@ extension RDD {
     /// than there are keeps the RDD as it is.
     @inlinable
     public func coalesce(_ numPartitions: Int) -> RDD<Element> {
-        let n = max(1, numPartitions)
+        guard numPartitions >= 1 else { return engine.refused("coalesce", numPartitions: numPartitions) }
+        let n = numPartitions
         guard n < self.numPartitions else { return self }
         let (parent, p) = (produce, self.numPartitions)
         return RDD(engine: engine, numPartitions: n, lineage: lineage) { i, sink in

@@ -1,5 +1,6 @@
 /// A streaming program did something the guide forbids, or a batch could not be generated: what, in a
-/// sentence that names the stream, time or setting involved.
+/// sentence that names the stream, time or setting involved. (Defined with the RDDs, whose operations refuse
+/// bad arguments with it too; `import Sluice` exports it.)
 public struct StreamingError: Error, Sendable, CustomStringConvertible {
     /// The kind of problem.
     public enum Code: Sendable, Equatable {
@@ -35,5 +36,12 @@ public struct StreamingError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         guard let underlying else { return message }
         return "\(message): \(underlying)"
+    }
+}
+
+extension StreamingError {
+    /// Spark's refusal of a partition count below 1, naming the operation and the value.
+    public static func invalidPartitionCount(_ operation: String, _ numPartitions: Int) -> StreamingError {
+        StreamingError(.invalidArgument, "\(operation): numPartitions must be at least 1, got \(numPartitions)")
     }
 }
