@@ -70,11 +70,7 @@ public final class WorkStealingPool: Sendable {
             core.announce(count)
             current.help(until: { job.isDone }, wait: { job.waitUntilDone(nanoseconds: 200_000) })
         } else {
-            let start = core.nextWorker.add(count, ordering: .relaxed).oldValue
-            for i in 0..<count {
-                core.workers[(start &+ i) % core.workers.count].deque.withLock { $0.append(TaskRef(job: job, index: i)) }
-            }
-            core.announce(count)
+            core.enqueue(job)
             job.waitUntilDone()
         }
         if let error = job.firstError.withLock({ $0 }) { throw error }
@@ -122,6 +118,16 @@ final class PoolCore: Sendable {
 
     init(workers: Int) {
         self.workers = (0..<workers).map { Worker(index: $0) }
+    }
+
+    /// Deals `job`'s tasks round-robin over the workers' deques (from outside the pool) and wakes the workers.
+    func enqueue(_ job: Job) {
+        let count = job.remaining.load(ordering: .relaxed)
+        let start = nextWorker.add(count, ordering: .relaxed).oldValue
+        for i in 0..<count {
+            workers[(start &+ i) % workers.count].deque.withLock { $0.append(TaskRef(job: job, index: i)) }
+        }
+        announce(count)
     }
 
     /// Counts `count` new tasks and wakes sleeping workers.

@@ -120,6 +120,10 @@ func openAndReadEverything(_ bytes: [UInt8]) -> Result<Block, FormatError> {
         }
     }
 
+    /// Row decoders given damaged or random bytes refuse them with a `FormatError` or `DecodingError`, or
+    /// decode a value that is consistent (it re-encodes to bytes that decode to itself); every strict prefix of
+    /// a good encoding is refused; and random garbage is refused nearly always. (Before, every result went to
+    /// `try?` and nothing was checked.)
     @Test func rowEncodingDecodersRefuseGarbage() throws {
         struct Event: Codable, BlockSerializable, Equatable {
             var id: Int
@@ -127,23 +131,49 @@ func openAndReadEverything(_ bytes: [UInt8]) -> Result<Block, FormatError> {
             var tags: [String: Int]
             var score: Double?
         }
-        var g = SeededGenerator(seed: 5)
-        var corruptor = ByteCorruptor(seed: 6)
-        var writer = try BinaryWriter()
-        try Event(id: 7, name: "x", tags: ["a": 1, "b": 2], score: 0.5).encode(to: &writer)
-        try ["alpha", "beta"].encode(to: &writer)
-        let good = writer.buffer.bytes
-        for _ in 0..<5_000 {
-            let bytes = Bool.random(using: &g)
-                ? corruptor.corrupt(good).bytes
-                : (0..<Int.random(in: 0...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
-            bytes.withUnsafeBytes { raw in
-                BinaryReader.withReader(raw) { reader in
-                    _ = try? Event.decode(from: &reader)
-                    _ = try? [String].decode(from: &reader)
-                    _ = try? [Int?].decode(from: &reader)
+        enum Outcome { case refused, decoded }
+        func attempt<T: BlockSerializable & Equatable>(_ type: T.Type, _ bytes: [UInt8]) -> Outcome {
+            do {
+                let value = try bytes.withUnsafeBytes { raw in
+                    try BinaryReader.withReader(raw) { reader in try T.decode(from: &reader) }
                 }
+                var writer = try BinaryWriter()
+                try value.encode(to: &writer)
+                let again = try writer.buffer.bytes.withUnsafeBytes { raw in
+                    try BinaryReader.withReader(raw) { reader in try T.decode(from: &reader) }
+                }
+                #expect(again == value, "a value decoded from damaged bytes does not round-trip: \(value)")
+                return .decoded
+            } catch is FormatError {
+                return .refused
+            } catch is DecodingError {
+                return .refused
+            } catch {
+                Issue.record("\(T.self): not a FormatError or DecodingError: \(error)")
+                return .refused
             }
         }
+        var writer = try BinaryWriter()
+        try Event(id: 7, name: "x", tags: ["a": 1, "b": 2], score: 0.5).encode(to: &writer)
+        let event = writer.buffer.bytes
+        writer = try BinaryWriter()
+        try ["alpha", "beta"].encode(to: &writer)
+        let strings = writer.buffer.bytes
+        for n in 0..<event.count { #expect(attempt(Event.self, Array(event.prefix(n))) == .refused, "\(n) bytes of an Event") }
+        for n in 0..<strings.count { #expect(attempt([String].self, Array(strings.prefix(n))) == .refused, "\(n) bytes of [String]") }
+
+        var g = SeededGenerator(seed: 5)
+        var corruptor = ByteCorruptor(seed: 6)
+        var refused = 0
+        let trials = 5_000
+        for _ in 0..<trials {
+            let damaged = corruptor.corrupt(event).bytes
+            _ = attempt(Event.self, damaged)
+            let random = (0..<Int.random(in: 8...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            if attempt(Event.self, random) == .refused { refused += 1 }
+            _ = attempt([String].self, random)
+            _ = attempt([Int?].self, random)
+        }
+        #expect(refused >= trials * 99 / 100, "only \(refused) of \(trials) random byte strings were refused as an Event")
     }
 }

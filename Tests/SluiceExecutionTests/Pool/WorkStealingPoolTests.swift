@@ -115,26 +115,51 @@ final class Tally: Sendable {
 @Suite struct PoolLifetimeTests {
     /// A task's closure can hold the last reference to the pool (an RDD captured in a closure): releasing it
     /// on one of its own workers must stop it cleanly, not trap or touch freed memory.
+    /// A task's closure may hold the last reference to its pool: the pool is then released on its own worker,
+    /// which must neither trap nor wait for itself, and its threads must still end. (Before, this test ran the
+    /// race 300 times and asserted nothing: the caller always released the pool itself.)
     @Test func thePoolMayBeReleasedOnItsOwnWorker() throws {
-        let releasedOnWorker = Atomic<Int>(0)
-        for _ in 0..<300 {
-            let pool = try WorkStealingPool(workers: 2)
-            let probe = ReleaseProbe { if WorkerThread.current != nil { releasedOnWorker.add(1, ordering: .relaxed) } }
-            // The job's closure holds the pool and the probe; after `run` returns, the worker that finished the
-            // last task may still hold the job, and with it the last references.
-            try pool.run(tasks: 2) { _ in withExtendedLifetime((pool, probe)) {} }
+        for _ in 0..<20 {
+            let releasedOnWorker = Atomic<Int>(0)
+            weak var core: PoolCore?
+            let job: Job
+            do {
+                let pool = try WorkStealingPool(workers: 2)
+                core = pool.core
+                let probe = ReleaseProbe {
+                    if WorkerThread.current != nil { releasedOnWorker.add(1, ordering: .relaxed) }
+                }
+                // The job's body holds the only references left once this scope ends.
+                job = Job(count: 1) { _ in
+                    usleep(2_000)
+                    withExtendedLifetime((pool, probe)) {}
+                }
+                pool.core.enqueue(job)
+            }
+            job.waitUntilDone()
+            #expect(releasedOnWorker.load(ordering: .relaxed) == 1, "the last reference went on the worker")
+            // The worker threads hold the core until they exit: it goes once they all did.
+            let deadline = monotonicNanoseconds() + 10_000_000_000
+            while core != nil && monotonicNanoseconds() < deadline { usleep(1_000) }
+            #expect(core == nil, "the workers of a pool released on its own worker did not exit")
         }
-        // Not asserted: how often the race goes the worker's way varies; the point is that neither way traps.
-        _ = releasedOnWorker.load(ordering: .relaxed)
     }
 
+    /// Releasing a pool with tasks still queued runs them all before its threads stop. (Before, the tasks were
+    /// run by a synchronous `run`, so nothing was queued when the pool went.)
     @Test func releasingAPoolFinishesItsQueuedWork() throws {
         let ran = Tally(200)
+        let job = Job(count: 200) { i in
+            usleep(500)
+            ran.hit(i)
+        }
         do {
             let pool = try WorkStealingPool(workers: 2)
-            try pool.run(tasks: 200) { ran.hit($0) }
-        }
-        #expect(ran.allOnce)
+            pool.core.enqueue(job)
+            #expect(ran.total < 200, "tasks are still queued when the pool goes")
+        }  // released here, from outside the pool: waits for the queued tasks, then for the threads
+        #expect(ran.allOnce, "\(ran.total) of 200 queued tasks ran")
+        #expect(job.isDone)
     }
 }
 
