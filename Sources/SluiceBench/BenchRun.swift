@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import SluiceTesting
 import SluiceColumnar
 import Synchronization
 
@@ -98,13 +99,14 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     var conf = settings.conf.setMaster(settings.master).setAppName("streambench-\(settings.workload.rawValue)")
     if let block = settings.blockIntervalMs { conf = conf.set("spark.streaming.blockInterval", "\(block)ms") }
     let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(settings.batchMs))
-    var checkpoint: String?
+    var checkpoint: TemporaryDirectory?
     let logged = try conf.bool("spark.streaming.receiver.writeAheadLog.enable")
     if (settings.workload.needsCheckpoint || logged) && ssc.checkpointDirectory == nil {
-        checkpoint = try makeTemporaryDirectory()
-        ssc.checkpoint(checkpoint!)  // Safe: just set.
+        let directory = try TemporaryDirectory(prefix: "streambench")
+        checkpoint = directory
+        ssc.checkpoint(directory.path)
     }
-    defer { if let checkpoint { removeTree(checkpoint) } }
+    defer { checkpoint?.remove() }
     let recorder = BatchRecorder()
     ssc.addStreamingListener(recorder)
     // The socket workload's peer: a process of its own, so that its CPU is not the job's.
@@ -159,12 +161,3 @@ func progressLine(_ batches: [BatchSample], start: Double, batchMs: Int) -> Stri
         + "RSS \(currentRSS() / 1_000_000) MB"
 }
 
-/// A fresh directory under $TMPDIR (or /tmp).
-func makeTemporaryDirectory() throws -> String {
-    let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-    var template = Array("\(base)/streambench-XXXXXX".utf8CString)
-    guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-        throw StreamingError(.internalFailure, "cannot make a temporary directory in \(base) (errno \(errno))")
-    }
-    return String(cString: made)
-}

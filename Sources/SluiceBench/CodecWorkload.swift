@@ -34,14 +34,27 @@ struct CodecReport {
         return lines.joined(separator: "\n")
     }
 
-    func json() -> String {
-        let stageJSON = stages.map {
-            "{\"stage\":\"\($0.name)\",\"mbPerSecond\":\(format($0.megabytesPerSecond)),"
-                + "\"rowsPerSecond\":\(Int($0.rowsPerSecond)),\"blocks\":\($0.iterations)}"
+    func json() throws -> String {
+        struct Stage: Encodable {
+            var stage: String
+            var mbPerSecond: Double
+            var rowsPerSecond: Double
+            var blocks: Int
         }
-        return "{\"workload\":\"codec\",\"rowsPerBlock\":\(rows),\"stages\":[\(stageJSON.joined(separator: ","))],"
-            + "\"zstdRatio\":\(format(compressionRatio)),\"allocatorCallsPerBlock\":\(format(allocatorCallsPerBlock)),"
-            + "\"peakRSSBytes\":\(peakRSSBytes)}\n"
+        struct Report: Encodable {
+            var workload = "codec"
+            var rowsPerBlock: Int
+            var stages: [Stage]
+            var zstdRatio: Double
+            var allocatorCallsPerBlock: Double
+            var peakRSSBytes: Int
+        }
+        return try jsonText(Report(
+            rowsPerBlock: rows,
+            stages: stages.map {
+                Stage(stage: $0.name, mbPerSecond: $0.megabytesPerSecond, rowsPerSecond: $0.rowsPerSecond, blocks: $0.iterations)
+            },
+            zstdRatio: compressionRatio, allocatorCallsPerBlock: allocatorCallsPerBlock, peakRSSBytes: peakRSSBytes))
     }
 }
 

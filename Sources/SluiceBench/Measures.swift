@@ -1,14 +1,18 @@
 import ArgumentParser
+import Foundation
 import Glibc
+import Histogram
+import Sluice
 
-/// Parses Spark's duration forms (`200ms`, `2s`, `1min`, `1h`) into seconds.
+/// Parses a duration in the forms the library's duration settings accept (`StreamingConf`: a number with us,
+/// ms, s, min, h or d, e.g. `200ms`, `2s`, `1.5min`), into seconds; a bare number is in `bareUnit`.
 /// - Throws: `ValidationError` naming the text and the accepted forms.
-func parseDuration(_ text: String) throws -> Double {
-    let units: [(String, Double)] = [("ms", 0.001), ("min", 60), ("s", 1), ("h", 3_600)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        if let value = Double(text.dropLast(suffix.count)), value >= 0, value.isFinite { return value * scale }
+func parseDuration(_ text: String, bareUnit: String) throws -> Double {
+    guard let ms = ConfigValues.milliseconds(text, defaultUnit: bareUnit) else {
+        throw ValidationError(
+            "'\(text)' is not a duration: use a number with ms, s, min or h (e.g. 500ms, 5s); a bare number is in \(bareUnit)")
     }
-    throw ValidationError("'\(text)' is not a duration: use a number with ms, s, min or h (e.g. 500ms, 5s)")
+    return Double(ms) / 1_000
 }
 
 /// Parses a rate in records per second: a number with an optional `k` (thousand) or `M` (million) suffix,
@@ -105,8 +109,8 @@ func wallMilliseconds() -> Int64 {
     return Int64(ts.tv_sec) * 1_000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
-/// Percentiles of a sample (nearest rank).
-struct Percentiles: Equatable {
+/// Percentiles of a sample, from an HDR histogram (three significant digits, so exact below 1,000).
+struct Percentiles: Equatable, Encodable {
     var p50: Double
     var p95: Double
     var p99: Double
@@ -119,14 +123,27 @@ struct Percentiles: Equatable {
         self.max = max
     }
 
+    /// The percentiles of `values` (non-negative whole numbers: milliseconds).
     init(_ values: [Double]) {
-        let sorted = values.sorted()
-        func rank(_ q: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            return sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
-        }
-        self.init(p50: rank(0.5), p95: rank(0.95), p99: rank(0.99), max: sorted.last ?? 0)
+        var histogram = Histogram<UInt64>()
+        for value in values { _ = histogram.record(UInt64(Swift.max(0, value.rounded()))) }
+        self.init(histogram)
     }
 
-    var json: String { "{\"p50\":\(format(p50)),\"p95\":\(format(p95)),\"p99\":\(format(p99)),\"max\":\(format(max))}" }
+    /// The percentiles of what `histogram` recorded (zeros when it is empty).
+    init(_ histogram: Histogram<UInt64>) {
+        guard histogram.totalCount > 0 else {
+            self.init(p50: 0, p95: 0, p99: 0, max: 0)
+            return
+        }
+        func at(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) }
+        self.init(p50: at(50), p95: at(95), p99: at(99), max: Double(histogram.maxRecorded))
+    }
+}
+
+/// `value` as JSON (keys sorted, strings escaped by `JSONEncoder`), with a final newline.
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import SluiceTesting
 import SluiceColumnar
 import Synchronization
 
@@ -80,8 +81,9 @@ struct RecoveryWorkload {
     }
 
     func run() throws -> Report {
-        let directory = try makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temporary = try TemporaryDirectory(prefix: "streambench")
+        defer { temporary.remove() }
+        let directory = temporary.path
         let keysSeen = Counter()
         let first = try makeContext(directory, counting: keysSeen)
         try first.start()

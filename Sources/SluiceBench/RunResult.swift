@@ -1,3 +1,4 @@
+import Histogram
 import Sluice
 /// What one streaming run measured, and the verdict.
 struct RunResult {
@@ -43,25 +44,13 @@ struct RunResult {
     /// spreads records evenly), so a batch of n records contributes n latencies spread evenly over
     /// [end - T, end - T + interval).
     var endToEnd: Percentiles {
-        var histogram: [Int: Double] = [:]  // ms -> records
-        var total = 0.0
+        // Every batch's records weigh the same per ms of the interval (the interval is the same for all).
+        var histogram = Histogram<UInt64>()
         for batch in measured where batch.records > 0 {
-            let base = Int(batch.endMs - batch.time)
-            let perMs = Double(batch.records) / Double(batchMs)
-            for offset in 0..<Int(batchMs) { histogram[base + offset, default: 0] += perMs }
-            total += Double(batch.records)
+            let base = Swift.max(0, Int(batch.endMs - batch.time))
+            for offset in 0..<Int(batchMs) { _ = histogram.record(UInt64(base + offset), count: UInt64(batch.records)) }
         }
-        guard total > 0 else { return Percentiles(p50: 0, p95: 0, p99: 0, max: 0) }
-        let keys = histogram.keys.sorted()
-        func quantile(_ q: Double) -> Double {
-            var seen = 0.0
-            for key in keys {
-                seen += histogram[key] ?? 0
-                if seen >= q * total { return Double(key) }
-            }
-            return Double(keys.last ?? 0)
-        }
-        return Percentiles(p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99), max: Double(keys.last ?? 0))
+        return Percentiles(histogram)
     }
 
     /// Seconds from start to the first completed batch's output.
@@ -134,23 +123,48 @@ struct RunResult {
         return lines.joined(separator: "\n")
     }
 
-    func json() -> String {
-        let perBatch = batches.map {
-            "{\"time\":\($0.time),\"records\":\($0.records),\"processingMs\":\($0.processingMs),"
-                + "\"schedulingDelayMs\":\($0.schedulingMs),\"endMs\":\($0.endMs),"
-                + "\"measured\":\($0.time > measureFrom && $0.time <= measureTo)}"
+    /// The report as `--json` writes it (absent optional fields: none).
+    struct Report: Encodable {
+        struct Batch: Encodable {
+            var time: Int64
+            var records: Int64
+            var processingMs: Int64
+            var schedulingDelayMs: Int64
+            var endMs: Int64
+            var measured: Bool
         }
-        let fields: [(String, String)] = [
-            ("workload", "\"\(settings.workload.rawValue)\""), ("batchMs", "\(settings.batchMs)"),
-            ("targetRate", "\(settings.rate)"), ("achievedRate", format(achievedRate)),
-            ("keepsUp", "\(keepsUp)"), ("processingMs", processing.json), ("schedulingDelayMs", schedulingDelay.json),
-            ("endToEndMs", endToEnd.json), ("firstBatchSeconds", firstBatchSeconds.map(format) ?? "null"),
-            ("peakRSSBytes", "\(peakRSSBytes)"), ("batches", "\(measured.count)"), ("cpuCores", format(cpuCores)),
-            ("master", "\"\(settings.master)\""), ("fallsBehindBecause", fallsBehindBecause.map { "\"\($0)\"" } ?? "null"),
-            ("perBatch", "[\(perBatch.joined(separator: ","))]"),
-        ]
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
+        var workload: String
+        var batchMs: Int
+        var targetRate: Int
+        var achievedRate: Double
+        var keepsUp: Bool
+        var processingMs: Percentiles
+        var schedulingDelayMs: Percentiles
+        var endToEndMs: Percentiles
+        var firstBatchSeconds: Double?
+        var peakRSSBytes: Int
+        var batches: Int
+        var cpuCores: Double
+        var master: String
+        var fallsBehindBecause: String?
+        var perBatch: [Batch]
     }
+
+    var report: Report {
+        Report(
+            workload: settings.workload.rawValue, batchMs: settings.batchMs, targetRate: settings.rate,
+            achievedRate: achievedRate, keepsUp: keepsUp, processingMs: processing, schedulingDelayMs: schedulingDelay,
+            endToEndMs: endToEnd, firstBatchSeconds: firstBatchSeconds, peakRSSBytes: peakRSSBytes,
+            batches: measured.count, cpuCores: cpuCores, master: settings.master, fallsBehindBecause: fallsBehindBecause,
+            perBatch: batches.map {
+                Report.Batch(
+                    time: $0.time, records: $0.records, processingMs: $0.processingMs,
+                    schedulingDelayMs: $0.schedulingMs, endMs: $0.endMs,
+                    measured: $0.time > measureFrom && $0.time <= measureTo)
+            })
+    }
+
+    func json() throws -> String { try jsonText(report) }
 
     /// Processing time and scheduling delay per batch against the interval, as SVG.
     func svg() -> String {

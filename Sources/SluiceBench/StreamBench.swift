@@ -19,7 +19,7 @@ public struct StreamBench: ParsableCommand {
             context with no input uses). Example: streambench --batch 500ms --rate 1M
             """)
 
-    @Option(help: "The batch interval, e.g. 500ms, 1s, 20ms.")
+    @Option(help: "The batch interval, e.g. 500ms, 1s, 20ms (a bare number is in ms).")
     var batch: String = "500ms"
 
     @Option(help: "Records per second the generator makes, e.g. 250k, 1M, 2.5M.")
@@ -28,10 +28,10 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "The job to run.")
     var workload: StreamWorkload = .wordcount
 
-    @Option(help: "How long to measure, after the warm-up (default 30s; 8s per trial with --find-max-rate).")
+    @Option(help: "How long to measure, after the warm-up (default 30s; 8s per trial with --find-max-rate; a bare number is in s).")
     var duration: String?
 
-    @Option(help: "How long to run before measuring (default 5s; 2s per trial with --find-max-rate).")
+    @Option(help: "How long to run before measuring (default 5s; 2s per trial with --find-max-rate; a bare number is in s).")
     var warmup: String?
 
     @Option(name: .customLong("local"), help: "Worker threads (local[N]); default: spark.master, else the cores.")
@@ -79,13 +79,10 @@ public struct StreamBench: ParsableCommand {
     }
 
     func parsed() throws -> Parsed {
-        let batchSeconds = try parseDuration(batch)
-        let batchMs = Int((batchSeconds * 1_000).rounded())
-        guard batchMs >= 1, Double(batchMs) == batchSeconds * 1_000 else {
-            throw ValidationError("--batch must be a whole number of milliseconds, at least 1ms; got '\(batch)'")
-        }
-        let duration = try duration.map(parseDuration) ?? (findMaxRate ? 8 : 30)
-        let warmup = try warmup.map(parseDuration) ?? (findMaxRate ? 2 : 5)
+        let batchMs = Int((try parseDuration(batch, bareUnit: "ms") * 1_000).rounded())
+        guard batchMs >= 1 else { throw ValidationError("--batch must be at least 1ms; got '\(batch)'") }
+        let duration = try duration.map { try parseDuration($0, bareUnit: "s") } ?? (findMaxRate ? 8 : 30)
+        let warmup = try warmup.map { try parseDuration($0, bareUnit: "s") } ?? (findMaxRate ? 2 : 5)
         guard duration * 1_000 >= Double(batchMs) else {
             throw ValidationError("--duration must cover at least one batch (\(batchMs) ms); got '\(self.duration ?? "")'")
         }
@@ -126,12 +123,13 @@ public struct StreamBench: ParsableCommand {
                 rows: blockRows, seconds: try parsed().duration, zstdLevel: zstdLevel, saveWordBlock: saveWordBlock
             ).run()
             print(report.table())
-            if let json { try write(report.json(), to: json) }
+            if let json { try write(try report.json(), to: json) }
             return
         }
         if workload == .wal {
             let report = try WALWorkload(writers: writers, seconds: try parsed().duration, linesPerBlock: 64).run()
             print(report.table())
+            if let json { try write(try jsonText(report), to: json) }
             return
         }
         if workload == .idle {
@@ -139,6 +137,7 @@ public struct StreamBench: ParsableCommand {
             let report = try IdleWorkload(batchMs: p.batchMs, seconds: p.duration, threads: threads, conf: try properties())
                 .run()
             print(report.table())
+            if let json { try write(try jsonText(report), to: json) }
             return
         }
         if workload == .recovery {
@@ -159,12 +158,12 @@ public struct StreamBench: ParsableCommand {
         if findMaxRate {
             let search = try findMaximumRate(settings, output: write)
             print(search.summary)
-            if let json { try self.write(search.json, to: json) }
+            if let json { try self.write(try search.json(), to: json) }
             return
         }
         let result = try runStreaming(settings, output: write)
         print(result.table())
-        if let json { try self.write(result.json(), to: json) }
+        if let json { try self.write(try result.json(), to: json) }
         if let plot { try self.write(result.svg(), to: plot) }
     }
 
@@ -201,12 +200,22 @@ struct RateSearch {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
-        let trialJSON = trials.map {
-            "{\"rate\":\($0.rate),\"keepsUp\":\($0.fellBehind == nil),\"p99ProcessingMs\":\(format($0.p99))}"
+    func json() throws -> String {
+        struct Trial: Encodable {
+            var rate: Int
+            var keepsUp: Bool
+            var fallsBehindBecause: String?
+            var p99ProcessingMs: Double
         }
-        return "{\"workload\":\"\(workload.rawValue)\",\"batchMs\":\(batchMs),\"maxRate\":\(best.map(String.init) ?? "null"),"
-            + "\"trials\":[\(trialJSON.joined(separator: ","))]}\n"
+        struct Report: Encodable {
+            var workload: String
+            var batchMs: Int
+            var maxRate: Int?
+            var trials: [Trial]
+        }
+        return try jsonText(Report(
+            workload: workload.rawValue, batchMs: batchMs, maxRate: best,
+            trials: trials.map { Trial(rate: $0.rate, keepsUp: $0.fellBehind == nil, fallsBehindBecause: $0.fellBehind, p99ProcessingMs: $0.p99) }))
     }
 }
 

@@ -112,12 +112,7 @@ public struct TemporaryDirectory: Sendable {
     public var files: [String] { entries(below: path).filter { !$0.isDirectory }.map(\.path).sorted() }
 
     /// Removes the directory and everything in it.
-    public func remove() {
-        for entry in entries(below: path).reversed() {
-            if entry.isDirectory { rmdir(entry.path) } else { unlink(entry.path) }
-        }
-        rmdir(path)
-    }
+    public func remove() { removeTree(path) }
 
     private func entries(below dir: String) -> [(path: String, isDirectory: Bool)] {
         (directoryNames(dir) ?? []).flatMap { name -> [(path: String, isDirectory: Bool)] in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import Testing
 import Synchronization
@@ -12,9 +13,11 @@ import SluiceTesting
         #expect(try parseRate("1M") == 1_000_000)
         #expect(try parseRate("2.5M") == 2_500_000)
         #expect(try parseRate("800") == 800)
-        #expect(try parseDuration("500ms") == 0.5)
-        #expect(try parseDuration("1s") == 1)
-        #expect(try parseDuration("2min") == 120)
+        #expect(try parseDuration("500ms", bareUnit: "ms") == 0.5)
+        #expect(try parseDuration("1s", bareUnit: "ms") == 1)
+        #expect(try parseDuration("2min", bareUnit: "ms") == 120)
+        #expect(try parseDuration("500", bareUnit: "ms") == 0.5)
+        #expect(try parseDuration("30", bareUnit: "s") == 30)
         #expect(formatRate(999_970) == "1M")
         #expect(formatRate(2_500_000) == "2.5M")
         #expect(formatRate(250_000) == "250k")
@@ -23,8 +26,20 @@ import SluiceTesting
             let error = #expect(throws: ValidationError.self) { try parseRate(bad) }
             #expect(error?.message.contains("is not a rate") == true, "\(bad)")
         }
-        for bad in ["500", "1sec", "-1s", "ms"] {
-            #expect(throws: ValidationError.self) { try parseDuration(bad) }
+        for bad in ["1 fortnight", "-1s", "ms", "", "1e3s"] {
+            #expect(throws: ValidationError.self) { try parseDuration(bad, bareUnit: "ms") }
+        }
+    }
+
+    /// `--batch` and the library's duration settings accept the same forms, with the same values. (Before, the
+    /// CLI had its own parser: "1sec", "2m", "1d" and bare numbers were refused, "1 s" too.)
+    @Test func theCLIReadsDurationsAsTheConfigurationDoes() throws {
+        let key = "spark.streaming.blockInterval"  // a duration whose bare numbers are ms, as --batch's
+        for form in ["500ms", "500", "1s", "1sec", "1.5s", "2m", "2min", "1h", "1d", "250us", " 20 ms", "1S",
+                     "fast", "1 fortnight", "-1s", "ms", "", "1e3s", "0x10ms"] {
+            let library = try? StreamingConf().set(key, form).duration(key)
+            let cli = try? parseDuration(form, bareUnit: "ms")
+            #expect(library.map { Double($0.wholeMilliseconds) / 1_000 } == cli, "'\(form)': conf \(String(describing: library)), CLI \(String(describing: cli))")
         }
     }
 
@@ -48,7 +63,7 @@ import SluiceTesting
         #expect(trials.duration == 8 && trials.warmup == 2)
         for (arguments, expected) in [
             (["--batch", "fast"], "'fast' is not a duration"),
-            (["--batch", "0.5ms"], "whole number of milliseconds"),
+            (["--batch", "0.4ms"], "--batch must be at least 1ms"),
             (["--rate", "lots"], "'lots' is not a rate"),
             (["--workload", "sorting"], "sorting"),
             (["--local", "0"], "--local must be at least 1"),
@@ -96,14 +111,16 @@ import SluiceTesting
         if workload.needsCheckpoint {
             #expect((result.checkpoints?.count ?? 0) >= 1 && table.contains("checkpoints "), "jobs with state checkpoint")
         }
-        let json = result.json()
-        for key in [
-            "\"workload\":\"\(workload.rawValue)\"", "\"batchMs\":200", "\"targetRate\":20000", "\"achievedRate\":",
-            "\"keepsUp\":", "\"processingMs\":{\"p50\":", "\"schedulingDelayMs\":{", "\"endToEndMs\":{",
-            "\"firstBatchSeconds\":", "\"peakRSSBytes\":", "\"batches\":", "\"perBatch\":[",
-        ] {
-            #expect(json.contains(key), "\(key) missing from \(json.prefix(300))")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(try result.json().utf8)) as? [String: Any], "not a JSON object")
+        #expect(json["workload"] as? String == workload.rawValue && json["batchMs"] as? Int == 200)
+        #expect(json["targetRate"] as? Int == 20_000 && json["achievedRate"] is Double && json["keepsUp"] is Bool)
+        for key in ["processingMs", "schedulingDelayMs", "endToEndMs"] {
+            let percentiles = try #require(json[key] as? [String: Double], "\(key)")
+            #expect(Set(percentiles.keys) == ["p50", "p95", "p99", "max"], "\(key)")
         }
+        #expect(json["firstBatchSeconds"] is Double && json["peakRSSBytes"] is Int && json["batches"] is Int)
+        #expect((json["perBatch"] as? [[String: Any]])?.count == result.batches.count)
         #expect(result.svg().hasPrefix("<svg") && result.svg().contains("polyline"))
     }
 
@@ -201,3 +218,39 @@ import SluiceTesting
         }
     }
 }
+
+@Suite struct StreamBenchReportTests {
+    /// Strings in a report are escaped as JSON needs. (Before, the report was assembled by hand and a quote or
+    /// a newline in a reason or a master string made it unreadable.)
+    @Test func reportsAreValidJSONWhateverTheirStrings() throws {
+        struct Probe: Encodable { var reason: String; var master: String }
+        let hostile = Probe(reason: "the \"p99\" grew\nby 5\\ ms", master: "local[2] </script>")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(try jsonText(hostile).utf8)) as? [String: String])
+        #expect(object == ["reason": hostile.reason, "master": hostile.master])
+        var search = RateSearch(workload: .wordcount, batchMs: 500, trials: [(1_000, "delay \"grew\"", 700)], best: nil)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(try search.json().utf8)) as? [String: Any])
+        #expect((parsed["trials"] as? [[String: Any]])?.first?["fallsBehindBecause"] as? String == "delay \"grew\"")
+        search.best = 2_000
+        #expect(try search.json().contains("\"maxRate\":2000"))
+    }
+
+    /// The percentiles are those of the sample (checked against sorting it) on random inputs.
+    @Test func percentilesAreThoseOfTheSample() throws {
+        var g = SeededGenerator(seed: 16)
+        for _ in 0..<200 {
+            let values = (0..<Int.random(in: 1...500, using: &g)).map { _ in Double(Int.random(in: 0...1_500, using: &g)) }
+            let p = Percentiles(values)
+            let sorted = values.sorted()
+            #expect(p.max == sorted.last)
+            for (q, v) in [(0.5, p.p50), (0.95, p.p95), (0.99, p.p99)] {
+                // v is a q-quantile: at least q of the sample is <= v, and less than q is < v (within one value).
+                let atMost = Double(sorted.filter { $0 <= v }.count) / Double(sorted.count)
+                let below = Double(sorted.filter { $0 < v }.count) / Double(sorted.count)
+                #expect(sorted.contains(v) && atMost + 1 / Double(sorted.count) >= q && below <= q, "q \(q) of \(sorted)")
+            }
+        }
+        #expect(Percentiles([]) == Percentiles(p50: 0, p95: 0, p99: 0, max: 0))
+    }
+}
+

@@ -1,8 +1,8 @@
 /// Reading Spark's value forms: durations ("200ms", "2s", "1min") and sizes ("512m", "2g").
-enum ConfigValues {
+package enum ConfigValues {
     /// Milliseconds in `text`, a number with an optional unit (us, ms, s, m, min, h, d); a bare number is in
     /// `defaultUnit`.
-    static func milliseconds(_ text: String, defaultUnit: String) -> Int64? {
+    package static func milliseconds(_ text: String, defaultUnit: String) -> Int64? {
         let (number, unit) = split(text.lowercased())
         guard let value = Double(number), value >= 0 else { return nil }
         let perUnit: Double
