@@ -3,19 +3,23 @@ import Synchronization
 
 /// `spark.streaming.stopGracefullyOnShutdown`: SIGTERM or SIGINT stops the active context gracefully (every
 /// received block processed, output finished, a final checkpoint written, within
-/// `spark.streaming.gracefulStopTimeout`), then the process ends by the signal as it would have.
+/// `spark.streaming.gracefulStopTimeout`), then the signal takes the action it had before the hook (the
+/// default ends the process, as it would have).
 ///
 /// The signal handler only writes the signal's number to a pipe (all a handler may safely do); a thread of its
-/// own reads the pipe and does the stopping.
+/// own reads the pipe and does the stopping. Removing the hook puts back the handlers it replaced.
 enum ShutdownHook {
     private struct Installed {
         weak var context: StreamingContext?
         var watching = false
+        /// The actions SIGTERM and SIGINT had before the hook, put back by `remove`.
+        var previous: [Int32: sigaction] = [:]
     }
 
     private static let installed = Mutex(Installed())
     /// The pipe's write end, for the signal handler (set once, before the handler is installed).
     nonisolated(unsafe) private static var signalPipe: Int32 = -1
+    static let signals = [SIGTERM, SIGINT]
 
     /// Makes SIGTERM and SIGINT stop `context` gracefully.
     /// - Throws: ``StreamingError`` when the pipe or the watching thread cannot be made.
@@ -33,28 +37,43 @@ enum ShutdownHook {
             }
             signalPipe = fds[1]
             let readEnd = fds[0]
-            DetachedThread.run { watch(readEnd) }
+            do {
+                try DetachedThread.run("shutdown hook") { watch(readEnd) }
+            } catch {
+                close(fds[0])
+                close(fds[1])
+                signalPipe = -1
+                installed.withLock { $0.watching = false }
+                throw error
+            }
         }
-        signal(SIGTERM) { number in
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(ShutdownHook.signalPipe, &byte, 1)
-        }
-        signal(SIGINT) { number in
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(ShutdownHook.signalPipe, &byte, 1)
+        installed.withLock { s in
+            for number in signals where s.previous[number] == nil {
+                var action = sigaction()
+                action.__sigaction_handler.sa_handler = { number in
+                    var byte = UInt8(truncatingIfNeeded: number)
+                    _ = write(ShutdownHook.signalPipe, &byte, 1)
+                }
+                sigemptyset(&action.sa_mask)
+                action.sa_flags = SA_RESTART
+                var previous = sigaction()
+                if sigaction(number, &action, &previous) == 0 { s.previous[number] = previous }
+            }
         }
     }
 
-    /// Gives SIGTERM and SIGINT back their default action if `context` installed the hook.
+    /// Puts back the actions SIGTERM and SIGINT had before `context` installed the hook.
     static func remove(_ context: StreamingContext) {
-        let mine = installed.withLock { s -> Bool in
-            guard s.context === context else { return false }
+        installed.withLock { s in
+            guard s.context === context else { return }
             s.context = nil
-            return true
+            restorePrevious(&s)
         }
-        guard mine else { return }
-        signal(SIGTERM, SIG_DFL)
-        signal(SIGINT, SIG_DFL)
+    }
+
+    private static func restorePrevious(_ s: inout Installed) {
+        for (number, var previous) in s.previous { sigaction(number, &previous, nil) }
+        s.previous = [:]
     }
 
     private static func watch(_ readEnd: Int32) {
@@ -68,7 +87,8 @@ enum ShutdownHook {
                 context.log("signal \(number): stopping gracefully (spark.streaming.stopGracefullyOnShutdown)")
                 context.stop(gracefully: true)
             }
-            signal(number, SIG_DFL)
+            // The signal again, with the action it had before the hook (the default ends the process).
+            installed.withLock { restorePrevious(&$0) }
             raise(number)
         }
     }

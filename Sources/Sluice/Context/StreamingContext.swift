@@ -45,6 +45,11 @@ public final class StreamingContext: Sendable {
         var refused: [StreamingError] = []
         var inputInfos: [Time: [Int: StreamInputInfo]] = [:]
         var stopping = false
+        /// A `start()` is under way (others wait for it; `stop()` waits for it).
+        var starting = false
+        /// `async` callers of `awaitTermination()`, resumed when the context stops or a batch fails.
+        var terminationWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextWaiter: UInt64 = 0
         /// The checkpoint `getOrCreate` recovers from, applied at `start()`.
         var recovery: (checkpoint: Checkpoint, path: String)?
         /// How often checkpoints are written (set at `start()` when there is a checkpoint directory).
@@ -52,6 +57,12 @@ public final class StreamingContext: Sendable {
         /// The batch time of the last checkpoint written (or recovered from).
         var lastCheckpoint: Time?
         var checkpointStatistics = CheckpointStatistics()
+
+        /// Every `async` waiter, removed (to be resumed outside the lock).
+        mutating func takeTerminationWaiters() -> [CheckedContinuation<Void, any Error>] {
+            defer { terminationWaiters = [:] }
+            return Array(terminationWaiters.values)
+        }
     }
 
     let life = Mutex(Life())
@@ -95,19 +106,17 @@ public final class StreamingContext: Sendable {
         let bus = ListenerBus(capacity: try conf.int("sluice.listener.queueCapacity") ?? 10_000)
         self.graph = graph
         self.bus = bus
-        let errors = ErrorSink()
-        let completions = CompletionSink()
+        // The scheduler's threads reach back to the context through a weak link, bound once it exists.
+        let link = ContextLink()
         self.scheduler = JobScheduler(
-            threads: concurrentJobs, bus: bus, reportError: { errors.report($0, $1) },
-            batchFinished: { completions.finished($0, $1) })
-        completions.graph = graph
-        let infos = InputInfoSink()
+            threads: concurrentJobs, bus: bus,
+            reportError: { link.context?.reportError(StreamingError(.generationFailed, $0, underlying: $1)) },
+            batchFinished: { link.context?.batchFinished($0, failed: $1) })
         self.generator = JobGenerator(
-            graph: graph, clock: clock, scheduler: scheduler, reportError: { errors.report($0, $1) },
-            inputInfos: { infos.take($0) }, completed: { errors.context?.batchSucceeded($0) })
-        errors.context = self
-        completions.generator = generator
-        infos.context = self
+            graph: graph, clock: clock, scheduler: scheduler,
+            reportError: { link.context?.reportError(StreamingError(.generationFailed, $0, underlying: $1)) },
+            inputInfos: { link.context?.takeInputInfos($0) ?? [:] }, completed: { link.context?.batchSucceeded($0) })
+        link.context = self
         if let directory = conf.get("spark.streaming.checkpoint.directory") { checkpoint(directory) }
         for warning in conf.warnings { log(warning) }
     }
@@ -148,22 +157,37 @@ public final class StreamingContext: Sendable {
     /// - Throws: ``StreamingError`` when the context was stopped, another context is active, or the graph
     ///   cannot run (no output operation, a stream added after start, mismatched slides, ...).
     public func start() throws {
-        try life.withLock { life throws(StreamingError) in
-            switch life.state {
-            case .active: return
-            case .stopped:
-                throw StreamingError(.illegalState, "StreamingContext has already been stopped; a stopped context cannot be restarted")
-            case .initialized: break
+        enum Begin { case proceed, alreadyActive, waitForOtherStart }
+        // One decision under both locks (the process's active slot, then this context's state), so that two
+        // concurrent calls cannot both start it.
+        let begin = try StreamingContext.active.withLock { active throws(StreamingError) -> Begin in
+            try life.withLock { life throws(StreamingError) -> Begin in
+                switch life.state {
+                case .active: return .alreadyActive
+                case .stopped:
+                    throw StreamingError(.illegalState, "StreamingContext has already been stopped; a stopped context cannot be restarted")
+                case .initialized:
+                    if life.starting { return .waitForOtherStart }
+                    if active != nil && active != ObjectIdentifier(self) {
+                        throw StreamingError(
+                            .illegalState,
+                            "Only one StreamingContext may be active in a process at a time; stop the other one first")
+                    }
+                    active = ObjectIdentifier(self)
+                    life.starting = true
+                    return .proceed
+                }
             }
         }
-        guard state == .initialized else { return }
-        try StreamingContext.active.withLock { active throws(StreamingError) in
-            if active != nil && active != ObjectIdentifier(self) {
-                throw StreamingError(
-                    .illegalState,
-                    "Only one StreamingContext may be active in a process at a time; stop the other one first")
+        switch begin {
+        case .alreadyActive: return
+        case .waitForOtherStart:
+            waitWhileStarting()
+            guard state == .active else {
+                throw StreamingError(.illegalState, "StreamingContext could not start (a concurrent start() failed)")
             }
-            active = ObjectIdentifier(self)
+            return
+        case .proceed: break
         }
         do {
             try validateGraph()
@@ -192,15 +216,34 @@ public final class StreamingContext: Sendable {
             try generator.start(firstTime: firstTime, rerun: rerun)
         } catch {
             StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
-            life.withLock { $0.state = .stopped }
             for receiver in graph.receiverStreams { receiver.stopReceiver() }
+            ShutdownHook.remove(self)
+            generator.stop(gracefully: false, timeout: .zero)
             scheduler.stop(gracefully: false)
             bus.stop()
             engine.pool.shutdown()
+            let waiters = life.withLock { life in
+                life.state = .stopped
+                life.starting = false
+                return life.takeTerminationWaiters()
+            }
+            changed.locked { changed.broadcast() }
+            for waiter in waiters { waiter.resume() }
             throw error
         }
-        life.withLock { $0.state = .active }
+        life.withLock {
+            $0.state = .active
+            $0.starting = false
+        }
+        changed.locked { changed.broadcast() }
         bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
+    }
+
+    /// Sleeps while a `start()` is under way.
+    private func waitWhileStarting() {
+        changed.locked {
+            while life.withLock({ $0.starting }) { changed.wait() }
+        }
     }
 
     /// The guide's rule: with `local[n]`, n must exceed the number of receivers, each of which holds a thread.
@@ -234,6 +277,29 @@ public final class StreamingContext: Sendable {
         _ = try awaitTermination(deadline: nil)
     }
 
+    /// As ``awaitTermination()``, without blocking a thread: suspends until the context stops, or rethrows the
+    /// first error of a batch. Cancelling the task ends the wait with `CancellationError` (the context runs on).
+    public func awaitTermination() async throws {
+        let id = life.withLock { life in
+            defer { life.nextWaiter += 1 }
+            return life.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+                let ready: Result<Void, any Error>? = life.withLock { life in
+                    if let error = life.error { return .failure(error) }
+                    if life.state == .stopped { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    life.terminationWaiters[id] = waiter
+                    return nil
+                }
+                if let ready { waiter.resume(with: ready) }
+            }
+        } onCancel: {
+            life.withLock { $0.terminationWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
     /// As ``awaitTermination()``, for at most `timeout`; true if the context stopped.
     public func awaitTerminationOrTimeout(_ timeout: Duration) throws -> Bool {
         try awaitTermination(deadline: monotonicNanoseconds() &+ UInt64(max(0, timeout.wholeMilliseconds)) &* 1_000_000)
@@ -264,6 +330,7 @@ public final class StreamingContext: Sendable {
     /// finish. Called from inside a job (`foreachRDD`), it returns at once and the stop completes on another
     /// thread. Stopping a stopped context does nothing.
     public func stop(gracefully: Bool = false) {
+        waitWhileStarting()
         let (proceed, wasActive) = life.withLock { life -> (Bool, Bool) in
             if life.state == .stopped || life.stopping { return (false, false) }
             life.stopping = true
@@ -275,7 +342,13 @@ public final class StreamingContext: Sendable {
             return
         }
         if JobScheduler.onJobThread {
-            DetachedThread.run { [self] in stopActive(gracefully: gracefully) }
+            // A job thread cannot wait for the jobs to end: the stop completes on a thread of its own.
+            do {
+                try DetachedThread.run("context stop") { [self] in stopActive(gracefully: gracefully) }
+            } catch {
+                life.withLock { $0.stopping = false }
+                reportError(StreamingError(.internalFailure, "stop() from a job could not complete", underlying: error))
+            }
         } else {
             stopActive(gracefully: gracefully)
         }
@@ -299,12 +372,14 @@ public final class StreamingContext: Sendable {
     private func finishStop() {
         graph.stop()
         engine.pool.shutdown()
-        life.withLock {
-            $0.state = .stopped
-            $0.stopping = false
+        let waiters = life.withLock { life in
+            life.state = .stopped
+            life.stopping = false
+            return life.takeTerminationWaiters()
         }
         StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
         changed.locked { changed.broadcast() }
+        for waiter in waiters { waiter.resume() }
     }
 
     // MARK: Internal
@@ -351,8 +426,18 @@ public final class StreamingContext: Sendable {
     }
 
     func reportError(_ error: any Error) {
-        life.withLock { if $0.error == nil { $0.error = error } }
+        let (first, waiters) = life.withLock { life -> ((any Error)?, [CheckedContinuation<Void, any Error>]) in
+            if life.error == nil { life.error = error }
+            return (life.error, life.takeTerminationWaiters())
+        }
         changed.locked { changed.broadcast() }
+        for waiter in waiters { waiter.resume(throwing: first ?? error) }
+    }
+
+    /// A batch's jobs all finished: its receivers' streams and the generator hear of it.
+    func batchFinished(_ batch: BatchInfo, failed: Bool) {
+        for stream in graph.receiverStreams { stream.batchCompleted(batch) }
+        generator.batchFinished(batch.batchTime, failed: failed)
     }
 
     func reportInputInfo(_ info: StreamInputInfo, at time: Time) {
@@ -369,28 +454,9 @@ public final class StreamingContext: Sendable {
     }
 }
 
-/// Late-bound links from the scheduler threads back to the context (made before the context finishes its
+/// The late-bound link from the scheduler threads back to the context (made before the context finishes its
 /// initializer); weak, so that the threads never keep a context alive.
-final class ErrorSink: @unchecked Sendable {
+final class ContextLink: @unchecked Sendable {
     // @unchecked: `context` is written once, during the context's initializer, before any thread starts.
     weak var context: StreamingContext?
-    func report(_ what: String, _ error: any Error) {
-        context?.reportError(StreamingError(.generationFailed, what, underlying: error))
-    }
-}
-
-final class CompletionSink: @unchecked Sendable {
-    // @unchecked: written once before any thread starts.
-    weak var generator: JobGenerator?
-    weak var graph: DStreamGraph?
-    func finished(_ batch: BatchInfo, _ failed: Bool) {
-        for stream in graph?.receiverStreams ?? [] { stream.batchCompleted(batch) }
-        generator?.batchFinished(batch.batchTime, failed: failed)
-    }
-}
-
-final class InputInfoSink: @unchecked Sendable {
-    // @unchecked: written once before any thread starts.
-    weak var context: StreamingContext?
-    func take(_ time: Time) -> [Int: StreamInputInfo] { context?.takeInputInfos(time) ?? [:] }
 }

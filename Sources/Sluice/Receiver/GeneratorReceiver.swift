@@ -29,7 +29,11 @@ final class GeneratorReceiver<Element: Sendable>: Receiver<Element>, @unchecked 
     }
 
     override func onStart() {
-        DetachedThread.run { [self] in generate() }
+        do {
+            try DetachedThread.run("generator receiver") { [self] in generate() }
+        } catch {
+            restart("cannot generate records", error: error)
+        }
     }
 
     private func generate() {

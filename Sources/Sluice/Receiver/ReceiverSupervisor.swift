@@ -109,19 +109,27 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         }
         guard proceed else { return }
         reportError("Restarting receiver with delay \(restartDelay.wholeMilliseconds) ms: \(message)", error)
-        DetachedThread.run { [self] in
-            stopReceiver("Restarting receiver with delay \(restartDelay.wholeMilliseconds) ms: \(message)", error: error)
-            let deadline = monotonicNanoseconds() &+ UInt64(restartDelay.wholeMilliseconds) &* 1_000_000
-            wake.locked {
-                while !status.withLock({ $0.finished }) {
-                    let now = monotonicNanoseconds()
-                    if now >= deadline { break }
-                    wake.wait(nanoseconds: Int(deadline - now))
-                }
-            }
+        do {
+            try DetachedThread.run("receiver restart") { [self] in restartAfterDelay(message, error: error) }
+        } catch let failure {
+            // No thread to restart on: the receiver stops, saying why (its stream gets no more data).
             status.withLock { $0.restarting = false }
-            startReceiver()
+            _ = stopReceiver("cannot restart: \(failure)", error: failure)
         }
+    }
+
+    private func restartAfterDelay(_ message: String, error: (any Error)?) {
+        stopReceiver("Restarting receiver with delay \(restartDelay.wholeMilliseconds) ms: \(message)", error: error)
+        let deadline = monotonicNanoseconds() &+ UInt64(restartDelay.wholeMilliseconds) &* 1_000_000
+        wake.locked {
+            while !status.withLock({ $0.finished }) {
+                let now = monotonicNanoseconds()
+                if now >= deadline { break }
+                wake.wait(nanoseconds: Int(deadline - now))
+            }
+        }
+        status.withLock { $0.restarting = false }
+        startReceiver()
     }
 
     func reportError(_ message: String, _ error: (any Error)?) {

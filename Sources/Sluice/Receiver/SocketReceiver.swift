@@ -34,7 +34,11 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     }
 
     override func onStart() {
-        DetachedThread.run { [self] in receive() }
+        do {
+            try DetachedThread.run("socket receiver") { [self] in receive() }
+        } catch {
+            restart("cannot receive from \(host):\(port)", error: error)
+        }
     }
 
     override func onStop() {

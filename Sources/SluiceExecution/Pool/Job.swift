@@ -12,10 +12,14 @@ final class Job: Sendable {
     let firstError = Mutex<(any Error)?>(nil)
     /// Signalled when `remaining` reaches 0; waiters check `isDone` under its lock, so no wake-up is lost.
     private let finished = PthreadCondition()
+    /// Also woken when the job finishes: the pool's parking condition, where a worker that waits for this job
+    /// (a job run from inside a task) sleeps between the tasks it helps with.
+    private let wakeOnDone: PthreadCondition?
 
-    init(count: Int, body: @escaping @Sendable (Int) throws -> Void) {
+    init(count: Int, wakeOnDone: PthreadCondition? = nil, body: @escaping @Sendable (Int) throws -> Void) {
         self.body = Mutex(Body(body))
         self.remaining = Atomic(count)
+        self.wakeOnDone = wakeOnDone
     }
 
     /// Runs task `index` unless the job already failed, and counts it as finished.
@@ -28,6 +32,7 @@ final class Job: Sendable {
             let last = body.withLock { body in defer { body = nil }; return body }
             _ = consume last  // released here, on this thread, before the waiters wake
             finished.locked { finished.broadcast() }
+            if let wakeOnDone { wakeOnDone.locked { wakeOnDone.broadcast() } }
         }
     }
 
@@ -54,12 +59,6 @@ final class Job: Sendable {
         }
     }
 
-    /// Sleeps until every task finished or `nanoseconds` pass.
-    func waitUntilDone(nanoseconds: Int) {
-        finished.locked {
-            if !isDone { finished.wait(nanoseconds: nanoseconds) }
-        }
-    }
 }
 
 /// A job's code, boxed: a closure kept directly in a generic container (`Mutex<F?>`) would be re-wrapped in

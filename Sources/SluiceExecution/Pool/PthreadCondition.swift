@@ -1,7 +1,8 @@
 import Glibc
 
 /// A mutex and a condition variable, for sleeping until something changes. Kept apart from `Mutex` because a
-/// condition variable needs its mutex at a stable address.
+/// condition variable needs its mutex at a stable address. Timed waits run on the monotonic clock, so a change
+/// of the wall clock neither cuts them short nor stretches them.
 package final class PthreadCondition: @unchecked Sendable {
     // Safe (@unchecked Sendable): both objects are allocated once, never moved, used only through pthread calls,
     // and freed in deinit when no thread can still reach them.
@@ -12,7 +13,11 @@ package final class PthreadCondition: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -34,10 +39,10 @@ package final class PthreadCondition: @unchecked Sendable {
         pthread_cond_wait(condition, mutex)
     }
 
-    /// Sleeps until signalled or `nanoseconds` pass; call inside `locked`.
+    /// Sleeps until signalled or `nanoseconds` pass (on the monotonic clock); call inside `locked`.
     package func wait(nanoseconds: Int) {
         var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        clock_gettime(CLOCK_MONOTONIC, &now)
         let total = Int(now.tv_nsec) + nanoseconds
         var deadline = timespec(tv_sec: now.tv_sec + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
         pthread_cond_timedwait(condition, mutex, &deadline)

@@ -37,18 +37,13 @@ public final class WorkStealingPool: Sendable {
         guard workers >= 1 else { throw PoolError(message: "a pool needs at least 1 worker, got \(workers)") }
         core = PoolCore(workers: workers)
         for worker in core.workers {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(WorkerThread(worker: worker, core: core)).toOpaque()
-            let rc = pthread_create(&thread, nil, { context in
-                // Safe: the context is the retained WorkerThread passed below, released here exactly once.
-                let me = Unmanaged<WorkerThread>.fromOpaque(context!).takeRetainedValue()
-                me.run()
-                return nil
-            }, context)
-            guard rc == 0 else {
-                Unmanaged<WorkerThread>.fromOpaque(context).release()
+            let me = WorkerThread(worker: worker, core: core)
+            let thread: pthread_t
+            do {
+                thread = try startThread("worker \(worker.index)") { me.run() }
+            } catch {
                 core.stop()
-                throw PoolError(message: "could not start worker thread \(worker.index): errno \(rc)")
+                throw PoolError(message: error.message)
             }
             core.threads.withLock { $0.append(UInt(thread)) }
         }
@@ -64,16 +59,47 @@ public final class WorkStealingPool: Sendable {
             throw PoolError(message: "the pool was shut down; no job can run on it")
         }
         guard count > 0 else { return }
-        let job = Job(count: count, body: body)
-        if let current = WorkerThread.current, current.core === core {
+        let nested = WorkerThread.current.flatMap { $0.core === core ? $0 : nil }
+        let job = Job(count: count, wakeOnDone: nested == nil ? nil : core.parking, body: body)
+        if let current = nested {
             current.worker.deque.withLock { d in for i in 0..<count { d.append(TaskRef(job: job, index: i)) } }
             core.announce(count)
-            current.help(until: { job.isDone }, wait: { job.waitUntilDone(nanoseconds: 200_000) })
+            wait(on: current, until: { job.isDone })  // the job wakes the waiters when it finishes
         } else {
             core.enqueue(job)
             job.waitUntilDone()
         }
         if let error = job.firstError.withLock({ $0 }) { throw error }
+    }
+
+    /// Blocks until `done()` is true; whoever makes it true calls ``wakeWaiters()``. On one of this pool's
+    /// workers it runs queued tasks meanwhile (so that waiting for work queued behind the caller cannot
+    /// deadlock) and sleeps only while none is queued; elsewhere it sleeps. No polling: the sleep ends when a
+    /// task is queued or the waiters are woken.
+    func wait(until done: () -> Bool) {
+        if let current = WorkerThread.current, current.core === core {
+            wait(on: current, until: done)
+        } else {
+            core.outsideWaiters.locked { while !done() { core.outsideWaiters.wait() } }
+        }
+    }
+
+    private func wait(on current: WorkerThread, until done: () -> Bool) {
+        let core = self.core
+        current.help(until: done) {
+            // Checked under `parking`'s lock, which `announce` and `wakeWaiters` signal under: no lost wake-up.
+            core.parking.locked {
+                if !done() && core.queued.load(ordering: .relaxed) == 0 { core.parking.wait() }
+            }
+        }
+        // A single task's wake-up may have come here: pass it on if a task is still queued.
+        if core.queued.load(ordering: .relaxed) > 0 { core.parking.locked { core.parking.signal() } }
+    }
+
+    /// Wakes every ``wait(until:)`` to check its condition again.
+    func wakeWaiters() {
+        core.parking.locked { core.parking.broadcast() }
+        core.outsideWaiters.locked { core.outsideWaiters.broadcast() }
     }
 
     /// Finishes the queued tasks, stops the workers and (called from outside the pool) waits for their threads.
@@ -93,16 +119,6 @@ public final class WorkStealingPool: Sendable {
         guard let current = WorkerThread.current else { return }
         current.yieldIfDue()
     }
-
-    /// Blocks until `done()` is true. On one of this pool's workers it runs queued tasks meanwhile (so that
-    /// waiting for work queued behind the caller cannot deadlock); elsewhere it polls.
-    func wait(until done: @escaping () -> Bool) {
-        if let current = WorkerThread.current, current.core === core {
-            current.help(until: done, wait: { usleep(100) })
-        } else {
-            while !done() { usleep(100) }
-        }
-    }
 }
 
 /// What the worker threads share; each thread keeps it alive while it runs.
@@ -112,6 +128,8 @@ final class PoolCore: Sendable {
     let queued = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     let parking = PthreadCondition()
+    /// Where threads outside the pool sleep in ``WorkStealingPool/wait(until:)``.
+    let outsideWaiters = PthreadCondition()
     /// Round-robin start for tasks submitted from outside the pool.
     let nextWorker = Atomic<Int>(0)
     let threads = Mutex<[UInt]>([])

@@ -137,9 +137,11 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
                     let output = try runMapTasks()
                     state.withLock { $0 = .done(output) }
                     inputs.withLock { $0 = [] }
+                    engine.pool.wakeWaiters()
                     return
                 } catch {
                     state.withLock { $0 = .pending }
+                    engine.pool.wakeWaiters()
                     throw error
                 }
             }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 import Testing
@@ -154,6 +155,125 @@ import SluiceTesting
         }
     }
 
+    /// The `async` form suspends until the context stops, rethrows a batch's error, and ends with
+    /// `CancellationError` when its task is cancelled.
+    @Test func awaitTerminationAsyncReturnsOnStopRethrowsAndCanBeCancelled() throws {
+        final class Waiter: Sendable {
+            let done = DispatchSemaphore(value: 0)
+            let result = Mutex("pending")
+        }
+        // The waiting tasks run on a queue of their own: the tests' cooperative threads may all be blocked
+        // waiting for their turn at a streaming context.
+        let executor = QueueExecutor()
+        func waitAsync(_ ssc: StreamingContext, cancel: Bool = false) -> Waiter {
+            let waiter = Waiter()
+            let task = Task(executorPreference: executor) {
+                do {
+                    try await ssc.awaitTermination()
+                    waiter.result.withLock { $0 = "returned" }
+                } catch {
+                    waiter.result.withLock { $0 = "\(type(of: error))" }
+                }
+                waiter.done.signal()
+            }
+            if cancel { task.cancel() }
+            return waiter
+        }
+        try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+            ssc.sequenceStream([[1], [2]]).foreachRDD { rdd in
+                if try rdd.collect() == [2] { throw Boom(value: 2) }
+            }
+            try ssc.start()
+            let stopped = waitAsync(ssc)
+            let cancelled = waitAsync(ssc, cancel: true)
+            #expect(cancelled.done.wait(timeout: .now() + 30) == .success)
+            #expect(cancelled.result.withLock { $0 } == "CancellationError")
+            #expect(stopped.done.wait(timeout: .now() + 0.2) == .timedOut, "returned while the context runs")
+            clock.set(to: Time(milliseconds: 1_000))
+            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 1_000), timeout: .seconds(30)))
+            ssc.stop()
+            #expect(stopped.done.wait(timeout: .now() + 30) == .success)
+            #expect(stopped.result.withLock { $0 } == "returned")
+
+            let failing = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+            failing.sequenceStream([[2]]).foreachRDD { rdd in
+                if try rdd.collect() == [2] { throw Boom(value: 2) }
+            }
+            try failing.start()
+            defer { failing.stop() }
+            let failed = waitAsync(failing)
+            clock.set(to: Time(milliseconds: 3_000))
+            #expect(failed.done.wait(timeout: .now() + 30) == .success)
+            #expect(failed.result.withLock { $0 } == "StreamingError")
+        }
+    }
+
+    /// Two threads calling `start()` at once: one starts the context, the other returns once it is active;
+    /// it starts exactly once. (Before, both could pass the state check and start it twice.)
+    @Test func concurrentStartsStartTheContextOnce() throws {
+        final class Starts: StreamingListener, Sendable {
+            let count = Atomic<Int>(0)
+            func onStreamingStarted(_ event: StreamingStarted) { count.add(1, ordering: .relaxed) }
+        }
+        for _ in 0..<30 {
+            try StreamTest.exclusively {
+                let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: ManualClock())
+                ssc.sequenceStream([[1]]).foreachRDD { _ in }
+                let starts = Starts()
+                ssc.addStreamingListener(starts)
+                let ready = Atomic<Int>(0)
+                let errors = Mutex<[String]>([])
+                let threads = try (0..<2).map { i in
+                    try JoinableThread(name: "starter \(i)") {
+                        ready.add(1, ordering: .relaxed)
+                        while ready.load(ordering: .relaxed) < 2 {}
+                        do { try ssc.start() } catch { errors.withLock { $0.append("\(error)") } }
+                    }
+                }
+                for thread in threads { thread.join() }
+                #expect(errors.withLock { $0 }.isEmpty)
+                #expect(ssc.state == .active)
+                ssc.waitForListeners()
+                #expect(starts.count.load(ordering: .relaxed) == 1)
+                ssc.stop()
+                #expect(ssc.state == .stopped)
+            }
+        }
+    }
+
+    /// The graceful-shutdown hook gives SIGTERM and SIGINT back the handlers they had, not the default
+    /// action. (Before, stopping reset them to SIG_DFL.)
+    @Test func theShutdownHookPutsBackThePreviousSignalHandlers() throws {
+        let handler: @convention(c) (Int32) -> Void = { _ in }
+        func current(_ number: Int32) -> UnsafeRawPointer? {
+            var action = sigaction()
+            sigaction(number, nil, &action)
+            return action.__sigaction_handler.sa_handler.map { unsafeBitCast($0, to: UnsafeRawPointer.self) }
+        }
+        var mine = sigaction()
+        mine.__sigaction_handler.sa_handler = handler
+        var saved = (sigaction(), sigaction())
+        sigaction(SIGTERM, &mine, &saved.0)
+        sigaction(SIGINT, &mine, &saved.1)
+        defer {
+            sigaction(SIGTERM, &saved.0, nil)
+            sigaction(SIGINT, &saved.1, nil)
+        }
+        let expected = unsafeBitCast(handler, to: UnsafeRawPointer.self)
+        try StreamTest.exclusively {
+            let ssc = try StreamingContext(
+                conf: conf.set("spark.streaming.stopGracefullyOnShutdown", "true"), batchDuration: .seconds(1),
+                clock: ManualClock())
+            ssc.sequenceStream([[1]]).foreachRDD { _ in }
+            try ssc.start()
+            #expect(current(SIGTERM) != expected, "the hook handles SIGTERM while the context runs")
+            ssc.stop()
+        }
+        #expect(current(SIGTERM) == expected && current(SIGINT) == expected)
+    }
+
     @Test func stopInsideForeachRDDStopsTheContext() throws {
         try StreamTest.exclusively {
             let clock = ManualClock()
@@ -266,3 +386,14 @@ import SluiceTesting
         }
     }
 }
+
+/// Runs tasks' jobs on a dispatch queue of its own, away from the cooperative pool.
+final class QueueExecutor: TaskExecutor {
+    let queue = DispatchQueue(label: "sluice.test.executor")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+

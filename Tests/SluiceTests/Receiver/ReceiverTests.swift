@@ -33,18 +33,22 @@ final class NumbersReceiver: Receiver<Int>, @unchecked Sendable {
 
     override func onStart() {
         let start = starts.withLock { $0 += 1; return $0 }
-        DetachedThread.run { [self] in
-            if failOnFirstStart && start == 1 {
-                try? store(-1)
-                restart("boom on the first start")
-                return
+        do {
+            try DetachedThread.run("test receiver") { [self] in
+                if failOnFirstStart && start == 1 {
+                    try? store(-1)
+                    restart("boom on the first start")
+                    return
+                }
+                do {
+                    for i in 0..<count { try store(i) }
+                    try store(contentsOf: block)
+                } catch {
+                    reportError("store failed", error)
+                }
             }
-            do {
-                for i in 0..<count { try store(i) }
-                try store(contentsOf: block)
-            } catch {
-                reportError("store failed", error)
-            }
+        } catch {
+            restart("no thread", error: error)
         }
     }
 
