@@ -49,10 +49,10 @@ public struct StreamBench: ParsableCommand {
     @Flag(help: "Find the highest rate that keeps up, by bisection (--rate is the first guess).")
     var findMaxRate = false
 
-    @Option(help: "codec workload: rows per block.")
+    @Option(help: "codec and wal workloads: rows per block.")
     var blockRows: Int = 200_000
 
-    @Option(help: "codec workload: zstd level for compressed blocks.")
+    @Option(help: "codec and wal workloads: zstd level for compressed blocks.")
     var zstdLevel: Int32 = 1
 
     @Option(help: "codec workload: write the uncompressed word block to this file.")
@@ -127,7 +127,9 @@ public struct StreamBench: ParsableCommand {
             return
         }
         if workload == .wal {
-            let report = try WALWorkload(writers: writers, seconds: try parsed().duration, linesPerBlock: 64).run()
+            let report = try WALWorkload(
+                writers: writers, seconds: try parsed().duration, linesPerBlock: blockRows, level: zstdLevel
+            ).run()
             print(report.table())
             if let json { try write(try jsonText(report), to: json) }
             return

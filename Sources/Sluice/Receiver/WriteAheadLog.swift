@@ -24,8 +24,9 @@ struct LoggedBlock: Sendable {
 /// that arrive while a flush runs share the next one (group commit); the flush runs outside the append lock, so
 /// appends go on while it waits for the disk.
 ///
-/// Segments are framed files (see ``FramedFile``) named `log-<first sequence number>` in
-/// `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per record: a block, or which
+/// Segments are framed files (see ``FramedFile``, frames stored as they are) named `log-<first sequence number>`
+/// in `<checkpoint directory>/receivedData/<stream id>`, one checksummed frame per record: a block (zstd
+/// compressed by its appender, in an envelope; uncompressed when the level is nil), or which
 /// blocks a batch took (so that a batch run again after a crash takes the same blocks); a segment is closed with
 /// its trailer and a new one begun every `spark.streaming.receiver.writeAheadLog.rollingIntervalSecs` or 256 MB.
 /// A segment is deleted only once a checkpoint covers every block in it (``clean(through:)``).
@@ -83,6 +84,14 @@ package final class WriteAheadLog: @unchecked Sendable {
     }
 
     private let syncLock = Mutex(FlushState())
+    /// Compressors not in use, for appenders to compress their blocks outside the append lock.
+    private let compressors = Mutex<[Spare]>([])
+
+    /// A compressor handed from one appender to the next through `compressors`.
+    private struct Spare: @unchecked Sendable {
+        // @unchecked: a compressor is used by one thread at a time; the mutex orders the hand-overs.
+        let compressor: ZstdCompressor
+    }
 
     /// Opens the log in `directory` beside its `existing` segments; new records get sequence numbers after
     /// `after` and after every existing segment's records and first number, so that a new segment never takes
@@ -105,12 +114,26 @@ package final class WriteAheadLog: @unchecked Sendable {
     /// in a new segment, up to `spark.streaming.receiver.writeAheadLog.maxFailures` times.
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment, after the last failure.
     package func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
-        try appendRecord(what: "block \(id)") { record in
-            record.writeByte(Self.blockRecord)
+        // Compressed here, on the appender's thread and before the append lock, so that appenders compress in
+        // parallel and while a flush runs; under the lock the record is only written.
+        let compressed = try level.map { level in try withCompressor(level) { try block.compressed(with: $0) } }
+        return try appendRecord(what: "block \(id)") { record in
+            record.writeByte(compressed == nil ? Self.blockRecord : Self.compressedBlockRecord)
             record.writeVarInt(id.uniqueId)
             record.writeVarUInt(UInt64(count))
-            block.withUnsafeBytes { record.writeRaw($0) }
+            if let compressed {
+                compressed.withUnsafeBytes { record.writeRaw($0) }
+            } else {
+                block.withUnsafeBytes { record.writeRaw($0) }
+            }
         }
+    }
+
+    /// Runs `body` with a compressor at `level` from the log's spares (one is made when none is spare).
+    private func withCompressor<R>(_ level: Int32, _ body: (ZstdCompressor) throws -> R) throws -> R {
+        let spare = try compressors.withLock { $0.popLast() } ?? Spare(compressor: ZstdCompressor(level: level))
+        defer { compressors.withLock { $0.append(spare) } }
+        return try body(spare.compressor)
     }
 
     /// Appends that batch `time` took every block up to sequence number `through` not taken before.
@@ -126,6 +149,8 @@ package final class WriteAheadLog: @unchecked Sendable {
 
     static let blockRecord: UInt8 = 0
     static let allocationRecord: UInt8 = 1
+    /// A block in a zstd envelope (``Block/compressed(with:)``): frames themselves are stored uncompressed.
+    static let compressedBlockRecord: UInt8 = 2
 
     /// Appends one record (its sequence number, then what `body` writes).
     private func appendRecord(what: String, _ body: (inout BinaryWriter) -> Void) throws -> Int64 {
@@ -202,7 +227,7 @@ package final class WriteAheadLog: @unchecked Sendable {
         let path = "\(directory)/\(Self.segmentPrefix)\(nextSequence)"
         let file: FramedFileWriter
         do {
-            file = try FramedFileWriter(creating: path, level: level, calls: calls)
+            file = try FramedFileWriter(creating: path, level: nil, calls: calls)  // blocks come compressed
         } catch {
             _ = calls.unlink(path)  // a header cut short holds no block
             throw error
@@ -269,6 +294,7 @@ package final class WriteAheadLog: @unchecked Sendable {
         var blocks: [LoggedBlock] = []
         var allocations: [LoggedAllocation] = []
         var segments: [(path: String, first: Int64, last: Int64)] = []
+        let decompressor = try ZstdDecompressor()
         for (path, first) in segmentFiles(in: directory) {
             var last = first - 1
             if let size = fileSize(path), size < FramedFile.headerSize {
@@ -299,11 +325,16 @@ package final class WriteAheadLog: @unchecked Sendable {
                     last = try payload.withUnsafeBytes { bytes in
                         try BinaryReader.withReader(bytes, baseOffset: offset) { record in
                             let sequence = try record.readVarInt()
-                            switch try record.readByte() {
-                            case Self.blockRecord:
+                            let kind = try record.readByte()
+                            switch kind {
+                            case Self.blockRecord, Self.compressedBlockRecord:
+                                let compressed = kind == Self.compressedBlockRecord
                                 let unique = try record.readVarInt()
                                 let count = try record.readVarUInt(as: Int.self, for: "a block's record count")
-                                let block = try Block(copying: try record.readRaw(record.remaining))
+                                let bytes = try record.readRaw(record.remaining)
+                                let block = compressed
+                                    ? try Block(decompressing: bytes, decompressor: decompressor)
+                                    : try Block(copying: bytes)
                                 blocks.append(LoggedBlock(
                                     sequence: sequence, id: StreamBlockId(streamId: streamId, uniqueId: unique),
                                     count: count, block: block))

@@ -10,10 +10,13 @@ import Testing
 @Suite struct WriteAheadLogTests {
     static let codec = ElementCodecs.standard(String.self)
 
-    func open(_ directory: String, after: Int64 = -1, calls: SystemCalls = .live, roll: Duration = .seconds(60)) -> WriteAheadLog {
+    func open(
+        _ directory: String, after: Int64 = -1, calls: SystemCalls = .live, roll: Duration = .seconds(60),
+        level: Int32? = 1
+    ) -> WriteAheadLog {
         WriteAheadLog(
-            directory: directory, after: after, existing: [], calls: calls, level: 1, fsync: true, rollInterval: roll,
-            maxFailures: 3)
+            directory: directory, after: after, existing: [], calls: calls, level: level, fsync: true,
+            rollInterval: roll, maxFailures: 3)
     }
 
     func append(_ log: WriteAheadLog, _ lines: [String], id: Int64) throws -> Int64 {
@@ -33,10 +36,12 @@ import Testing
         return stat(path, &info) == 0 ? Int(info.st_size) : -1
     }
 
-    @Test func blocksReadBackInOrderWithTheirSequenceNumbers() throws {
+    /// Blocks compressed by their appenders (zstd level 1) and stored as they are (level nil) read back alike.
+    @Test(arguments: [Int32(1), nil])
+    func blocksReadBackInOrderWithTheirSequenceNumbers(level: Int32?) throws {
         let dir = try TemporaryDirectory(prefix: "sluice-wal")
         defer { dir.remove() }
-        let log = open(dir.path, after: 41)
+        let log = open(dir.path, after: 41, level: level)
         let blocks = [["a", "b"], ["c"], ["日本", ""]]
         for (i, lines) in blocks.enumerated() { #expect(try append(log, lines, id: Int64(i)) == Int64(42 + i)) }
         // Unclosed (a program killed between appends): every block is there, and nothing is reported.
