@@ -43,12 +43,12 @@ struct Checkpoint: Sendable, Equatable {
             header.writeString(value)
         }
         header.writeVarUInt(UInt64(sections.count))
-        try header.buffer.withUnsafeBytes { try file.append($0) }
+        try header.withWrittenBytes { try file.append($0) }
         for (id, payload) in sections.sorted(by: { $0.key < $1.key }) {
             var frame = try BinaryWriter()
             frame.writeVarUInt(UInt64(id))
             payload.withUnsafeBytes { frame.writeRaw($0) }
-            try frame.buffer.withUnsafeBytes { try file.append($0) }
+            try frame.withWrittenBytes { try file.append($0) }
         }
         try file.finish(sync: true)
     }

@@ -130,7 +130,7 @@ extension StreamingContext {
                 try nodes.reduce(into: [Int: [UInt8]]()) { sections, node in
                     var writer = try BinaryWriter()
                     try node.writeCheckpoint(at: time, to: &writer)
-                    sections[node.id] = writer.buffer.withUnsafeBytes { Array($0) }
+                    sections[node.id] = try writer.withWrittenBytes { Array($0) }
                 }
             }
             let checkpoint = Checkpoint(

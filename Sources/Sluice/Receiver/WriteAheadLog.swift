@@ -165,7 +165,7 @@ package final class WriteAheadLog: @unchecked Sendable {
                     record.writeVarInt(sequence)
                     body(&record)
                     do {
-                        try record.buffer.withUnsafeBytes { bytes in try segment.file?.append(bytes) }
+                        try record.withWrittenBytes { bytes in try segment.file?.append(bytes) }
                     } catch {
                         // Whatever reached the file may be a torn frame: close it as it is and begin another.
                         retire(segment, finish: false)

@@ -161,7 +161,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
             let bytes = try read(partition: p, at: at) { state, _ in
                 var writer = try BinaryWriter()
                 try encode(state, &writer)
-                return writer.buffer.withUnsafeBytes { Array($0) }
+                return try writer.withWrittenBytes { Array($0) }
             }
             try [bytes].withUnsafeBufferPointer { try sink($0) }
         }.collect()

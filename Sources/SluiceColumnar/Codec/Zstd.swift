@@ -43,6 +43,7 @@ public final class ZstdCompressor {
     public func compress(_ source: UnsafeRawBufferPointer, appendingTo output: inout ArenaBuffer) throws -> Int {
         let bound = ZSTD_compressBound(source.count)
         var written = 0
+        try output.reserveCapacity(output.count + bound)
         try output.appendWithUnsafeBytes(reserving: bound) { (space) throws(CompressionError) -> Int in
             written = try CompressionError.check(
                 ZSTD_compress2(context, space.baseAddress, space.count, source.baseAddress, source.count))
@@ -76,6 +77,7 @@ public final class ZstdDecompressor {
         guard declared == UInt64(expectedSize) else {
             throw CompressionError(message: "frame declares \(Int64(bitPattern: declared)) bytes, expected \(expectedSize)")
         }
+        try output.reserveCapacity(output.count + expectedSize)
         try output.appendWithUnsafeBytes(reserving: expectedSize) { (space) throws(CompressionError) -> Int in
             let n = try CompressionError.check(
                 ZSTD_decompressDCtx(context, space.baseAddress, space.count, source.baseAddress, source.count))
@@ -145,6 +147,7 @@ public enum Envelope {
         output.set(littleEndian: payloadCRC, at: start + 24)
         let headerCRC = output.withUnsafeBytes { sluice_crc32c(0, $0.baseAddress! + start, 28) }
         output.set(littleEndian: headerCRC, at: start + 28)
+        try output.checkAllocation()
     }
 
     /// What an envelope's header says.
@@ -219,6 +222,7 @@ public enum Envelope {
         case .zstd:
             try decompressor.decompress(payload, expectedSize: header.uncompressedLength, appendingTo: &output)
         }
+        try output.checkAllocation()
         return header.totalLength
     }
 }

@@ -122,6 +122,7 @@ public struct BlockBuilder: Sendable {
             throw FormatError(.tooLarge, at: 12, "\(rows) rows do not fit one block (at most \(UInt32.max))")
         }
         for (i, column) in columns.enumerated() where column.overflowed { throw column.overflowError(column: i) }
+        for column in columns { if let failure = column.allocationFailure { throw failure } }
         for (i, column) in columns.enumerated() where column.count != rows {
             throw FormatError(.inconsistent, at: 12, "column \(i) has \(column.count) rows, column 0 has \(rows)")
         }
@@ -172,6 +173,7 @@ public struct BlockBuilder: Sendable {
         }
         let checksum = out.withUnsafeBytes { BlockLayout.checksum($0) }
         out.set(littleEndian: checksum, at: BlockLayout.checksumOffset)
+        try out.checkAllocation()
         return Block(storage: out.storage, byteCount: total, rowCount: rows, columnCount: columns.count)
     }
 }

@@ -10,31 +10,38 @@ public struct ValueAppender<T: FixedWidthColumnValue>: ~Copyable {
     public var appended: Int { _appended }
 
     init(_ buffer: consuming ArenaBuffer) {
-        buffer.makeRoom(for: MemoryLayout<T>.stride * 64)
+        let room = buffer.makeRoom(for: MemoryLayout<T>.stride * 64)
         let base = buffer.storage.pointer
         self.cursor = base + buffer.count
-        self.limit = base + buffer.capacity
+        self.limit = room ? base + buffer.capacity : cursor  // no memory: every append goes to refill, which refuses
         self.buffer = buffer
     }
 
     /// Appends one value.
     @inlinable @inline(__always)
     public mutating func append(_ value: T) {
-        if limit - cursor < MemoryLayout<T>.stride { refill() }
+        if limit - cursor < MemoryLayout<T>.stride {
+            guard refill() else { return }  // no memory: left out, and the buffer says so
+        }
         // Safe: at least one stride lies between cursor and limit, in memory this appender owns.
         cursor.storeBytes(of: value, as: T.self)
         cursor += MemoryLayout<T>.stride
         _appended &+= 1
     }
 
+    /// Makes room for more values; false when the allocator cannot (the buffer records it).
     @usableFromInline @inline(never)
-    mutating func refill() {
+    mutating func refill() -> Bool {
         let base = buffer.storage.pointer
         buffer._count = cursor - base
-        buffer.makeRoom(for: max(buffer.capacity, MemoryLayout<T>.stride * 64))
+        guard buffer.makeRoom(for: max(buffer.capacity, MemoryLayout<T>.stride * 64)) else {
+            limit = cursor
+            return false
+        }
         let fresh = buffer.storage.pointer
         cursor = fresh + buffer.count
         limit = fresh + buffer.capacity
+        return true
     }
 
     consuming func finish() -> ArenaBuffer {
@@ -61,13 +68,12 @@ public struct BytesAppender: ~Copyable {
 
     init(data: consuming ArenaBuffer, offsets: consuming ArenaBuffer, maxDataBytes: Int) {
         self.maxDataBytes = maxDataBytes
-        data.makeRoom(for: 1024)
-        offsets.makeRoom(for: 256)
+        let room = data.makeRoom(for: 1024) && offsets.makeRoom(for: 256)
         dataBase = data.storage.pointer
         dataCursor = dataBase + data.count
         dataLimit = dataBase + min(data.capacity, maxDataBytes)
         offsetCursor = offsets.storage.pointer + offsets.count
-        offsetLimit = offsets.storage.pointer + offsets.capacity
+        offsetLimit = room ? offsets.storage.pointer + offsets.capacity : offsetCursor  // refill refuses
         self.data = data
         self.offsets = offsets
     }
@@ -105,8 +111,10 @@ public struct BytesAppender: ~Copyable {
             overflowed = true
             return false
         }
-        data.makeRoom(for: max(n, data.capacity))
-        offsets.makeRoom(for: max(4, offsets.capacity))
+        guard data.makeRoom(for: max(n, data.capacity)), offsets.makeRoom(for: max(4, offsets.capacity)) else {
+            offsetLimit = offsetCursor  // no memory: this and later rows are left out; the buffers say so
+            return false
+        }
         dataBase = data.storage.pointer
         dataCursor = dataBase + data.count
         dataLimit = dataBase + min(data.capacity, maxDataBytes)

@@ -95,8 +95,7 @@ public struct ColumnBuilder: Sendable {
         markPresent()
         // Both buffers are made writable before any store: raw stores may alias the buffers' own fields, so
         // checking first lets the compiler keep pointers and counts in registers for the copies below.
-        data.makeRoom(for: n)
-        values.makeRoom(for: 4)
+        guard data.makeRoom(for: n), values.makeRoom(for: 4) else { return }  // recorded by the buffer
         let target = data.storage.pointer + data._count
         let offsetSlot = values.storage.pointer + values._count
         if let base = bytes.baseAddress { copyBytes(to: target, from: base, count: n) }
@@ -131,13 +130,20 @@ public struct ColumnBuilder: Sendable {
 
     /// The column built so far. The builder stays usable; its next write copies instead of changing this column.
     /// - Throws: ``FormatError`` (`tooLarge`) when the column's data passed 4 GiB (see ``overflowed``).
-    public func finish() throws(FormatError) -> Column {
+    /// - Throws: ``MemoryError`` when a buffer could not grow (see ``allocationFailure``).
+    public func finish() throws -> Column {
         if overflowed { throw overflowError(column: nil) }
+        if let allocationFailure { throw allocationFailure }
         return Column(
             type: type, count: count, nullCount: nullCount,
             validity: type.nullable ? validity.slice() : nil,
             values: values.slice(),
             data: type.kind.isVariableWidth ? data.slice() : nil)
+    }
+
+    /// Why rows were left out for want of memory, if they were: the first buffer that could not grow.
+    public var allocationFailure: MemoryError? {
+        validity.allocationFailure ?? values.allocationFailure ?? data.allocationFailure
     }
 
     /// The error for a column whose data passed ``maxDataBytes``.
@@ -184,6 +190,8 @@ extension ColumnBuilder {
     /// Zeroes the bits from `bit` to the end of the last byte, which later appends OR into.
     private static func clearBits(from bit: Int, in bitmap: inout ArenaBuffer) {
         guard bit % 8 != 0, bitmap.count > 0 else { return }
-        bitmap.withUnsafeMutableBytes { $0[$0.count - 1] &= UInt8((1 << (bit % 8)) - 1) }
+        bitmap.withUnsafeMutableBytes { bytes in
+            if let last = bytes.indices.last { bytes[last] &= UInt8((1 << (bit % 8)) - 1) }
+        }
     }
 }

@@ -237,6 +237,11 @@ public struct FileSource: ~Copyable {
     /// - Returns: the number of bytes read.
     /// - Throws: ``FileError``.
     public func read(at offset: Int, count: Int, into buffer: inout ArenaBuffer) throws(FileError) -> Int {
+        do {
+            try buffer.reserveCapacity(buffer.count + count)
+        } catch {
+            throw FileError(operation: "read", path: path, offset: offset, errno: ENOMEM)
+        }
         var done = 0
         try buffer.appendWithUnsafeBytes(reserving: count) { (space) throws(FileError) -> Int in
             while done < count {

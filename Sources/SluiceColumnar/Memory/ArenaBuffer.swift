@@ -2,11 +2,15 @@
 ///
 /// The building material of columns, blocks, serialized rows and compressed frames. Growth doubles the capacity
 /// through the buffer's ``BufferPool``; `removeAll(keepingCapacity:)` keeps the memory for the next batch.
-/// A growth that the allocator cannot serve stops the process with a message, as Swift's `Array` does; sizes a
-/// caller plans ahead go through the throwing ``init(minimumCapacity:pool:)`` and ``reserveCapacity(_:)``.
+/// A growth that the allocator cannot serve is recorded, not a trap: that write and every later one are left
+/// out, and ``allocationFailure`` / ``checkAllocation()`` say so, for the owner (a column, a block builder, a
+/// binary writer) to throw before the bytes are used. Sizes a caller plans ahead go through the throwing
+/// ``init(minimumCapacity:pool:)`` and ``reserveCapacity(_:)``.
 public struct ArenaBuffer: Sendable {
     @usableFromInline var storage: ArenaStorage
     @usableFromInline var _count: Int
+    /// The bytes a growth could not get (0: every write so far went in); cleared by `removeAll`.
+    @usableFromInline var _refusedBytes = 0
     /// The number of bytes written.
     public var count: Int { _count }
 
@@ -47,30 +51,46 @@ public struct ArenaBuffer: Sendable {
         storage = fresh
     }
 
-    /// Makes `extra` bytes writable at the end; the check is inlined, growth is not.
+    /// Makes `extra` bytes writable at the end; false (and the failure recorded) when the allocator cannot
+    /// serve the growth or an earlier growth failed: the caller then leaves its write out. The check is
+    /// inlined, growth is not.
     @inlinable @inline(__always)
-    mutating func makeRoom(for extra: Int) {
-        if _count &+ extra <= storage.capacity && isKnownUniquelyReferenced(&storage) { return }
-        grow(for: extra)
+    mutating func makeRoom(for extra: Int) -> Bool {
+        if _count &+ extra <= storage.capacity && _refusedBytes == 0 && isKnownUniquelyReferenced(&storage) {
+            return true
+        }
+        return grow(for: extra)
     }
 
     @usableFromInline @inline(never)
-    mutating func grow(for extra: Int) {
+    mutating func grow(for extra: Int) -> Bool {
+        guard _refusedBytes == 0 else { return false }
         let needed = count + extra
         let target = needed <= storage.capacity ? storage.capacity : max(needed, storage.capacity * 2)
         do {
             try reallocate(capacity: target)
+            return true
         } catch {
-            fatalError("Sluice: \(error) while growing a buffer of \(count) bytes")
+            _refusedBytes = target
+            return false
         }
+    }
+
+    /// Why writes were left out, when a growth could not get memory (nil: every write went in).
+    public var allocationFailure: MemoryError? {
+        _refusedBytes == 0 ? nil : MemoryError(.allocationFailed(bytes: _refusedBytes))
+    }
+
+    /// - Throws: ``allocationFailure``, when there is one.
+    public func checkAllocation() throws(MemoryError) {
+        if let allocationFailure { throw allocationFailure }
     }
 
     /// Appends `bytes`.
     @inlinable @inline(__always)
     public mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
-        guard n > 0, let base = bytes.baseAddress else { return }
-        makeRoom(for: n)
+        guard n > 0, let base = bytes.baseAddress, makeRoom(for: n) else { return }
         // Safe: makeRoom guaranteed count + n <= capacity on a uniquely owned storage.
         copyBytes(to: storage.pointer + _count, from: base, count: n)
         _count &+= n
@@ -80,7 +100,7 @@ public struct ArenaBuffer: Sendable {
     @inlinable @inline(__always)
     public mutating func append<T: BitwiseCopyable>(raw value: T) {
         let size = MemoryLayout<T>.size
-        makeRoom(for: size)
+        guard makeRoom(for: size) else { return }
         // Safe: room was made for `size` bytes at `count`.
         (storage.pointer + _count).storeBytes(of: value, as: T.self)
         _count &+= size
@@ -94,8 +114,7 @@ public struct ArenaBuffer: Sendable {
 
     /// Appends `byteCount` zero bytes.
     public mutating func appendZeros(_ byteCount: Int) {
-        guard byteCount > 0 else { return }
-        makeRoom(for: byteCount)
+        guard byteCount > 0, makeRoom(for: byteCount) else { return }
         // Safe: room was made for `byteCount` bytes at `count`.
         (storage.pointer + count).initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
         _count += byteCount
@@ -108,11 +127,13 @@ public struct ArenaBuffer: Sendable {
     }
 
     /// Lets `body` write into `extra` new bytes at the end, then counts the `written` bytes it reports.
+    /// Without memory for them `body` is not called (see ``allocationFailure``): callers that cannot check
+    /// afterwards reserve the room first with ``reserveCapacity(_:)``.
     /// - Parameter body: writes into the buffer and returns how many bytes it wrote (at most `extra`).
     public mutating func appendWithUnsafeBytes<E: Error>(
         reserving extra: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> Int
     ) throws(E) {
-        makeRoom(for: extra)
+        guard makeRoom(for: extra) else { return }
         let written = try body(UnsafeMutableRawBufferPointer(start: storage.pointer + count, count: extra))
         precondition(written >= 0 && written <= extra, "appendWithUnsafeBytes wrote \(written) of \(extra) bytes")
         _count += written
@@ -121,13 +142,14 @@ public struct ArenaBuffer: Sendable {
     /// Overwrites `value` in little-endian order at `offset`, which must lie within the written bytes.
     public mutating func set<T: FixedWidthInteger>(littleEndian value: T, at offset: Int) {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "write past the end of a buffer")
-        makeRoom(for: 0)
+        guard makeRoom(for: 0) else { return }
         // Safe: the range was checked against count <= capacity on a uniquely owned storage.
         (storage.pointer + offset).storeBytes(of: value.littleEndian, as: T.self)
     }
 
     /// Forgets the bytes; with `keepingCapacity` the memory stays for the next use.
     public mutating func removeAll(keepingCapacity: Bool = true) {
+        _refusedBytes = 0
         if keepingCapacity && isKnownUniquelyReferenced(&storage) {
             _count = 0
         } else if let fresh = storage.pool.takeStorage(minimumCapacity: 0) {
@@ -135,7 +157,7 @@ public struct ArenaBuffer: Sendable {
             _count = 0
         } else {
             _count = 0
-            makeRoom(for: 0)
+            _ = makeRoom(for: 0)  // a failure is recorded
         }
     }
 
@@ -149,7 +171,9 @@ public struct ArenaBuffer: Sendable {
     public mutating func withUnsafeMutableBytes<R, E: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        makeRoom(for: 0)
+        // Without memory for a private copy, `body` sees no bytes rather than another value's (see
+        // ``allocationFailure``).
+        guard makeRoom(for: 0) else { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeMutableRawBufferPointer(start: storage.pointer, count: count))
     }
 
@@ -169,6 +193,7 @@ extension ArenaBuffer {
         if copied == nil {
             for b in bytes { append(littleEndian: b) }
         }
+        try checkAllocation()
     }
 }
 
@@ -179,7 +204,7 @@ extension ArenaBuffer {
         if index & 7 == 0 {
             append(littleEndian: UInt8(bit ? 1 : 0))
         } else if bit {
-            makeRoom(for: 0)
+            guard makeRoom(for: 0) else { return }
             // Safe: bit `index` lives in the last byte, which was appended for bit index & ~7.
             let byte = storage.pointer + (count - 1)
             byte.storeBytes(of: byte.load(as: UInt8.self) | UInt8(1 << (index & 7)), as: UInt8.self)

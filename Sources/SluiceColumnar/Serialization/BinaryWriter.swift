@@ -2,7 +2,8 @@
 /// length-prefixed strings and byte arrays, IEEE floats as 4 or 8 little-endian bytes, `Bool` as one byte.
 /// Type tags appear only where a schema cannot tell (optional presence, see ``BlockSerializable``).
 public struct BinaryWriter: Sendable {
-    /// The bytes written so far.
+    /// The bytes written so far. When memory ran out while it grew, writes were left out and
+    /// `buffer.allocationFailure` says so: read the bytes through ``withWrittenBytes(_:)``, which checks.
     public var buffer: ArenaBuffer
 
     /// A writer into `buffer` (appending to what it holds).
@@ -14,6 +15,13 @@ public struct BinaryWriter: Sendable {
     /// - Throws: ``MemoryError`` when memory runs out.
     public init(pool: BufferPool = .shared) throws(MemoryError) {
         self.buffer = try ArenaBuffer(pool: pool)
+    }
+
+    /// Calls `body` with the bytes written.
+    /// - Throws: ``MemoryError`` when a write was left out for want of memory; what `body` throws.
+    public func withWrittenBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try buffer.checkAllocation()
+        return try buffer.withUnsafeBytes(body)
     }
 
     /// Forgets what was written, keeping the memory.

@@ -57,7 +57,7 @@ extension BlockBuilder {
         writer.reset()
         defer { scratch = writer }
         try encode(&writer)
-        writer.buffer.withUnsafeBytes { write(bytes: $0) }
+        try writer.withWrittenBytes { write(bytes: $0) }
     }
 }
 

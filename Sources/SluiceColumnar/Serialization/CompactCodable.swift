@@ -82,7 +82,7 @@ final class NodeList {
                     var scratch = try BinaryWriter(pool: writer.buffer.pool)
                     try value.write(to: &scratch, asList: false)
                     writer.writeVarUInt(UInt64(scratch.buffer.count) + 1)
-                    scratch.buffer.withUnsafeBytes { writer.writeRaw($0) }
+                    try scratch.withWrittenBytes { writer.writeRaw($0) }
                 }
             }
         }
