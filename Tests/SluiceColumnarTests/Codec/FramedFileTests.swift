@@ -5,13 +5,9 @@ import SluiceTesting
 
 /// A fresh temporary directory, removed after `body`.
 func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
-    var template = Array("/tmp/sluice-test-XXXXXX".utf8CString)
-    let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
-        guard let base = buffer.baseAddress, let p = mkdtemp(base) else { throw FileError(operation: "mkdtemp", path: "/tmp", offset: nil, errno: errno) }
-        return String(cString: p)
-    }
-    defer { _ = system("rm -rf '\(path)'") }
-    return try body(path)
+    let directory = try TemporaryDirectory(prefix: "sluice-test")
+    defer { directory.remove() }
+    return try body(directory.path)
 }
 
 func blocks(_ count: Int) throws -> [Block] {
