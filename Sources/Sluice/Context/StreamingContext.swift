@@ -57,6 +57,8 @@ public final class StreamingContext: Sendable {
         /// The batch time of the last checkpoint written (or recovered from).
         var lastCheckpoint: Time?
         var checkpointStatistics = CheckpointStatistics()
+        /// This run's event log directory (`spark.eventLog.enabled`), once started.
+        var eventLogDirectory: String?
 
         /// Every `async` waiter, removed (to be resumed outside the lock).
         mutating func takeTerminationWaiters() -> [CheckedContinuation<Void, any Error>] {
@@ -209,6 +211,7 @@ public final class StreamingContext: Sendable {
             try graph.start(zeroTime: recovery?.checkpoint.zeroTime ?? firstTime - batchDuration)
             try prepareCheckpoints()
             if let recovery { try restore(recovery.checkpoint, from: recovery.path) }
+            startEventLog()
             try bus.start()
             try scheduler.start()
             for receiver in graph.receiverStreams { try receiver.startReceiver() }
@@ -237,6 +240,26 @@ public final class StreamingContext: Sendable {
         }
         changed.locked { changed.broadcast() }
         bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
+    }
+
+    /// The directory this run's events go to (`spark.eventLog.enabled`; read them back with
+    /// ``EventLog/read(directory:calls:)``), once started; nil without an event log.
+    public var eventLogDirectory: String? { life.withLock { $0.eventLogDirectory } }
+
+    /// With `spark.eventLog.enabled`, adds the event log's writer to the listeners. One that cannot start is a
+    /// message, never a failed job.
+    private func startEventLog() {
+        do {
+            guard try conf.bool("spark.eventLog.enabled") else { return }
+            let writer = try EventLogWriter(
+                parent: conf.get("spark.eventLog.dir") ?? "/tmp/spark-events", appName: conf.get("spark.app.name") ?? "sluice",
+                maxFileBytes: try conf.bytes("spark.eventLog.rolling.maxFileSize") ?? 128 << 20, calls: engine.systemCalls,
+                log: { [weak self] in self?.log($0) })
+            bus.add(writer)
+            life.withLock { $0.eventLogDirectory = writer.directory }
+        } catch {
+            log("\(error); the job runs without an event log")
+        }
     }
 
     /// Sleeps while a `start()` is under way.

@@ -3,8 +3,8 @@ import Glibc
 import SluiceExecution
 import Synchronization
 
-/// An event for the listeners.
-enum StreamingEvent: Sendable {
+/// An event for the listeners (what ``EventLog`` writes and reads back, one per line).
+public enum StreamingEvent: Sendable, Equatable {
     case streamingStarted(StreamingStarted)
     case receiverStarted(ReceiverInfo)
     case receiverError(ReceiverInfo)
@@ -15,7 +15,8 @@ enum StreamingEvent: Sendable {
     case outputOperationStarted(OutputOperationInfo)
     case outputOperationCompleted(OutputOperationInfo)
 
-    func deliver(to listener: any StreamingListener) {
+    /// Calls the listener's method for this event.
+    public func deliver(to listener: any StreamingListener) {
         switch self {
         case .streamingStarted(let e): listener.onStreamingStarted(e)
         case .receiverStarted(let e): listener.onReceiverStarted(e)
@@ -121,5 +122,55 @@ final class ListenerBus: Sendable {
         state.withLock { $0.stopping = true }
         wake.locked { wake.broadcast() }
         thread.withLock { t in defer { t = nil }; return t }?.join()
+    }
+}
+
+extension StreamingEvent: Codable {
+    private enum CodingKeys: String, CodingKey { case event, started, receiver, batch, outputOperation }
+
+    /// The event's name in the log (`batchCompleted`, ...).
+    public var name: String {
+        switch self {
+        case .streamingStarted: "streamingStarted"
+        case .receiverStarted: "receiverStarted"
+        case .receiverError: "receiverError"
+        case .receiverStopped: "receiverStopped"
+        case .batchSubmitted: "batchSubmitted"
+        case .batchStarted: "batchStarted"
+        case .batchCompleted: "batchCompleted"
+        case .outputOperationStarted: "outputOperationStarted"
+        case .outputOperationCompleted: "outputOperationCompleted"
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .event)
+        switch self {
+        case .streamingStarted(let e): try c.encode(e, forKey: .started)
+        case .receiverStarted(let r), .receiverError(let r), .receiverStopped(let r): try c.encode(r, forKey: .receiver)
+        case .batchSubmitted(let b), .batchStarted(let b), .batchCompleted(let b): try c.encode(b, forKey: .batch)
+        case .outputOperationStarted(let o), .outputOperationCompleted(let o): try c.encode(o, forKey: .outputOperation)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .event)
+        switch name {
+        case "streamingStarted": self = .streamingStarted(try c.decode(StreamingStarted.self, forKey: .started))
+        case "receiverStarted": self = .receiverStarted(try c.decode(ReceiverInfo.self, forKey: .receiver))
+        case "receiverError": self = .receiverError(try c.decode(ReceiverInfo.self, forKey: .receiver))
+        case "receiverStopped": self = .receiverStopped(try c.decode(ReceiverInfo.self, forKey: .receiver))
+        case "batchSubmitted": self = .batchSubmitted(try c.decode(BatchInfo.self, forKey: .batch))
+        case "batchStarted": self = .batchStarted(try c.decode(BatchInfo.self, forKey: .batch))
+        case "batchCompleted": self = .batchCompleted(try c.decode(BatchInfo.self, forKey: .batch))
+        case "outputOperationStarted":
+            self = .outputOperationStarted(try c.decode(OutputOperationInfo.self, forKey: .outputOperation))
+        case "outputOperationCompleted":
+            self = .outputOperationCompleted(try c.decode(OutputOperationInfo.self, forKey: .outputOperation))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .event, in: c, debugDescription: "unknown event '\(name)'")
+        }
     }
 }

@@ -35,12 +35,12 @@ extension StreamingListener {
 }
 
 /// The context started, at `time` (milliseconds since the epoch, wall clock).
-public struct StreamingStarted: Sendable, Equatable {
+public struct StreamingStarted: Sendable, Equatable, Codable {
     public let time: Int64
 }
 
 /// What is known about a receiver (Spark's `ReceiverInfo`).
-public struct ReceiverInfo: Sendable, Equatable {
+public struct ReceiverInfo: Sendable, Equatable, Codable {
     /// The input stream it feeds.
     public var streamId: Int
     /// "<ReceiverClass>-<streamId>".
@@ -71,7 +71,7 @@ public struct ReceiverInfo: Sendable, Equatable {
 }
 
 /// What one input stream contributed to a batch.
-public struct StreamInputInfo: Sendable, Equatable {
+public struct StreamInputInfo: Sendable, Equatable, Codable {
     /// The input stream.
     public var inputStreamId: Int
     /// Records in the batch from that stream.
@@ -99,7 +99,7 @@ public struct StreamInputInfo: Sendable, Equatable {
 }
 
 /// One output operation of one batch (Spark's `OutputOperationInfo`). Times are ms since the epoch.
-public struct OutputOperationInfo: Sendable, Equatable {
+public struct OutputOperationInfo: Sendable, Equatable, Codable {
     public var batchTime: Time
     /// Its index among the context's output operations, in registration order.
     public var id: Int
@@ -120,7 +120,7 @@ public struct OutputOperationInfo: Sendable, Equatable {
 }
 
 /// One batch (Spark's `BatchInfo`). Times are ms since the epoch, on the wall clock.
-public struct BatchInfo: Sendable, Equatable {
+public struct BatchInfo: Sendable, Equatable, Codable {
     /// The batch's time (a multiple of the batch interval).
     public var batchTime: Time
     /// What each input stream contributed.

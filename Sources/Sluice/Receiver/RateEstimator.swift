@@ -12,7 +12,7 @@ public protocol RateEstimator: Sendable {
 }
 
 /// The terms of a ``PIDRateEstimator``'s last estimate, for monitoring.
-public struct PIDTerms: Sendable, Equatable {
+public struct PIDTerms: Sendable, Equatable, Codable {
     /// Records per second the last batch was processed at.
     public var processingRate: Double
     /// The previous rate minus the processing rate.

@@ -48,3 +48,15 @@ extension Duration {
         return b > 0 && a % b == 0
     }
 }
+
+extension Time: Codable {
+    /// Milliseconds since the epoch, as a number.
+    public init(from decoder: any Decoder) throws {
+        self.init(milliseconds: try decoder.singleValueContainer().decode(Int64.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(milliseconds)
+    }
+}

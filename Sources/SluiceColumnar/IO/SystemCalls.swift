@@ -168,7 +168,7 @@ public struct FileFlusher: Sendable {
 
 /// A file being written sequentially, through ``SystemCalls``: retries EINTR and short writes, reports ENOSPC
 /// and every other failure as a ``FileError`` with the offset it happened at.
-public struct FileSink: ~Copyable {
+public struct FileSink: ~Copyable, Sendable {
     /// The file's path.
     public let path: String
     /// Bytes written so far (the offset of the next write).

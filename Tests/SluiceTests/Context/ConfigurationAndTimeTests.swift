@@ -103,7 +103,7 @@ import SluiceTesting
             .set("spark.executor.memory", "2g").set("myapp.setting", "x")
         #expect(conf.warnings == [
             "unknown configuration key sluice.memory.limt (ignored); did you mean sluice.memory.limit?",
-            "unknown configuration key spark.executor.memory (ignored); did you mean spark.master?",
+            "unknown configuration key spark.executor.memory (ignored); did you mean spark.eventLog.dir?",
             "unknown configuration key spark.streaming.blockIntervall (ignored); did you mean spark.streaming.blockInterval?",
         ])
     }
