@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CJemalloc", providers: [.apt(["libjemalloc-dev"])]),
@@ -43,6 +44,7 @@ let package = Package(
                 "SluiceColumnar", "SluiceExecution", "CSluiceIntrinsics",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -64,7 +66,11 @@ let package = Package(
             name: "RecoverableWordCount", dependencies: ["Sluice"], path: "Examples/RecoverableWordCount"),
         .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
         .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution"]),
+        .testTarget(
+            name: "SluiceTests",
+            dependencies: [
+                "Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution", .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "SluiceBenchTests",
             dependencies: [

@@ -43,6 +43,8 @@ enum ConfigKeys {
         ConfigKey(name: "spark.master", kind: .text, defaultValue: "local[*]",
             meaning: "where tasks run: local, local[n], local[*]"),
         ConfigKey(name: "spark.app.name", kind: .text, defaultValue: nil, meaning: "the application's name"),
+        ConfigKey(name: "sluice.log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+            defaultValue: "info", meaning: "the least severe message Sluice's loggers (swift-log, labels sluice.*) pass on"),
         ConfigKey(name: "spark.eventLog.enabled", kind: .bool, defaultValue: "false",
             meaning: "write every listener event as a JSON line under spark.eventLog.dir (read back with EventLog.read)"),
         ConfigKey(name: "spark.eventLog.dir", kind: .text, defaultValue: "/tmp/spark-events",

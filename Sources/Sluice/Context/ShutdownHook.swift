@@ -1,3 +1,4 @@
+import Logging
 import Glibc
 import Synchronization
 
@@ -84,7 +85,7 @@ enum ShutdownHook {
             guard n == 1 else { return }
             let number = Int32(byte)
             if let context = installed.withLock({ $0.context }) {
-                context.log("signal \(number): stopping gracefully (spark.streaming.stopGracefullyOnShutdown)")
+                context.log(.notice, .context, "signal \(number): stopping gracefully (spark.streaming.stopGracefullyOnShutdown)")
                 context.stop(gracefully: true)
             }
             // The signal again, with the action it had before the hook (the default ends the process).

@@ -1,3 +1,4 @@
+import Logging
 import SluiceColumnar
 import SluiceExecution
 
@@ -20,7 +21,7 @@ extension StreamingContext {
         let context = try creatingFunc()
         if context.checkpointDirectory == nil { context.checkpoint(checkpointPath) }
         let directory = try context.checkpointFiles(at: checkpointPath)
-        guard let (checkpoint, path) = try directory.latest(warn: { context.log($0) }) else { return context }
+        guard let (checkpoint, path) = try directory.latest(warn: { context.log(.warning, .checkpoint, $0) }) else { return context }
         try context.prepareRecovery(from: checkpoint, path: path)
         return context
     }
@@ -42,7 +43,7 @@ extension StreamingContext {
                 "cannot recover from '\(path)': the program's streams differ from the checkpoint's: \(difference)")
         }
         life.withLock { $0.recovery = (checkpoint, path) }
-        log("recovering from checkpoint '\(path)' (batch \(checkpoint.time))")
+        log(.info, .checkpoint, "recovering from checkpoint '\(path)' (batch \(checkpoint.time))")
     }
 
     /// The checkpoint files in `path`, with the context's settings.
@@ -148,7 +149,7 @@ extension StreamingContext {
             for receiver in graph.receiverStreams { receiver.checkpointWritten(at: time) }
             return true
         } catch {
-            log("checkpoint of batch \(time) not written: \(error)")
+            log(.error, .checkpoint, "checkpoint of batch \(time) not written: \(error)")
             return false
         }
     }

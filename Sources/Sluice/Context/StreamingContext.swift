@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import SluiceColumnar
 import SluiceExecution
 import Synchronization
@@ -34,6 +35,7 @@ public final class StreamingContext: Sendable {
     let unpersistOldRDDs: Bool
     let concurrentJobs: Int
     let gracefulStopTimeout: Duration
+    let loggers: Loggers
 
     struct Life {
         var state = StreamingContextState.initialized
@@ -104,6 +106,7 @@ public final class StreamingContext: Sendable {
         self.unpersistOldRDDs = try conf.bool("spark.streaming.unpersist")
         self.concurrentJobs = try conf.int("spark.streaming.concurrentJobs") ?? 1
         self.gracefulStopTimeout = try conf.duration("spark.streaming.gracefulStopTimeout") ?? batchDuration * 10
+        self.loggers = Loggers(level: Logger.Level(rawValue: conf.get("sluice.log.level") ?? "info") ?? .info)
         let graph = DStreamGraph(batchDuration: batchDuration)
         let bus = ListenerBus(capacity: try conf.int("sluice.listener.queueCapacity") ?? 10_000)
         self.graph = graph
@@ -120,7 +123,7 @@ public final class StreamingContext: Sendable {
             inputInfos: { link.context?.takeInputInfos($0) ?? [:] }, completed: { link.context?.batchSucceeded($0) })
         link.context = self
         if let directory = conf.get("spark.streaming.checkpoint.directory") { checkpoint(directory) }
-        for warning in conf.warnings { log(warning) }
+        for warning in conf.warnings { log(.warning, .context, warning) }
     }
 
     deinit {
@@ -254,11 +257,11 @@ public final class StreamingContext: Sendable {
             let writer = try EventLogWriter(
                 parent: conf.get("spark.eventLog.dir") ?? "/tmp/spark-events", appName: conf.get("spark.app.name") ?? "sluice",
                 maxFileBytes: try conf.bytes("spark.eventLog.rolling.maxFileSize") ?? 128 << 20, calls: engine.systemCalls,
-                log: { [weak self] in self?.log($0) })
+                log: { [weak self] in self?.log(.error, .listener, $0) })
             bus.add(writer)
             life.withLock { $0.eventLogDirectory = writer.directory }
         } catch {
-            log("\(error); the job runs without an event log")
+            log(.warning, .listener, "\(error); the job runs without an event log")
         }
     }
 
@@ -381,7 +384,7 @@ public final class StreamingContext: Sendable {
         // Receivers first: what they stored reaches their streams, and a graceful stop's last batch takes it.
         for receiver in graph.receiverStreams { receiver.stopReceiver() }
         if !generator.stop(gracefully: gracefully, timeout: gracefulStopTimeout) {
-            log("graceful stop did not finish within \(gracefulStopTimeout.sparkDescription) "
+            log(.warning, .context, "graceful stop did not finish within \(gracefulStopTimeout.sparkDescription) "
                 + "(spark.streaming.gracefulStopTimeout); stopping now")
         } else if gracefully {
             writeFinalCheckpoint()
@@ -471,9 +474,9 @@ public final class StreamingContext: Sendable {
         life.withLock { $0.inputInfos.removeValue(forKey: time) ?? [:] }
     }
 
-    func log(_ message: String) {
-        let line = Array("sluice: \(message)\n".utf8)
-        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    /// Logs `message` at `level` through the layer's logger (see ``LogLayer``).
+    func log(_ level: Logger.Level, _ layer: LogLayer, _ message: String) {
+        loggers[layer].log(level: level, "\(message)")
     }
 }
 

@@ -1,3 +1,4 @@
+import Logging
 import Glibc
 import SluiceColumnar
 import SluiceExecution
@@ -55,7 +56,7 @@ final class FileInputDStream<T: Sendable>: InputDStream<T>, @unchecked Sendable 
                 contents.append((path, try calls.readFile(path)))
             } catch {
                 skipped.append(path)
-                context.log("\(name) stream \(id): skipped \(path) at \(time): \(error)")
+                context.log(.warning, .stream, "\(name) stream \(id): skipped \(path) at \(time): \(error)")
             }
         }
         files.withLock { $0[time] = candidates }

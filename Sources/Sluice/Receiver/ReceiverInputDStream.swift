@@ -1,3 +1,4 @@
+import Logging
 import SluiceColumnar
 import SluiceExecution
 import Synchronization
@@ -192,7 +193,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         let conf = context.conf
         try context.engine.systemCalls.makeDirectories(directory)
         let found = try WriteAheadLog.readAll(
-            directory: directory, streamId: streamId, calls: context.engine.systemCalls, warn: { [context] in context.log($0) })
+            directory: directory, streamId: streamId, calls: context.engine.systemCalls, warn: { [context] in context.log(.warning, .wal, $0) })
         let (covered, recovering) = logging.withLock { ($0.covered, $0.recovering) }
         // A block appended again after a failed write or flush is in the log twice: it replays once, as its
         // last record (the one the receiver was told about).
@@ -201,7 +202,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         let replay = recovering
             ? found.blocks.filter { $0.sequence > covered && lastRecord[$0.id] == $0.sequence } : []
         if !replay.isEmpty {
-            context.log("\(name) stream \(id): replaying \(replay.count) blocks (\(replay.reduce(0) { $0 + $1.count }) records) from the write-ahead log")
+            context.log(.info, .wal, "\(name) stream \(id): replaying \(replay.count) blocks (\(replay.reduce(0) { $0 + $1.count }) records) from the write-ahead log")
         }
         // Each replayed block goes back to the batch the log says took it; the rest wait for the next batch.
         let taken = found.allocations.filter { $0.through > covered }.sorted { $0.sequence < $1.sequence }
@@ -258,7 +259,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
                     try log.appendAllocation(time, through: last)
                 } catch {
                     // The blocks are logged; after a crash they would go to the first batch run again instead.
-                    context.log("\(name) stream \(id): which blocks batch \(time) took is not logged: \(error)")
+                    context.log(.error, .wal, "\(name) stream \(id): which blocks batch \(time) took is not logged: \(error)")
                 }
             }
         }
@@ -347,7 +348,7 @@ extension ReceiverInputDStream: CheckpointedNode {
         }
         if !((try? context.conf.bool("spark.streaming.receiver.writeAheadLog.enable")) ?? false) {
             context.log(
-                "\(name) stream \(id): blocks received but not processed before the restart are lost; set "
+                .warning, .receiver, "\(name) stream \(id): blocks received but not processed before the restart are lost; set "
                     + "spark.streaming.receiver.writeAheadLog.enable to keep them")
         }
     }

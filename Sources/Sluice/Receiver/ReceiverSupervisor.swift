@@ -39,7 +39,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         self.store = store
         let bus = context.bus
         self.post = { bus.post($0) }
-        self.log = { [weak context] in context?.log($0) }
+        self.log = { [weak context] in context?.log(.warning, .receiver, $0) }
         self.restartDelay = try context.conf.duration("spark.streaming.receiverRestartDelay") ?? .seconds(2)
         let maxRate = try context.conf.int("spark.streaming.receiver.maxRate").flatMap { $0 > 0 ? Double($0) : nil }
         let initialRate = try context.conf.int("spark.streaming.backpressure.initialRate").map(Double.init)
