@@ -27,6 +27,9 @@ public final class StreamingContext: Sendable {
     public let clock: any StreamingClock
     /// The engine running the batches' tasks (`spark.master`, `sluice.memory.limit`, ...).
     public let engine: ExecutionEngine
+    /// The progress Spark's Streaming tab shows, in Spark's REST model: statistics, batches (the last
+    /// `spark.streaming.ui.retainedBatches` completed), output operations, receivers.
+    public let status: StreamingStatus
 
     let graph: DStreamGraph
     let bus: ListenerBus
@@ -111,6 +114,9 @@ public final class StreamingContext: Sendable {
         let bus = ListenerBus(capacity: try conf.int("sluice.listener.queueCapacity") ?? 10_000)
         self.graph = graph
         self.bus = bus
+        self.status = StreamingStatus(
+            batchDuration: batchDuration, retainedBatches: try conf.int("spark.streaming.ui.retainedBatches") ?? 1_000)
+        bus.add(status)
         // The scheduler's threads reach back to the context through a weak link, bound once it exists.
         let link = ContextLink()
         self.scheduler = JobScheduler(
