@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system libraries Sluice links (Debian/Ubuntu): jemalloc and zstd. Safe to run again.
+# Installs the system libraries Sluice links (Debian/Ubuntu): jemalloc and zstd; and the Prometheus text parser
+# the metrics tests read /metrics with (python3-prometheus-client). Safe to run again.
 set -euo pipefail
-packages=(libjemalloc-dev libzstd-dev zstd)
+packages=(libjemalloc-dev libzstd-dev zstd python3-prometheus-client)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

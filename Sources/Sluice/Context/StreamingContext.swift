@@ -30,6 +30,7 @@ public final class StreamingContext: Sendable {
     /// The progress Spark's Streaming tab shows, in Spark's REST model: statistics, batches (the last
     /// `spark.streaming.ui.retainedBatches` completed), output operations, receivers.
     public let status: StreamingStatus
+    let metrics: StreamingMetrics
 
     let graph: DStreamGraph
     let bus: ListenerBus
@@ -117,6 +118,8 @@ public final class StreamingContext: Sendable {
         self.status = StreamingStatus(
             batchDuration: batchDuration, retainedBatches: try conf.int("spark.streaming.ui.retainedBatches") ?? 1_000)
         bus.add(status)
+        self.metrics = StreamingMetrics(memory: memory, batchDuration: batchDuration)
+        bus.add(metrics)
         // The scheduler's threads reach back to the context through a weak link, bound once it exists.
         let link = ContextLink()
         self.scheduler = JobScheduler(
@@ -250,6 +253,11 @@ public final class StreamingContext: Sendable {
         changed.locked { changed.broadcast() }
         bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
     }
+
+    /// The context's metrics in Prometheus's text format (what a `/metrics` endpoint serves): batches
+    /// completed and failed, records received and processed, processing, scheduling and total delay
+    /// histograms, active batches and receivers, input rates and rate limits per stream, reserved memory.
+    public func prometheusMetrics() -> String { metrics.prometheusText() }
 
     /// The directory this run's events go to (`spark.eventLog.enabled`; read them back with
     /// ``EventLog/read(directory:calls:)``), once started; nil without an event log.

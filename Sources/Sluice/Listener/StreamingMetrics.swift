@@ -1,0 +1,102 @@
+import Metrics
+import Prometheus
+import SluiceColumnar
+import SluiceExecution
+import Synchronization
+
+/// A context's metrics through swift-metrics, into a Prometheus registry of the context's own (no global
+/// bootstrap: a program keeps its own metrics backend), rendered in Prometheus's text format by
+/// ``prometheusText()``. Names follow Prometheus's rules: `sluice_` prefix, base units, `_total` counters.
+final class StreamingMetrics: StreamingListener {
+    private let registry = PrometheusCollectorRegistry()
+    private let memory: MemoryBudget
+    private let batchSeconds: Double
+    private let batchesCompleted: Metrics.Counter
+    private let batchesFailed: Metrics.Counter
+    private let recordsProcessed: Metrics.Counter
+    private let recordsReceived: Metrics.Counter
+    private let processingTime: Metrics.Timer
+    private let schedulingDelay: Metrics.Timer
+    private let totalDelay: Metrics.Timer
+    private let activeBatches: Metrics.Gauge
+    private let memoryUsed: Metrics.Gauge
+    private let receiversActive: Metrics.Gauge
+    private let factory: PrometheusMetricsFactory
+    private let perStream = Mutex<[Int: (rate: Metrics.Gauge, limit: Metrics.Gauge)]>([:])
+    private let active = Mutex<(batches: Set<Time>, receivers: [Int: Bool])>(([], [:]))
+
+    init(memory: MemoryBudget, batchDuration: Duration) {
+        batchSeconds = max(0.001, Double(batchDuration.wholeMilliseconds) / 1_000)
+        let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
+        self.memory = memory
+        batchesCompleted = Metrics.Counter(label: "sluice_batches_completed_total", factory: factory)
+        batchesFailed = Metrics.Counter(label: "sluice_batches_failed_total", factory: factory)
+        recordsProcessed = Metrics.Counter(label: "sluice_records_processed_total", factory: factory)
+        recordsReceived = Metrics.Counter(label: "sluice_records_received_total", factory: factory)
+        processingTime = Metrics.Timer(label: "sluice_batch_processing_seconds", factory: factory)
+        schedulingDelay = Metrics.Timer(label: "sluice_batch_scheduling_delay_seconds", factory: factory)
+        totalDelay = Metrics.Timer(label: "sluice_batch_total_delay_seconds", factory: factory)
+        activeBatches = Metrics.Gauge(label: "sluice_batches_active", factory: factory)
+        memoryUsed = Metrics.Gauge(label: "sluice_memory_reserved_bytes", factory: factory)
+        receiversActive = Metrics.Gauge(label: "sluice_receivers_active", factory: factory)
+    }
+
+    /// The metrics in Prometheus's text exposition format (what `/metrics` serves).
+    func prometheusText() -> String {
+        memoryUsed.record(memory.reservedBytes)
+        return registry.emitToString()
+    }
+
+    private func streamGauges(_ streamId: Int) -> (rate: Metrics.Gauge, limit: Metrics.Gauge) {
+        perStream.withLock { gauges in
+            if let existing = gauges[streamId] { return existing }
+            let dimensions = [("stream", "\(streamId)")]
+            let made = (
+                Metrics.Gauge(label: "sluice_input_records_per_second", dimensions: dimensions, factory: factory),
+                Metrics.Gauge(label: "sluice_input_rate_limit_records_per_second", dimensions: dimensions, factory: factory))
+            gauges[streamId] = made
+            return made
+        }
+    }
+
+    private func setActive(_ batch: Time, _ isActive: Bool) {
+        let count = active.withLock { a in
+            if isActive { a.batches.insert(batch) } else { a.batches.remove(batch) }
+            return a.batches.count
+        }
+        activeBatches.record(count)
+    }
+
+    private func setReceiver(_ receiver: ReceiverInfo) {
+        let count = active.withLock { a in
+            a.receivers[receiver.streamId] = receiver.active
+            return a.receivers.values.filter { $0 }.count
+        }
+        receiversActive.record(count)
+    }
+
+    func onReceiverStarted(_ receiver: ReceiverInfo) { setReceiver(receiver) }
+    func onReceiverStopped(_ receiver: ReceiverInfo) { setReceiver(receiver) }
+
+    func onBatchSubmitted(_ batch: BatchInfo) {
+        setActive(batch.batchTime, true)
+        recordsReceived.increment(by: Int(batch.numRecords))
+    }
+
+    func onBatchCompleted(_ batch: BatchInfo) {
+        setActive(batch.batchTime, false)
+        batchesCompleted.increment()
+        if batch.outputOperationInfos.values.contains(where: { $0.failureReason != nil }) { batchesFailed.increment() }
+        recordsProcessed.increment(by: Int(batch.numRecords))
+        if let ms = batch.processingDelay { processingTime.recordMilliseconds(ms) }
+        if let ms = batch.schedulingDelay { schedulingDelay.recordMilliseconds(ms) }
+        if let ms = batch.totalDelay { totalDelay.recordMilliseconds(ms) }
+        for (streamId, input) in batch.streamIdToInputInfo {
+            let gauges = streamGauges(streamId)
+            gauges.rate.record(Double(input.numRecords) / batchSeconds)
+            if let limit = input.rateLimit { gauges.limit.record(limit) }
+        }
+        memoryUsed.record(memory.reservedBytes)
+    }
+}

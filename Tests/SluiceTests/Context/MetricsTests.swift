@@ -1,0 +1,75 @@
+import Foundation
+import SluiceColumnar
+import SluiceTesting
+import Synchronization
+import Testing
+
+@testable import Sluice
+
+/// The Prometheus metrics, read by Prometheus's own text-format parser (`prometheus_client`, Debian's
+/// python3-prometheus-client), agree with what the listeners saw.
+@Suite struct MetricsTests {
+    let conf = StreamingConf().setMaster("local[2]").set("spark.default.parallelism", "2")
+
+    /// Parses `text` with prometheus_client: each sample as [name, labels, value].
+    func parse(_ text: String, in directory: TemporaryDirectory) throws -> [(name: String, labels: [String: String], value: Double)] {
+        let input = "\(directory.path)/metrics.txt"
+        var sink = try FileSink(creating: input)
+        try Array(text.utf8).withUnsafeBytes { try sink.write($0) }
+        let script = """
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            out = []
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for s in family.samples:
+                    out.append([s.name, s.labels, s.value])
+            print(json.dumps(out))
+            """
+        let output = "\(directory.path)/parsed.json"
+        let child = try ChildProcess("/usr/bin/python3", ["-c", script, input], logPath: output)
+        #expect(child.wait(timeout: .seconds(60)) == 0, "the parser refused the text: \(String(decoding: (try? SystemCalls.live.readFile(output)) ?? [], as: UTF8.self))")
+        let parsed = try JSONSerialization.jsonObject(with: Data(try SystemCalls.live.readFile(output))) as? [[Any]] ?? []
+        return parsed.compactMap { sample in
+            guard sample.count == 3, let name = sample[0] as? String, let labels = sample[1] as? [String: String],
+                let value = sample[2] as? Double
+            else { return nil }
+            return (name, labels, value)
+        }
+    }
+
+    @Test func metricsParseAsPrometheusTextAndAgreeWithTheListeners() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-metrics")
+        defer { directory.remove() }
+        let (text, completed) = try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+            let recorder = EventRecorder()
+            ssc.addStreamingListener(recorder)
+            ssc.sequenceStream((1...6).map { [$0, $0 * 10] }).foreachRDD { rdd in
+                if try rdd.collect().contains(3) { throw Boom(value: 3) }
+            }
+            try ssc.start()
+            clock.set(to: Time(milliseconds: 6_000))
+            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 6_000), timeout: .seconds(30)))
+            ssc.waitForListeners()
+            ssc.stop()
+            let completed = recorder.events.withLock { events in
+                events.compactMap { if case .batchCompleted(let b) = $0 { b } else { nil } }
+            }
+            return (ssc.prometheusMetrics(), completed)
+        }
+        let samples = try parse(text, in: directory)
+        func value(_ name: String) -> Double? { samples.first { $0.name == name && $0.labels.isEmpty }?.value }
+        #expect(completed.count == 6)
+        #expect(value("sluice_batches_completed_total") == 6)
+        #expect(value("sluice_batches_failed_total") == 1)
+        #expect(value("sluice_records_processed_total") == Double(completed.reduce(0) { $0 + $1.numRecords }))
+        #expect(value("sluice_records_received_total") == 12)
+        #expect(value("sluice_batch_processing_seconds_count") == 6)
+        let processing = Double(completed.compactMap(\.processingDelay).reduce(0, +)) / 1_000
+        #expect(abs((value("sluice_batch_processing_seconds_sum") ?? -1) - processing) < 0.001)
+        #expect(value("sluice_batches_active") == 0)
+        #expect(value("sluice_memory_reserved_bytes") != nil)
+        #expect(samples.allSatisfy { $0.name.hasPrefix("sluice_") }, "\(samples.map(\.name))")
+    }
+}
