@@ -126,9 +126,14 @@ import SluiceTesting
 
     @Test func aRunCountsTheGeneratedRecords() throws {
         let result = try shortRun(.grouped, rate: 50_000)
-        // 200 ms batches at 50k/s: 10,000 records a batch once running.
+        // 200 ms batches at 50k/s: 10,000 records a batch once running. On a loaded machine the generator may
+        // fall a little behind in one batch and catch up in the next, so each batch is within 20% and the
+        // full batches together within 2% of the rate.
         let full = result.measured.dropFirst().dropLast()
-        #expect(full.allSatisfy { abs($0.records - 10_000) <= 200 }, "\(result.measured.map(\.records))")
+        let records = result.measured.map(\.records)
+        #expect(full.allSatisfy { abs($0.records - 10_000) <= 2_000 }, "\(records)")
+        let total = full.reduce(0) { $0 + $1.records }
+        #expect(abs(total - 10_000 * Int64(full.count)) <= 200 * Int64(full.count), "\(records)")
     }
 
     @Test func theVerdictNamesWhyAJobFallsBehind() {
