@@ -24,6 +24,26 @@ final class EventRecorder: StreamingListener {
     }
 }
 
+extension EventRecorder {
+    /// The completed batches seen so far.
+    var completedBatches: [BatchInfo] {
+        events.withLock { events in events.compactMap { if case .batchCompleted(let b) = $0 { b } else { nil } } }
+    }
+}
+
+/// Starts `ssc` (with a recorder of its events), moves `clock` to batch time `last` ms, waits for that batch
+/// and the listeners, stops the context, and returns the completed batches the listeners saw.
+func runBatches(_ ssc: StreamingContext, clock: ManualClock, through last: Int64) throws -> [BatchInfo] {
+    let recorder = EventRecorder()
+    ssc.addStreamingListener(recorder)
+    try ssc.start()
+    clock.set(to: Time(milliseconds: last))
+    #expect(ssc.waitUntilBatchHandled(Time(milliseconds: last), timeout: .seconds(30)))
+    ssc.waitForListeners()
+    ssc.stop()
+    return recorder.completedBatches
+}
+
 @Suite struct EventLogTests {
     let conf = StreamingConf().setMaster("local[2]").set("spark.default.parallelism", "2")
 

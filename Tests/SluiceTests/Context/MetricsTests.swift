@@ -43,19 +43,10 @@ import Testing
         let (text, completed) = try StreamTest.exclusively {
             let clock = ManualClock()
             let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
-            let recorder = EventRecorder()
-            ssc.addStreamingListener(recorder)
             ssc.sequenceStream((1...6).map { [$0, $0 * 10] }).foreachRDD { rdd in
                 if try rdd.collect().contains(3) { throw Boom(value: 3) }
             }
-            try ssc.start()
-            clock.set(to: Time(milliseconds: 6_000))
-            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 6_000), timeout: .seconds(30)))
-            ssc.waitForListeners()
-            ssc.stop()
-            let completed = recorder.events.withLock { events in
-                events.compactMap { if case .batchCompleted(let b) = $0 { b } else { nil } }
-            }
+            let completed = try runBatches(ssc, clock: clock, through: 6_000)
             return (ssc.prometheusMetrics(), completed)
         }
         let samples = try parse(text, in: directory)

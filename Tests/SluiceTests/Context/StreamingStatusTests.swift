@@ -16,20 +16,10 @@ import Testing
             let ssc = try StreamingContext(
                 conf: conf.set("spark.streaming.ui.retainedBatches", "\(retained)"), batchDuration: .seconds(1),
                 clock: clock)
-            let recorder = EventRecorder()
-            ssc.addStreamingListener(recorder)
             let input = ssc.sequenceStream((1...6).map { [$0, $0 * 10] })
             input.foreachRDD { _ in }
             input.foreachRDD { rdd in if try rdd.collect().contains(3) { throw Boom(value: 3) } }
-            try ssc.start()
-            clock.set(to: Time(milliseconds: 6_000))
-            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 6_000), timeout: .seconds(30)))
-            ssc.waitForListeners()
-            ssc.stop()
-            let completed = recorder.events.withLock { events in
-                events.compactMap { if case .batchCompleted(let b) = $0 { b } else { nil } }
-            }
-            return (ssc.status, completed)
+            return (ssc.status, try runBatches(ssc, clock: clock, through: 6_000))
         }
     }
 
