@@ -31,8 +31,7 @@ struct IdleWorkload {
     }
 
     func run() throws -> Report {
-        let conf = self.conf.setMaster(threads.map { "local[\($0)]" } ?? (self.conf.get("spark.master") ?? "local[*]"))
-        let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(Int64(batchMs)))
+        let ssc = try StreamingContext(conf: conf.master(threads: threads), batchDuration: .milliseconds(Int64(batchMs)))
         let batches = Atomic<Int>(0)
         ssc.queueStream(RDDQueue<Int>()).foreachRDD { rdd in
             _ = try rdd.count()

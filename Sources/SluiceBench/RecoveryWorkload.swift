@@ -61,7 +61,7 @@ struct RecoveryWorkload {
     }
 
     func makeContext(_ directory: String, counting: Counter) throws -> StreamingContext {
-        var conf = self.conf.setMaster(threads.map { "local[\($0)]" } ?? (self.conf.get("spark.master") ?? "local[*]"))
+        var conf = self.conf.master(threads: threads)
             .set("sluice.checkpoint.interval", "\(batchMs)ms")
         if !conf.contains("spark.streaming.blockInterval") {
             conf = conf.set("spark.streaming.blockInterval", "\(max(1, min(200, batchMs / 2)))ms")
@@ -114,5 +114,12 @@ struct RecoveryWorkload {
             checkpoints: checkpoints, keysInState: keysSeen.value.withLock { $0 }, getOrCreateMs: ms(begin, created),
             startMs: ms(created, started), firstBatchMs: listener.done.withLock { $0 }.map { ms(begin, $0) },
             settings: self)
+    }
+}
+
+extension StreamingConf {
+    /// The settings with `spark.master` at `local[threads]` for `--local`, else as they say (else `local[*]`).
+    func master(threads: Int?) -> StreamingConf {
+        setMaster(threads.map { "local[\($0)]" } ?? (get("spark.master") ?? "local[*]"))
     }
 }

@@ -118,7 +118,7 @@ public final class StreamingContext: Sendable {
         self.status = StreamingStatus(
             batchDuration: batchDuration, retainedBatches: try conf.int("spark.streaming.ui.retainedBatches") ?? 1_000)
         bus.add(status)
-        self.metrics = StreamingMetrics(memory: memory, batchDuration: batchDuration)
+        self.metrics = StreamingMetrics(memory: memory, status: status, batchDuration: batchDuration)
         bus.add(metrics)
         // The scheduler's threads reach back to the context through a weak link, bound once it exists.
         let link = ContextLink()
@@ -237,13 +237,7 @@ public final class StreamingContext: Sendable {
             scheduler.stop(gracefully: false)
             bus.stop()
             engine.pool.shutdown()
-            let waiters = life.withLock { life in
-                life.state = .stopped
-                life.starting = false
-                return life.takeTerminationWaiters()
-            }
-            changed.locked { changed.broadcast() }
-            for waiter in waiters { waiter.resume() }
+            enterStopped()
             throw error
         }
         life.withLock {
@@ -412,12 +406,19 @@ public final class StreamingContext: Sendable {
     private func finishStop() {
         graph.stop()
         engine.pool.shutdown()
+        StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
+        enterStopped()
+    }
+
+    /// The context is stopped (for good): blocking and `async` waiters of `start()`, `stop()` and
+    /// `awaitTermination()` hear of it.
+    private func enterStopped() {
         let waiters = life.withLock { life in
             life.state = .stopped
+            life.starting = false
             life.stopping = false
             return life.takeTerminationWaiters()
         }
-        StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }
         changed.locked { changed.broadcast() }
         for waiter in waiters { waiter.resume() }
     }

@@ -38,9 +38,9 @@ extension DStream {
     /// Each batch spread evenly over `numPartitions` partitions (a shuffle; Spark does it as a `transform`,
     /// so a batch with no RDD fails).
     public func repartition(_ numPartitions: Int) -> DStream<Element> {
-        if numPartitions < 1 { context.refuse(.invalidPartitionCount("repartition", numPartitions)) }
+        let n = partitions(numPartitions, for: "repartition")
         return TransformedDStream(context: context, parents: [self], name: "repartition") { [self] time in
-            try requireRDD(at: time, for: "repartition").repartition(numPartitions)
+            try requireRDD(at: time, for: "repartition").repartition(n)
         }
     }
 

@@ -7,9 +7,12 @@ import Synchronization
 /// A context's metrics through swift-metrics, into a Prometheus registry of the context's own (no global
 /// bootstrap: a program keeps its own metrics backend), rendered in Prometheus's text format by
 /// ``prometheusText()``. Names follow Prometheus's rules: `sluice_` prefix, base units, `_total` counters.
+/// Counters and histograms follow the events; the gauges of what is going on now (active batches and
+/// receivers, reserved memory) are read when the text is rendered, from the status model and the budget.
 final class StreamingMetrics: StreamingListener {
     private let registry = PrometheusCollectorRegistry()
     private let memory: MemoryBudget
+    private let status: StreamingStatus
     private let batchSeconds: Double
     private let batchesCompleted: Metrics.Counter
     private let batchesFailed: Metrics.Counter
@@ -23,9 +26,9 @@ final class StreamingMetrics: StreamingListener {
     private let receiversActive: Metrics.Gauge
     private let factory: PrometheusMetricsFactory
     private let perStream = Mutex<[Int: (rate: Metrics.Gauge, limit: Metrics.Gauge)]>([:])
-    private let active = Mutex<(batches: Set<Time>, receivers: [Int: Bool])>(([], [:]))
 
-    init(memory: MemoryBudget, batchDuration: Duration) {
+    init(memory: MemoryBudget, status: StreamingStatus, batchDuration: Duration) {
+        self.status = status
         batchSeconds = max(0.001, Double(batchDuration.wholeMilliseconds) / 1_000)
         let factory = PrometheusMetricsFactory(registry: registry)
         self.factory = factory
@@ -44,6 +47,9 @@ final class StreamingMetrics: StreamingListener {
 
     /// The metrics in Prometheus's text exposition format (what `/metrics` serves).
     func prometheusText() -> String {
+        let now = status.statistics()
+        activeBatches.record(now.numActiveBatches)
+        receiversActive.record(now.numActiveReceivers)
         memoryUsed.record(memory.reservedBytes)
         return registry.emitToString()
     }
@@ -60,32 +66,9 @@ final class StreamingMetrics: StreamingListener {
         }
     }
 
-    private func setActive(_ batch: Time, _ isActive: Bool) {
-        let count = active.withLock { a in
-            if isActive { a.batches.insert(batch) } else { a.batches.remove(batch) }
-            return a.batches.count
-        }
-        activeBatches.record(count)
-    }
-
-    private func setReceiver(_ receiver: ReceiverInfo) {
-        let count = active.withLock { a in
-            a.receivers[receiver.streamId] = receiver.active
-            return a.receivers.values.filter { $0 }.count
-        }
-        receiversActive.record(count)
-    }
-
-    func onReceiverStarted(_ receiver: ReceiverInfo) { setReceiver(receiver) }
-    func onReceiverStopped(_ receiver: ReceiverInfo) { setReceiver(receiver) }
-
-    func onBatchSubmitted(_ batch: BatchInfo) {
-        setActive(batch.batchTime, true)
-        recordsReceived.increment(by: Int(batch.numRecords))
-    }
+    func onBatchSubmitted(_ batch: BatchInfo) { recordsReceived.increment(by: Int(batch.numRecords)) }
 
     func onBatchCompleted(_ batch: BatchInfo) {
-        setActive(batch.batchTime, false)
         batchesCompleted.increment()
         if batch.outputOperationInfos.values.contains(where: { $0.failureReason != nil }) { batchesFailed.increment() }
         recordsProcessed.increment(by: Int(batch.numRecords))
@@ -97,6 +80,5 @@ final class StreamingMetrics: StreamingListener {
             gauges.rate.record(Double(input.numRecords) / batchSeconds)
             if let limit = input.rateLimit { gauges.limit.record(limit) }
         }
-        memoryUsed.record(memory.reservedBytes)
     }
 }

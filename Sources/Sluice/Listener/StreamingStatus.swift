@@ -99,9 +99,11 @@ public final class StreamingStatus: StreamingListener {
     // MARK: Events
 
     public func onStreamingStarted(_ event: StreamingStarted) { state.withLock { $0.startTime = event.time } }
-    public func onReceiverStarted(_ receiver: ReceiverInfo) { state.withLock { $0.receivers[receiver.streamId] = receiver } }
-    public func onReceiverError(_ receiver: ReceiverInfo) { state.withLock { $0.receivers[receiver.streamId] = receiver } }
-    public func onReceiverStopped(_ receiver: ReceiverInfo) { state.withLock { $0.receivers[receiver.streamId] = receiver } }
+    public func onReceiverStarted(_ receiver: ReceiverInfo) { record(receiver) }
+    public func onReceiverError(_ receiver: ReceiverInfo) { record(receiver) }
+    public func onReceiverStopped(_ receiver: ReceiverInfo) { record(receiver) }
+
+    private func record(_ receiver: ReceiverInfo) { state.withLock { $0.receivers[receiver.streamId] = receiver } }
 
     public func onBatchSubmitted(_ batch: BatchInfo) {
         state.withLock { s in

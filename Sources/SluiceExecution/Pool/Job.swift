@@ -58,7 +58,6 @@ final class Job: Sendable {
             while !isDone { finished.wait() }
         }
     }
-
 }
 
 /// A job's code, boxed: a closure kept directly in a generic container (`Mutex<F?>`) would be re-wrapped in

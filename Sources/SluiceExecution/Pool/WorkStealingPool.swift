@@ -59,7 +59,7 @@ public final class WorkStealingPool: Sendable {
             throw PoolError(message: "the pool was shut down; no job can run on it")
         }
         guard count > 0 else { return }
-        let nested = WorkerThread.current.flatMap { $0.core === core ? $0 : nil }
+        let nested = ownWorker
         let job = Job(count: count, wakeOnDone: nested == nil ? nil : core.parking, body: body)
         if let current = nested {
             current.worker.deque.withLock { d in for i in 0..<count { d.append(TaskRef(job: job, index: i)) } }
@@ -77,12 +77,15 @@ public final class WorkStealingPool: Sendable {
     /// deadlock) and sleeps only while none is queued; elsewhere it sleeps. No polling: the sleep ends when a
     /// task is queued or the waiters are woken.
     func wait(until done: () -> Bool) {
-        if let current = WorkerThread.current, current.core === core {
+        if let current = ownWorker {
             wait(on: current, until: done)
         } else {
             core.outsideWaiters.locked { while !done() { core.outsideWaiters.wait() } }
         }
     }
+
+    /// The worker of this pool running the caller, if it is one.
+    private var ownWorker: WorkerThread? { WorkerThread.current.flatMap { $0.core === core ? $0 : nil } }
 
     private func wait(on current: WorkerThread, until done: () -> Bool) {
         let core = self.core

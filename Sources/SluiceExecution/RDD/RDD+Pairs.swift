@@ -183,8 +183,16 @@ extension RDD {
     public func cogroup<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, ([V], [W]))> where Element == (K, V) {
+        cogroup(other, numPartitions: numPartitions, as: "cogroup")
+    }
+
+    /// The cogroup under `operation`'s name (a join's refusal of a partition count names the join).
+    @inlinable
+    func cogroup<K: Hashable & Sendable, V: Sendable, W: Sendable>(
+        _ other: RDD<(K, W)>, numPartitions: Int?, as operation: String
+    ) -> RDD<(K, ([V], [W]))> where Element == (K, V) {
         guard let partitioner = shufflePartitioner(numPartitions, others: [(other.numPartitions, other.partitioner)])
-        else { return engine.refused("cogroup", numPartitions: numPartitions) }
+        else { return engine.refused(operation, numPartitions: numPartitions) }
         if K.self == Int.self { return cogrouped(IntKeys.self, other, partitioner) }
         if K.self == String.self { return cogrouped(StringKeys.self, other, partitioner) }
         if K.self == Word.self { return cogrouped(WordKeys.self, other, partitioner) }
@@ -215,8 +223,7 @@ extension RDD {
     public func join<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V, W))> where Element == (K, V) {
-        if let n = numPartitions, n < 1 { return engine.refused("join", numPartitions: n) }
-        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws in
+        cogroup(other, numPartitions: numPartitions, as: "join").flatMapValues { vs, ws in
             vs.flatMap { v in ws.map { w in (v, w) } }
         }
     }
@@ -226,8 +233,7 @@ extension RDD {
     public func leftOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V, W?))> where Element == (K, V) {
-        if let n = numPartitions, n < 1 { return engine.refused("leftOuterJoin", numPartitions: n) }
-        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V, W?)] in
+        cogroup(other, numPartitions: numPartitions, as: "leftOuterJoin").flatMapValues { vs, ws -> [(V, W?)] in
             ws.isEmpty ? vs.map { ($0, nil) } : vs.flatMap { v in ws.map { (v, $0) } }
         }
     }
@@ -237,8 +243,7 @@ extension RDD {
     public func rightOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V?, W))> where Element == (K, V) {
-        if let n = numPartitions, n < 1 { return engine.refused("rightOuterJoin", numPartitions: n) }
-        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W)] in
+        cogroup(other, numPartitions: numPartitions, as: "rightOuterJoin").flatMapValues { vs, ws -> [(V?, W)] in
             vs.isEmpty ? ws.map { (nil, $0) } : vs.flatMap { v in ws.map { (v, $0) } }
         }
     }
@@ -248,8 +253,7 @@ extension RDD {
     public func fullOuterJoin<K: Hashable & Sendable, V: Sendable, W: Sendable>(
         _ other: RDD<(K, W)>, numPartitions: Int? = nil
     ) -> RDD<(K, (V?, W?))> where Element == (K, V) {
-        if let n = numPartitions, n < 1 { return engine.refused("fullOuterJoin", numPartitions: n) }
-        return cogroup(other, numPartitions: numPartitions).flatMapValues { vs, ws -> [(V?, W?)] in
+        cogroup(other, numPartitions: numPartitions, as: "fullOuterJoin").flatMapValues { vs, ws -> [(V?, W?)] in
             if vs.isEmpty { return ws.map { (nil, $0) } }
             if ws.isEmpty { return vs.map { ($0, nil) } }
             return vs.flatMap { v in ws.map { (v, $0) } }
