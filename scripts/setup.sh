@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system libraries Sluice links (Debian/Ubuntu): jemalloc and zstd; and the Prometheus text parser
-# the metrics tests read /metrics with (python3-prometheus-client). Safe to run again.
+# Installs the system libraries Sluice links (Debian/Ubuntu): jemalloc and zstd; and what the monitoring tests
+# use: the Prometheus text parser (python3-prometheus-client), jsonschema and PyYAML (responses against
+# docs/monitoring-api.yaml), and headless Chromium driven by Selenium (chromium, chromium-driver,
+# python3-selenium). Safe to run again.
 set -euo pipefail
-packages=(libjemalloc-dev libzstd-dev zstd python3-prometheus-client)
+packages=(libjemalloc-dev libzstd-dev zstd python3-prometheus-client python3-jsonschema python3-yaml chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -119,6 +119,7 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     let startWall = wallMilliseconds()
     let start = now()
     try ssc.start()
+    if let url = ssc.uiWebURL, settings.progress != .quiet { output("Streaming page: \(url)/streaming/\n") }
     let measureFrom = startWall + Int64(settings.warmup * 1_000)
     let measureTo = measureFrom + Int64(settings.duration * 1_000)
     var cpuAtMeasure: (cpu: Double, at: Double)?

@@ -64,6 +64,12 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "wal workload: threads appending to the log.")
     var writers: Int = 2
 
+    @Flag(help: "Serve the Streaming page, its JSON API and /metrics during the run (spark.ui.*, sluice.ui.host; port 4040 or the next free).")
+    var ui = false
+
+    @Option(help: "Serve the Streaming page of a finished run from its event log directory (spark.eventLog.dir/<run>) until interrupted.")
+    var history: String?
+
     /// The socket workload's sender process: the listening socket it inherits (not for users).
     @Option(help: .hidden)
     var serveLines: Int32?
@@ -102,9 +108,12 @@ public struct StreamBench: ParsableCommand {
         guard (1...64).contains(writers) else { throw ValidationError("--writers must be in 1...64, got \(writers)") }
     }
 
-    /// The properties of `--conf` (none without it).
+    /// The properties of `--conf` (none without it), with the monitoring page on only for `--ui` (or when the
+    /// file turns it on).
     func properties() throws -> StreamingConf {
-        try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+        let file = try conf.map { try StreamingConf(propertiesFile: $0) } ?? StreamingConf()
+        if ui { return file.set("spark.ui.enabled", "true") }
+        return file.contains("spark.ui.enabled") ? file : file.set("spark.ui.enabled", "false")
     }
 
     /// The settings of a streaming run.
@@ -118,6 +127,10 @@ public struct StreamBench: ParsableCommand {
 
     public func run() throws {
         if let serveLines { throw ExitCode(LineSender.serve(listening: serveLines, rate: try parsed().rate)) }
+        if let history {
+            try HistoryServer(directory: history, conf: try properties()).run()
+            return
+        }
         if workload == .codec {
             let report = try CodecWorkload(
                 rows: blockRows, seconds: try parsed().duration, zstdLevel: zstdLevel, saveWordBlock: saveWordBlock

@@ -163,11 +163,14 @@ extension StreamingContext {
 
 /// The checkpoints a context wrote: how many, and how long writing took (encoding the streams' data, writing
 /// the file, flushing it and renaming it into place).
-public struct CheckpointStatistics: Sendable, Equatable {
+public typealias CheckpointStatistics = WriteStatistics
+
+/// Writes of one kind (checkpoints, write-ahead log appends): how many, how long they took, how big the last was.
+public struct WriteStatistics: Sendable, Equatable, Codable {
     public private(set) var count = 0
     public private(set) var totalMilliseconds = 0.0
     public private(set) var maxMilliseconds = 0.0
-    /// The streams' data in the last checkpoint, before compression.
+    /// The last write's bytes (a checkpoint's: the streams' data before compression).
     public private(set) var lastBytes = 0
 
     public var meanMilliseconds: Double { count == 0 ? 0 : totalMilliseconds / Double(count) }

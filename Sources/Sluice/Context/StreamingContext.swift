@@ -31,6 +31,8 @@ public final class StreamingContext: Sendable {
     /// `spark.streaming.ui.retainedBatches` completed), output operations, receivers.
     public let status: StreamingStatus
     let metrics: StreamingMetrics
+    /// The application's id, as Spark names a local application: `local-<ms since the epoch at creation>`.
+    public let applicationId: String
 
     let graph: DStreamGraph
     let bus: ListenerBus
@@ -65,6 +67,8 @@ public final class StreamingContext: Sendable {
         var checkpointStatistics = CheckpointStatistics()
         /// This run's event log directory (`spark.eventLog.enabled`), once started.
         var eventLogDirectory: String?
+        /// The monitoring page's server (`spark.ui.enabled`), while running.
+        var ui: MonitoringServer?
 
         /// Every `async` waiter, removed (to be resumed outside the lock).
         mutating func takeTerminationWaiters() -> [CheckedContinuation<Void, any Error>] {
@@ -100,6 +104,7 @@ public final class StreamingContext: Sendable {
         self.conf = conf
         self.batchDuration = batchDuration
         self.clock = clock
+        self.applicationId = "local-\(wallClockMilliseconds())"
         let workers = try Master.workers(for: conf.get("spark.master") ?? "local[*]")
         let memory = MemoryBudget(limit: try conf.bytes("sluice.memory.limit") ?? .max)
         self.engine = ExecutionEngine(
@@ -245,7 +250,34 @@ public final class StreamingContext: Sendable {
             $0.starting = false
         }
         changed.locked { changed.broadcast() }
-        bus.post(.streamingStarted(StreamingStarted(time: wallClockMilliseconds())))
+        bus.post(.streamingStarted(StreamingStarted(
+            time: wallClockMilliseconds(), appId: applicationId, appName: conf.get("spark.app.name") ?? "sluice",
+            batchDuration: batchDuration.wholeMilliseconds)))
+        startUI()
+    }
+
+    /// The monitoring page's address (`http://127.0.0.1:4040`) while the context runs with `spark.ui.enabled`;
+    /// nil otherwise, or when the server could not start. The Streaming page is at `/streaming/`, the JSON
+    /// API under `/api/v1/applications`, Prometheus's metrics at `/metrics`.
+    public var uiWebURL: String? { life.withLock { $0.ui?.url } }
+
+    /// With `spark.ui.enabled`, starts the monitoring server and says where once. One that cannot listen is a
+    /// warning, never a failed job.
+    private func startUI() {
+        do {
+            guard try conf.bool("spark.ui.enabled") else { return }
+            let server = try MonitoringServer.start(source: MonitoringSource(context: self), conf: conf)
+            let kept = life.withLock { life -> Bool in
+                guard life.state == .active else { return false }
+                life.ui = server
+                return true
+            }
+            guard kept else { return server.stop() }
+            log(.info, .ui, "Streaming page at \(server.url)/streaming/ (JSON API \(server.url)/api/v1/applications, "
+                + "metrics \(server.url)/metrics)")
+        } catch {
+            log(.warning, .ui, "\(error); the job runs without its monitoring page")
+        }
     }
 
     /// The context's metrics in Prometheus's text format (what a `/metrics` endpoint serves): batches
@@ -404,6 +436,7 @@ public final class StreamingContext: Sendable {
     }
 
     private func finishStop() {
+        life.withLock { $0.ui.take() }?.stop()
         graph.stop()
         engine.pool.shutdown()
         StreamingContext.active.withLock { if $0 == ObjectIdentifier(self) { $0 = nil } }

@@ -260,7 +260,8 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
         let n = parent.partitions(spec.partitionCount, for: "mapWithState")
         self.partitioner = HashPartitioner(numPartitions: n)
         self.timeline = StateTimeline(
-            name: "mapWithState", partitions: n, slide: parent.slideDuration, empty: MapWithStateStore())
+            name: "mapWithState", partitions: n, slide: parent.slideDuration, empty: MapWithStateStore(),
+            keyCount: { $0.entries.count })
     }
 
     /// Records the batches up to `time`, from the parent's zero time.

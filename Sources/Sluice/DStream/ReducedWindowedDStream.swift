@@ -29,7 +29,8 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
         self.kernel = kernel
         self.partitioner = HashPartitioner(numPartitions: numPartitions)
         self.timeline = StateTimeline(
-            name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:])
+            name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:],
+            keyCount: { $0.count })
         super.init(
             context: parent.context, name: "reduceByKeyAndWindow", slideDuration: slideDuration, parents: [reduced])
         reduced.keepData(at: .memoryAndDisk, readWithin: slideDuration)

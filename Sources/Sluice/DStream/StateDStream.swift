@@ -26,7 +26,8 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
         self.partitioner = HashPartitioner(numPartitions: numPartitions)
         self.initialState = initialState.map { kernel.partitionStates($0, numPartitions) }
         self.timeline = StateTimeline(
-            name: "updateStateByKey", partitions: numPartitions, slide: parent.slideDuration, empty: [:])
+            name: "updateStateByKey", partitions: numPartitions, slide: parent.slideDuration, empty: [:],
+            keyCount: { $0.count })
         super.init(parent: parent, name: "updateStateByKey")
     }
 

@@ -37,6 +37,19 @@ extension StreamingListener {
 /// The context started, at `time` (milliseconds since the epoch, wall clock).
 public struct StreamingStarted: Sendable, Equatable, Codable {
     public let time: Int64
+    /// The application's id (`local-<start time>`, as Spark names local applications); nil in old event logs.
+    public let appId: String?
+    /// `spark.app.name`.
+    public let appName: String?
+    /// The batch interval in milliseconds.
+    public let batchDuration: Int64?
+
+    public init(time: Int64, appId: String? = nil, appName: String? = nil, batchDuration: Int64? = nil) {
+        self.time = time
+        self.appId = appId
+        self.appName = appName
+        self.batchDuration = batchDuration
+    }
 }
 
 /// What is known about a receiver (Spark's `ReceiverInfo`).

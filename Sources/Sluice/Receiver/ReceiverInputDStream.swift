@@ -28,6 +28,8 @@ protocol ReceiverStreamNode: AnyObject, Sendable {
     func allocateBlocks(to time: Time)
     /// Whether blocks wait for a batch.
     var hasUnallocatedBlocks: Bool { get }
+    /// The write-ahead log's appends, when the stream has one.
+    var writeAheadLogStatistics: WriteStatistics? { get }
     /// Feeds a completed batch to the rate controller.
     func batchCompleted(_ batch: BatchInfo)
     /// A checkpoint of batch `time` is durable: the write-ahead log drops what it covers.
@@ -231,6 +233,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     }
 
     var hasUnallocatedBlocks: Bool { blocks.withLock { !$0.unallocated.isEmpty } }
+
+    var writeAheadLogStatistics: WriteStatistics? { logging.withLock { $0.log?.statistics } }
 
     func allocateBlocks(to time: Time) {
         // The blocks of every tick up to the batch time first, so that the batch holds what was stored before it.

@@ -86,6 +86,10 @@ package final class WriteAheadLog: @unchecked Sendable {
     private let syncLock = Mutex(FlushState())
     /// Compressors not in use, for appenders to compress their blocks outside the append lock.
     private let compressors = Mutex<[Spare]>([])
+    private let timings = Mutex(WriteStatistics())
+
+    /// The block appends so far: how many, and how long each took, durable (compression, write and flush).
+    var statistics: WriteStatistics { timings.withLock { $0 } }
 
     /// A compressor handed from one appender to the next through `compressors`.
     private struct Spare: @unchecked Sendable {
@@ -114,6 +118,11 @@ package final class WriteAheadLog: @unchecked Sendable {
     /// in a new segment, up to `spark.streaming.receiver.writeAheadLog.maxFailures` times.
     /// - Throws: ``StreamingError`` (`checkpointFailed`) naming the segment, after the last failure.
     package func append(_ block: Block, id: StreamBlockId, count: Int) throws -> Int64 {
+        let started = monotonicNanoseconds()
+        defer {
+            let milliseconds = Double(monotonicNanoseconds() &- started) / 1_000_000
+            timings.withLock { $0.record(milliseconds: milliseconds, bytes: block.byteCount) }
+        }
         // Compressed here, on the appender's thread and before the append lock, so that appenders compress in
         // parallel and while a flush runs; under the lock the record is only written.
         let compressed = try level.map { level in try withCompressor(level) { try block.compressed(with: $0) } }

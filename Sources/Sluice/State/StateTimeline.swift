@@ -34,6 +34,8 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
 
     final class Slot: Sendable {
         let partition: Mutex<Partition>
+        /// Keys in the partition's live state after its last step (read by monitoring without the lock).
+        let keys = Atomic<Int>(0)
         init(_ empty: State) { partition = Mutex(Partition(state: empty)) }
     }
 
@@ -45,14 +47,20 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     private let recording = Mutex(false)
     private let retention = Mutex<Duration>(.zero)
     private let slide: Duration
+    /// How many keys a state holds.
+    private let keyCount: @Sendable (State) -> Int
 
-    init(name: String, partitions: Int, slide: Duration, empty: State) {
+    init(name: String, partitions: Int, slide: Duration, empty: State, keyCount: @escaping @Sendable (State) -> Int) {
         self.name = name
         self.slide = slide
+        self.keyCount = keyCount
         self.partitions = (0..<partitions).map { _ in Slot(empty) }
     }
 
     var partitionCount: Int { partitions.count }
+
+    /// Keys in the live state, over every partition, as of each partition's last step.
+    var keys: Int { partitions.reduce(0) { $0 + $1.keys.load(ordering: .relaxed) } }
 
     /// Keeps states for reads up to `duration` back (downstream windows, `remember`).
     func keepStates(for duration: Duration) {
@@ -131,6 +139,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
                     throw error
                 }
             }
+            partitions[p].keys.store(keyCount(partition.state), ordering: .relaxed)
             if partition.applied == time, let output = partition.history[time]?.output {
                 return try body(partition.state, output)
             }
@@ -235,6 +244,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
             slot.partition.withLock { partition in
                 partition = Partition(state: state, applied: time, history: [time: (nil, output)])
             }
+            slot.keys.store(keyCount(state), ordering: .relaxed)
         }
         steps.withLock { $0 = ([], time) }
         recording.withLock { $0 = true }
@@ -276,4 +286,22 @@ func emitPairs<K, V>(_ dictionary: [K: V], to sink: (UnsafeBufferPointer<(K, V)>
         if out.isFull { try out.flush(to: sink) }
     }
     try out.flush(to: sink)
+}
+
+/// A stream that keeps state from batch to batch (what monitoring lists with its size).
+protocol StatefulNode: GraphNode {
+    /// Keys in its state now.
+    var stateKeys: Int { get }
+}
+
+extension StateDStream: StatefulNode {
+    var stateKeys: Int { timeline.keys }
+}
+
+extension ReducedWindowedDStream: StatefulNode {
+    var stateKeys: Int { timeline.keys }
+}
+
+extension MapWithStateDStream: StatefulNode {
+    var stateKeys: Int { core.timeline.keys }
 }

@@ -16,6 +16,8 @@ public enum LogLayer: String, Sendable, CaseIterable {
     case stream
     /// Listeners and the event log.
     case listener
+    /// The monitoring page's server.
+    case ui
 
     /// The logger label (`sluice.context`, ...).
     public var label: String { "sluice.\(rawValue)" }

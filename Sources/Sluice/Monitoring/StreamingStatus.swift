@@ -1,9 +1,33 @@
 import DequeModule
 import FoundationEssentials
+import Glibc
 import Synchronization
 
 // What Spark's Streaming tab and its REST API (`/api/v1/applications/{appId}/streaming/...`) show, with Spark's
 // field names, so that the page and the JSON API read one model.
+
+/// `GET /api/v1/applications` (each) and `.../applications/{appId}`: Spark's `ApplicationInfo`.
+public struct SparkApplication: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var attempts: [SparkApplicationAttempt]
+}
+
+/// One run of an application (Spark's `ApplicationAttemptInfo`; Sluice runs each application once).
+public struct SparkApplicationAttempt: Codable, Sendable, Equatable {
+    public var startTime: String
+    /// Spark writes the epoch's last millisecond (`1969-12-31T23:59:59.999GMT`) while the run goes on.
+    public var endTime: String
+    public var lastUpdated: String
+    /// Milliseconds from the start to the end, or to the last update while the run goes on.
+    public var duration: Int64
+    public var sparkUser: String
+    public var completed: Bool
+    public var appSparkVersion: String
+    public var startTimeEpoch: Int64
+    public var endTimeEpoch: Int64
+    public var lastUpdatedEpoch: Int64
+}
 
 /// `GET .../streaming/statistics`.
 public struct SparkStreamingStatistics: Codable, Sendable, Equatable {
@@ -76,6 +100,10 @@ public struct SparkReceiver: Codable, Sendable, Equatable {
 public final class StreamingStatus: StreamingListener {
     private struct State {
         var startTime: Int64?
+        var appId: String?
+        var appName: String?
+        /// When the last event happened, ms since the epoch.
+        var lastUpdated: Int64 = 0
         var waiting: [Time: BatchInfo] = [:]
         var running: [Time: BatchInfo] = [:]
         var completed = Deque<BatchInfo>()
@@ -98,17 +126,30 @@ public final class StreamingStatus: StreamingListener {
 
     // MARK: Events
 
-    public func onStreamingStarted(_ event: StreamingStarted) { state.withLock { $0.startTime = event.time } }
+    public func onStreamingStarted(_ event: StreamingStarted) {
+        state.withLock { s in
+            s.startTime = event.time
+            s.appId = event.appId
+            s.appName = event.appName
+            s.lastUpdated = max(s.lastUpdated, event.time)
+        }
+    }
     public func onReceiverStarted(_ receiver: ReceiverInfo) { record(receiver) }
     public func onReceiverError(_ receiver: ReceiverInfo) { record(receiver) }
     public func onReceiverStopped(_ receiver: ReceiverInfo) { record(receiver) }
 
-    private func record(_ receiver: ReceiverInfo) { state.withLock { $0.receivers[receiver.streamId] = receiver } }
+    private func record(_ receiver: ReceiverInfo) {
+        state.withLock { s in
+            s.receivers[receiver.streamId] = receiver
+            s.lastUpdated = max(s.lastUpdated, receiver.lastErrorTime)
+        }
+    }
 
     public func onBatchSubmitted(_ batch: BatchInfo) {
         state.withLock { s in
             s.waiting[batch.batchTime] = batch
             s.totalReceivedRecords += batch.numRecords
+            s.lastUpdated = max(s.lastUpdated, batch.submissionTime)
         }
     }
 
@@ -116,6 +157,7 @@ public final class StreamingStatus: StreamingListener {
         state.withLock { s in
             s.waiting[batch.batchTime] = nil
             s.running[batch.batchTime] = batch
+            s.lastUpdated = max(s.lastUpdated, batch.processingStartTime ?? 0)
         }
     }
 
@@ -127,6 +169,7 @@ public final class StreamingStatus: StreamingListener {
             while s.completed.count > retainedBatches { s.completed.removeFirst() }
             s.totalCompleted += 1
             s.totalProcessedRecords += batch.numRecords
+            s.lastUpdated = max(s.lastUpdated, batch.processingEndTime ?? 0)
         }
     }
 
@@ -135,6 +178,7 @@ public final class StreamingStatus: StreamingListener {
 
     private func update(_ operation: OutputOperationInfo) {
         state.withLock { s in
+            s.lastUpdated = max(s.lastUpdated, operation.endTime ?? operation.startTime ?? 0)
             if s.running[operation.batchTime] != nil {
                 s.running[operation.batchTime]?.outputOperationInfos[operation.id] = operation
             } else if let batch = s.waiting.removeValue(forKey: operation.batchTime) {
@@ -146,6 +190,26 @@ public final class StreamingStatus: StreamingListener {
     }
 
     // MARK: Spark's REST model
+
+    /// The application (`/api/v1/applications`); `completed` once its context stopped (always, for a run read
+    /// back from an event log).
+    public func application(completed: Bool) -> SparkApplication {
+        let (start, id, name, updated) = state.withLock { s in (s.startTime ?? 0, s.appId, s.appName, s.lastUpdated) }
+        let end: Int64 = completed ? max(start, updated) : -1
+        let attempt = SparkApplicationAttempt(
+            startTime: sparkDate(start), endTime: sparkDate(end), lastUpdated: sparkDate(max(start, updated)),
+            duration: max(start, updated) - start, sparkUser: currentUserName(), completed: completed,
+            appSparkVersion: sluiceVersion, startTimeEpoch: start, endTimeEpoch: end, lastUpdatedEpoch: max(start, updated))
+        return SparkApplication(id: id ?? "local-\(start)", name: name ?? "sluice", attempts: [attempt])
+    }
+
+    /// What each input stream gave a batch (Sluice's addition to Spark's model: records, the rate limit, the
+    /// blocks queued, the PID estimator's terms), by stream id; nil for a batch not kept.
+    public func inputs(batchId: Int64) -> [StreamInputInfo]? {
+        let time = Time(milliseconds: batchId)
+        let info = state.withLock { s in s.waiting[time] ?? s.running[time] ?? s.completed.last { $0.batchTime == time } }
+        return info.map { $0.streamIdToInputInfo.values.sorted { $0.inputStreamId < $1.inputStreamId } }
+    }
 
     /// `statistics`.
     public func statistics() -> SparkStreamingStatistics {
@@ -223,6 +287,15 @@ public final class StreamingStatus: StreamingListener {
             numFailedOutputOps: failed.count, numTotalOutputOps: operations.count,
             firstFailureReason: failed.sorted { $0.id < $1.id }.first?.failureReason)
     }
+}
+
+/// The version the API reports as `appSparkVersion`.
+let sluiceVersion = "sluice-0.1 (Spark 1.5 DStream API)"
+
+/// The user running the program (`sparkUser`), from the password database, or `$USER`.
+func currentUserName() -> String {
+    if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+    return getenv("USER").map { String(cString: $0) } ?? "unknown"
 }
 
 /// A time in milliseconds since the epoch as Spark's REST API writes dates: `2026-12-03T13:27:00.123GMT`.
