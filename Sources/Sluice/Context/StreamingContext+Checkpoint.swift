@@ -142,6 +142,7 @@ extension StreamingContext {
             try directory.write(checkpoint, level: engine.compressionLevel)
             let bytes = checkpoint.sections.values.reduce(0) { $0 + $1.count }
             let milliseconds = Double(monotonicNanoseconds() - started) / 1e6
+            metrics.checkpointWritten(milliseconds: milliseconds, bytes: bytes)
             life.withLock { life in
                 life.lastCheckpoint = time
                 life.checkpointStatistics.record(milliseconds: milliseconds, bytes: bytes)

@@ -123,7 +123,7 @@ public final class StreamingContext: Sendable {
         self.status = StreamingStatus(
             batchDuration: batchDuration, retainedBatches: try conf.int("spark.streaming.ui.retainedBatches") ?? 1_000)
         bus.add(status)
-        self.metrics = StreamingMetrics(memory: memory, status: status, batchDuration: batchDuration)
+        self.metrics = StreamingMetrics(status: status, batchDuration: batchDuration)
         bus.add(metrics)
         // The scheduler's threads reach back to the context through a weak link, bound once it exists.
         let link = ContextLink()
@@ -280,10 +280,12 @@ public final class StreamingContext: Sendable {
         }
     }
 
-    /// The context's metrics in Prometheus's text format (what a `/metrics` endpoint serves): batches
-    /// completed and failed, records received and processed, processing, scheduling and total delay
-    /// histograms, active batches and receivers, input rates and rate limits per stream, reserved memory.
-    public func prometheusMetrics() -> String { metrics.prometheusText() }
+    /// The context's metrics in Prometheus's text format (what `/metrics` serves): batches completed and
+    /// failed, records received and processed, processing, scheduling and total delay histograms, active batches
+    /// and receivers, input rates and rate limits per stream, memory reserved and its limit, bytes spilled and
+    /// spill files live, keys per stateful stream, checkpoint write time histogram and size, write-ahead log
+    /// appends and their time per stream.
+    public func prometheusMetrics() -> String { metrics.prometheusText(engine: engineStatus) }
 
     /// The directory this run's events go to (`spark.eventLog.enabled`; read them back with
     /// ``EventLog/read(directory:calls:)``), once started; nil without an event log.

@@ -134,3 +134,43 @@ func runBatches(_ ssc: StreamingContext, clock: ManualClock, through last: Int64
         #expect(logDirectory == nil && outputs == 5)
     }
 }
+
+extension EventLogTests {
+    /// A real full disk (a 64 KiB tmpfs; mounting needs root, as in CI): the log stops with an error naming its
+    /// directory and the cause, every batch still runs, and what was logged reads back.
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root (CI runs as root)"))
+    func aFullTmpfsStopsTheLogWithAMessageAndTheJobRuns() throws {
+        let logs = CapturedLogs.shared
+        let dir = try TemporaryDirectory(prefix: "sluice-events-tmpfs")
+        defer { dir.remove() }
+        let mount = try ChildProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path], logPath: "/dev/null")
+        try #require(mount.wait(timeout: .seconds(30)) == 0, "mount -t tmpfs failed")
+        defer { _ = try? ChildProcess("/bin/umount", [dir.path], logPath: "/dev/null").wait(timeout: .seconds(30)) }
+        let (seen, logDirectory, outputs) = try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: conf.setAppName("full disk").set("spark.eventLog.enabled", "true").set("spark.eventLog.dir", dir.path)
+                    .set("spark.ui.enabled", "false"),
+                batchDuration: .seconds(1), clock: clock)
+            let recorder = EventRecorder()
+            ssc.addStreamingListener(recorder)
+            let outputs = Atomic<Int>(0)
+            // Wide batches: each event names 40 output operations, so the log outgrows 64 KiB within the run.
+            let stream = ssc.sequenceStream((1...60).map { [$0] })
+            for _ in 0..<40 { stream.foreachRDD { _ in outputs.add(1, ordering: .relaxed) } }
+            try ssc.start()
+            clock.set(to: Time(milliseconds: 60_000))
+            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 60_000), timeout: .seconds(60)))
+            ssc.waitForListeners()
+            ssc.stop()
+            return (recorder.events.withLock { $0 }, ssc.eventLogDirectory, outputs.load(ordering: .relaxed))
+        }
+        #expect(outputs == 60 * 40, "every batch ran every output")
+        let directory = try #require(logDirectory)
+        let messages = logs.matching("event log in '\(directory)' stopped")
+        #expect(messages.contains { $0.level == .error && $0.message.contains("No space left on device") }, "\(messages)")
+        let back = try EventLog.read(directory: directory)
+        #expect(!back.isEmpty && back.count < seen.count)
+        #expect(Array(seen.prefix(back.count)) == back)
+    }
+}

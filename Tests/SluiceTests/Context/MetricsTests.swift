@@ -64,3 +64,45 @@ import Testing
         #expect(samples.allSatisfy { $0.name.hasPrefix("sluice_") }, "\(samples.map(\.name))")
     }
 }
+
+extension MetricsTests {
+    /// The engine's figures in the metrics (state keys, checkpoint writes, write-ahead log appends, spill, memory)
+    /// agree with the engine's own statistics and with the data.
+    @Test func engineFiguresAgreeWithTheEngine() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-metrics")
+        defer { directory.remove() }
+        let (text, engine, checkpoints) = try StreamTest.exclusively { () -> (String, EngineStatus, CheckpointStatistics) in
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: conf.set("spark.streaming.receiver.writeAheadLog.enable", "true").set("spark.ui.enabled", "false"),
+                batchDuration: .seconds(1), clock: clock)
+            ssc.checkpoint("\(directory.path)/checkpoint")
+            let receiver = NumbersReceiver(count: 1_000, block: [])
+            let seen = Atomic<Int>(0)
+            ssc.receiverStream(receiver).map { ($0 % 7, 1) }
+                .updateStateByKey { (values: [Int], state: Int?) in (state ?? 0) + values.count }
+                .foreachRDD { rdd in seen.store(try rdd.collect().reduce(0) { $0 + $1.1 }, ordering: .relaxed) }
+            try ssc.start()
+            defer { ssc.stop() }
+            driveReceiving(ssc, clock) { seen.load(ordering: .relaxed) == 1_000 }
+            ssc.waitForListeners()
+            return (ssc.prometheusMetrics(), ssc.engineStatus, ssc.checkpointStatistics)
+        }
+        let samples = try parse(text, in: directory)
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        #expect(engine.states.map(\.keys) == [7], "seven keys in the state")
+        let state = try #require(engine.states.first)
+        #expect(value("sluice_state_keys", ["stream": "\(state.streamId)", "operation": "updateStateByKey"]) == 7)
+        #expect(checkpoints.count > 0)
+        #expect(value("sluice_checkpoint_write_seconds_count") == Double(checkpoints.count))
+        #expect(abs((value("sluice_checkpoint_write_seconds_sum") ?? -1) - checkpoints.totalMilliseconds / 1_000) < 0.01)
+        let log = try #require(engine.writeAheadLogs.first)
+        #expect(log.appends.count > 0)
+        #expect(value("sluice_wal_appends_total", ["stream": "\(log.streamId)"]) == Double(log.appends.count))
+        #expect(value("sluice_spilled_bytes_total") == Double(engine.spill.bytesSpilled))
+        #expect(value("sluice_spill_files_live") == Double(engine.spill.liveFiles))
+        #expect(value("sluice_memory_reserved_bytes") == Double(engine.memory.reservedBytes))
+    }
+}
