@@ -46,6 +46,15 @@ let package = Package(
             path: "Benchmarks/Streaming",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Monitoring",
+            dependencies: [
+                .product(name: "Sluice", package: sluice),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Monitoring",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

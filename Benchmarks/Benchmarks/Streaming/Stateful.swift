@@ -27,7 +27,8 @@ final class BatchDriver: Sendable {
         // Checkpoints only at the first batch: these figures are the batches' own work (`streambench --workload
         // recovery` measures what checkpoints cost).
         context = try StreamingContext(
-            conf: StreamingConf().setMaster("local[2]").set("sluice.checkpoint.interval", "3600s"),
+            conf: StreamingConf().setMaster("local[2]").set("sluice.checkpoint.interval", "3600s")
+                .set("spark.ui.enabled", "false"),
             batchDuration: interval, clock: clock)
         context.checkpoint(checkpoints.path)
         let done = self.done

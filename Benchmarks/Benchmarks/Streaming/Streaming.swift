@@ -14,7 +14,7 @@ import Sluice
 /// type's metadata made.
 func warmUp() throws {
     let clock = ManualClock()
-    let ssc = try StreamingContext(conf: StreamingConf().setMaster("local[2]"), batchDuration: .milliseconds(10), clock: clock)
+    let ssc = try StreamingContext(conf: StreamingConf().setMaster("local[2]").set("spark.ui.enabled", "false"), batchDuration: .milliseconds(10), clock: clock)
     let done = DispatchSemaphore(value: 0)
     let stream = ssc.queueStream(RDDQueue<Int>())
     for operation in 1...10 { stream.foreachRDD { _ in if operation == 10 { done.signal() } } }
@@ -45,7 +45,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("Empty-batches,10-output-operations,100-batches") { benchmark in
         let clock = ManualClock()
-        let conf = StreamingConf().setMaster("local[2]")
+        let conf = StreamingConf().setMaster("local[2]").set("spark.ui.enabled", "false")
         let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(10), clock: clock)
         let done = DispatchSemaphore(value: 0)
         let stream = ssc.queueStream(RDDQueue<Int>())

@@ -125,6 +125,19 @@ public struct OutputOperationInfo: Sendable, Equatable, Codable {
     /// Why it failed, if it did.
     public var failureReason: String?
 
+    public init(
+        batchTime: Time, id: Int, name: String, description: String, startTime: Int64? = nil, endTime: Int64? = nil,
+        failureReason: String? = nil
+    ) {
+        self.batchTime = batchTime
+        self.id = id
+        self.name = name
+        self.description = description
+        self.startTime = startTime
+        self.endTime = endTime
+        self.failureReason = failureReason
+    }
+
     /// `endTime - startTime`, once both are known.
     public var duration: Int64? {
         guard let startTime, let endTime else { return nil }
@@ -146,6 +159,19 @@ public struct BatchInfo: Sendable, Equatable, Codable {
     public var processingEndTime: Int64?
     /// Its output operations.
     public var outputOperationInfos: [Int: OutputOperationInfo]
+
+    public init(
+        batchTime: Time, streamIdToInputInfo: [Int: StreamInputInfo], submissionTime: Int64,
+        processingStartTime: Int64? = nil, processingEndTime: Int64? = nil,
+        outputOperationInfos: [Int: OutputOperationInfo] = [:]
+    ) {
+        self.batchTime = batchTime
+        self.streamIdToInputInfo = streamIdToInputInfo
+        self.submissionTime = submissionTime
+        self.processingStartTime = processingStartTime
+        self.processingEndTime = processingEndTime
+        self.outputOperationInfos = outputOperationInfos
+    }
 
     /// Records in the batch, over all input streams.
     public var numRecords: Int64 { streamIdToInputInfo.values.reduce(0) { $0 + $1.numRecords } }

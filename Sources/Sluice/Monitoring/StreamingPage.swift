@@ -188,6 +188,7 @@ enum StreamingPage {
                 await refresh();
                 status.textContent = "updated " + new Date().toLocaleTimeString();
               } catch (error) {
+                app = null;  // a restarted program has a new application id
                 status.textContent = "not connected: " + error.message;
               } finally {
                 busy = false;
@@ -218,7 +219,7 @@ enum StreamingPage {
             chart.append(svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width - 4, y2: height - bottom }));
             chart.append(svg("line", { class: "axis", x1: left, y1: 4, x2: left, y2: height - bottom }));
             const top = svg("text", { class: "label", x: 2, y: 12 });
-            top.textContent = formatValue(yMax, unit);
+            top.textContent = axisLabel(yMax, unit);
             chart.append(top);
             if (points.length > 0) {
               const from = svg("text", { class: "label", x: left, y: height - 4 });
@@ -260,15 +261,20 @@ enum StreamingPage {
               chart.append(bar);
             });
             const low = svg("text", { class: "label", x: 4, y: height - 4 });
-            low.textContent = formatValue(min, unit);
+            low.textContent = axisLabel(min, unit);
             const high = svg("text", { class: "label", x: w - 70, y: height - 4 });
-            high.textContent = formatValue(max, unit);
+            high.textContent = axisLabel(max, unit);
             chart.append(low, high);
             return chart;
           }
 
           function formatValue(v, unit) {
             return unit === "ms" ? duration(Math.round(v)) : rate(v);
+          }
+
+          // Axis labels are short: "1.01M/s" rather than "1.01M records/s".
+          function axisLabel(v, unit) {
+            return formatValue(v, unit).replace(" records/s", "/s");
           }
 
           function average(values) {

@@ -23,6 +23,14 @@ public struct PIDTerms: Sendable, Equatable, Codable {
     public var dError: Double
     /// The rate computed (before clamping to the minimum).
     public var unclampedRate: Double
+
+    public init(processingRate: Double, error: Double, historicalError: Double, dError: Double, unclampedRate: Double) {
+        self.processingRate = processingRate
+        self.error = error
+        self.historicalError = historicalError
+        self.dError = dError
+        self.unclampedRate = unclampedRate
+    }
 }
 
 /// Spark's PID rate estimator: the new rate is the previous one minus `proportional` × the error between it

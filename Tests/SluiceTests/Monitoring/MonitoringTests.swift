@@ -31,9 +31,11 @@ func readJSON(_ path: String) throws -> [String: Any] {
 }
 
 /// The job the monitoring tests watch, on the wall clock: a receiver (generated numbers), a window over it, and
-/// an output operation that fails in its third batch. The page listens on any free port.
+/// an output operation that fails in its third batch; backpressure on, so that batches carry rate limits and PID
+/// terms. The page listens on any free port.
 func monitoredJob(appName: String, conf extra: [String: String] = [:]) throws -> StreamingContext {
     var conf = StreamingConf().setMaster("local[3]").setAppName(appName).set("spark.ui.port", "0")
+        .set("spark.streaming.backpressure.enabled", "true")
     for (key, value) in extra { conf = conf.set(key, value) }
     let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(200))
     let numbers = ssc.generatedIntStream(ratePerSecond: 5_000, distinctValues: 100)
@@ -81,6 +83,8 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
         let failed = batches.filter { ($0["numFailedOutputOps"] as? Int) == 1 }
         #expect(failed.count == 1, "the failed batch is listed once")
         #expect((failed.first?["firstFailureReason"] as? String)?.contains("Boom") == true)
+        let inputs = responses.filter { $0.key.hasSuffix("/inputs") }.compactMap { ($0.value as? [[String: Any]])?.first }
+        #expect(inputs.contains { $0["pidTerms"] != nil && $0["rateLimit"] != nil }, "PID terms and rate limits are shown")
         let receivers = responses.first { $0.key.hasSuffix("/streaming/receivers") }?.value as? [[String: Any]] ?? []
         #expect(receivers.count == 1 && receivers.first?["isActive"] as? Bool == true)
         let statistics = responses.first { $0.key.hasSuffix("/statistics") }?.value as? [String: Any] ?? [:]
