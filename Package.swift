@@ -30,6 +30,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CJemalloc", providers: [.apt(["libjemalloc-dev"])]),
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "CSluiceChecksum"),
         .target(name: "CSluiceIntrinsics"),
         .target(
@@ -44,7 +45,7 @@ let package = Package(
         .target(
             name: "Sluice",
             dependencies: [
-                "SluiceColumnar", "SluiceExecution", "CSluiceIntrinsics",
+                "SluiceColumnar", "SluiceExecution", "CSluiceIntrinsics", "CRdKafka",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,7 +58,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceTesting",
-            dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum"]
+            dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum", "CRdKafka"]
         ),
         .target(
             name: "SluiceBench",

@@ -4,7 +4,7 @@
 # docs/monitoring-api.yaml), and headless Chromium driven by Selenium (chromium, chromium-driver,
 # python3-selenium). Safe to run again.
 set -euo pipefail
-packages=(libjemalloc-dev libzstd-dev zstd python3-prometheus-client python3-jsonschema python3-yaml chromium chromium-driver python3-selenium)
+packages=(libjemalloc-dev libzstd-dev zstd librdkafka-dev python3-prometheus-client python3-jsonschema python3-yaml chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

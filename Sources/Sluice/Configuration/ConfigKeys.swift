@@ -145,6 +145,10 @@ enum ConfigKeys {
             meaning: "Kafka direct stream: records/s per partition (0: unlimited)"),
         ConfigKey(name: "spark.streaming.kafka.minRatePerPartition", kind: .int(minimum: 1), defaultValue: "1",
             meaning: "Kafka direct stream: least records/s per partition"),
+        ConfigKey(name: "spark.streaming.kafka.consumer.poll.ms", kind: .duration(defaultUnit: "ms"), defaultValue: "120s",
+            meaning: "Kafka direct stream: how long a task waits for the next record of its offset range"),
+        ConfigKey(name: "spark.streaming.kafka.consumer.cache.maxCapacity", kind: .int(minimum: 1), defaultValue: "64",
+            meaning: "Kafka direct stream: consumers kept between batches for reading offset ranges"),
         ConfigKey(name: "sluice.backpressure.floor", kind: .double(minimum: 0), defaultValue: "0.9",
             meaning: "backpressure never sets a receiver below this fraction of the last processing rate, so a "
                 + "backlog drains gently instead of stopping ingestion (0: Spark's behaviour; at most 1)"),

@@ -1,0 +1,263 @@
+import CRdKafka
+import Glibc
+import Synchronization
+
+/// A topic and partition (Kafka's `TopicPartition`).
+public struct TopicPartition: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public static func < (a: TopicPartition, b: TopicPartition) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+    public var description: String { "\(topic)-\(partition)" }
+}
+
+/// What went wrong talking to Kafka: what was being done, librdkafka's error code and its message.
+public struct KafkaError: Error, Sendable, CustomStringConvertible {
+    /// librdkafka's `rd_kafka_resp_err_t` (negative: the client's own; positive: the broker's).
+    public let code: Int32
+    public let message: String
+
+    init(_ what: String, code: rd_kafka_resp_err_t) {
+        self.code = code.rawValue
+        self.message = "\(what): \(String(cString: rd_kafka_err2str(code))) (\(String(cString: rd_kafka_err2name(code))))"
+    }
+
+    init(_ message: String, code: Int32 = -1) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The Java client's keys Spark programs pass that librdkafka has no use for (the Swift stream hands out
+/// bytes): accepted and left out.
+let javaOnlyKafkaKeys: Set<String> = ["key.deserializer", "value.deserializer", "key.serializer", "value.serializer"]
+
+/// A librdkafka client (consumer or producer). librdkafka's handles are thread-safe; the handle is destroyed
+/// with the object.
+final class KafkaHandle: @unchecked Sendable {
+    // @unchecked: `pointer` is a librdkafka handle, which librdkafka makes safe to use from any thread.
+    let pointer: OpaquePointer
+    let configuration: [String: String]
+
+    /// A client of `kind` with `configuration` (librdkafka's keys; the Java client's names of the same
+    /// settings, such as `bootstrap.servers`, are librdkafka's too).
+    /// - Throws: ``KafkaError`` naming the key and value librdkafka refused.
+    init(_ kind: rd_kafka_type_t, configuration: [String: String]) throws {
+        let conf = rd_kafka_conf_new()
+        var error = [CChar](repeating: 0, count: 512)
+        func text() -> String { String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        for (key, value) in configuration.sorted(by: { $0.key < $1.key }) where !javaOnlyKafkaKeys.contains(key) {
+            if rd_kafka_conf_set(conf, key, value, &error, error.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError("Kafka setting \(key)=\(value): \(text())")
+            }
+        }
+        // rd_kafka_new owns the configuration once it succeeds.
+        guard let handle = rd_kafka_new(kind, conf, &error, error.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError("cannot make a Kafka client: \(text())")
+        }
+        self.pointer = handle
+        self.configuration = configuration
+    }
+
+    deinit { rd_kafka_destroy(pointer) }
+
+    /// A consumer client with `configuration`.
+    static func consumer(configuration: [String: String]) throws -> KafkaHandle {
+        try KafkaHandle(RD_KAFKA_CONSUMER, configuration: configuration)
+    }
+
+    /// The low and high watermarks of `partition` (the first offset kept and the next offset to be written).
+    func watermarks(_ partition: TopicPartition, timeoutMs: Int32) throws -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(pointer, partition.topic, partition.partition, &low, &high, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("offsets of \(partition)", code: err) }
+        return (low, high)
+    }
+
+    /// The partitions of every topic the cluster has (internal topics left out).
+    func topicPartitions(timeoutMs: Int32) throws -> [String: [Int32]] {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(pointer, 1, nil, &metadata, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError("the cluster's topics", code: err) }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var topics: [String: [Int32]] = [:]
+        for t in 0..<Int(metadata.pointee.topic_cnt) {
+            let topic = metadata.pointee.topics[t]
+            let name = String(cString: topic.topic)
+            guard topic.err == RD_KAFKA_RESP_ERR_NO_ERROR, !name.hasPrefix("__") else { continue }
+            topics[name] = (0..<Int(topic.partition_cnt)).map { topic.partitions[$0].id }.sorted()
+        }
+        return topics
+    }
+
+    /// The group's committed offsets of `partitions` (absent: none committed).
+    func committed(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [TopicPartition: Int64] {
+        let list = Self.list(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_committed(pointer, list, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("committed offsets", code: err) }
+        var offsets: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            if element.offset >= 0 { offsets[TopicPartition(String(cString: element.topic), element.partition)] = element.offset }
+        }
+        return offsets
+    }
+
+    /// Commits `offsets` (the next offset to read, per partition) for the group; `async` returns at once.
+    func commit(_ offsets: [TopicPartition: Int64], async: Bool) throws {
+        guard !offsets.isEmpty else { return }
+        let list = Self.list(offsets.map { ($0.key, $0.value) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_commit(pointer, list, async ? 1 : 0)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("committing offsets", code: err) }
+    }
+
+    /// A librdkafka partition list (the caller destroys it).
+    static func list(_ entries: [(TopicPartition, Int64)]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(entries.count))!  // Safe: only fails without memory, which traps anyway.
+        for (partition, offset) in entries {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+        }
+        return list
+    }
+}
+
+/// One record read from Kafka (Spark's `ConsumerRecord`, with bytes for key and value).
+public struct ConsumerRecord: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    /// Milliseconds since the epoch (the producer's or the broker's time, as the topic says); -1 if none.
+    public var timestamp: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]
+
+    public init(topic: String, partition: Int32, offset: Int64, timestamp: Int64, key: [UInt8]?, value: [UInt8]) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.key = key
+        self.value = value
+    }
+
+    /// The value as UTF-8 text.
+    public var valueString: String { String(decoding: value, as: UTF8.self) }
+    /// The key as UTF-8 text (nil: no key).
+    public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// Consumers for reading offset ranges, kept between batches (Spark's `spark.streaming.kafka.consumer.cache`):
+/// making one costs a connection to the cluster.
+final class KafkaConsumerPool: Sendable {
+    private let idle = Mutex<[KafkaHandle]>([])
+    private let configuration: [String: String]
+    let capacity: Int
+
+    init(configuration: [String: String], capacity: Int) {
+        var conf = configuration
+        // Ranges are read by assignment; nothing is committed from here, and the end of a partition is reported.
+        conf["enable.auto.commit"] = "false"
+        conf["enable.partition.eof"] = "true"
+        conf["auto.offset.reset"] = "error"
+        if let group = conf["group.id"] { conf["group.id"] = "spark-executor-" + group }
+        self.configuration = conf
+        self.capacity = capacity
+    }
+
+    /// Runs `body` with an idle consumer, or a new one; the consumer goes back to the pool after.
+    func withConsumer<R>(_ body: (KafkaHandle) throws -> R) throws -> R {
+        let consumer = try idle.withLock { $0.popLast() } ?? KafkaHandle(RD_KAFKA_CONSUMER, configuration: configuration)
+        defer {
+            _ = rd_kafka_assign(consumer.pointer, nil)
+            idle.withLock { if $0.count < capacity { $0.append(consumer) } }
+        }
+        return try body(consumer)
+    }
+
+    /// The records of `range`, in offset order, waiting up to `pollTimeoutMs` for each poll.
+    /// - Throws: ``KafkaError`` naming the topic, partition and offset when the broker cannot give them (gone
+    ///   by retention, the broker down past the timeout).
+    func read(_ range: OffsetRange, pollTimeoutMs: Int32, _ emit: (ConsumerRecord) throws -> Void) throws {
+        guard range.untilOffset > range.fromOffset else { return }
+        try withConsumer { consumer in
+            let list = KafkaHandle.list([(range.topicPartition, range.fromOffset)])
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let assigned = rd_kafka_assign(consumer.pointer, list)
+            guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError("assigning \(range.topicPartition) at offset \(range.fromOffset)", code: assigned)
+            }
+            var next = range.fromOffset
+            while next < range.untilOffset {
+                guard let message = rd_kafka_consumer_poll(consumer.pointer, Int32(pollTimeoutMs)) else {
+                    throw KafkaError(
+                        "no record of \(range.topicPartition) at offset \(next) within \(pollTimeoutMs) ms "
+                            + "(spark.streaming.kafka.consumer.poll.ms); the batch reads offsets \(range.fromOffset) to "
+                            + "\(range.untilOffset)")
+                }
+                defer { rd_kafka_message_destroy(message) }
+                let m = message.pointee
+                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    if m.offset >= range.untilOffset { break }
+                    continue
+                }
+                guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError("reading \(range.topicPartition) at offset \(next)", code: m.err)
+                }
+                guard m.offset >= next else { continue }
+                if m.offset >= range.untilOffset { break }
+                var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+                let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+                let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+                let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+                try emit(ConsumerRecord(
+                    topic: range.topic, partition: range.partition, offset: m.offset, timestamp: timestamp, key: key,
+                    value: value))
+                next = m.offset + 1
+            }
+        }
+    }
+}
+
+/// A producer for tests and the Kafka sink: records to a topic, each delivered or failed with the broker's error.
+final class KafkaProducer: Sendable {
+    private let handle: KafkaHandle
+
+    init(configuration: [String: String]) throws {
+        handle = try KafkaHandle(RD_KAFKA_PRODUCER, configuration: configuration)
+    }
+
+    /// Queues `value` (with `key`) for `topic`, at `partition` or where the partitioner puts it.
+    func send(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]) throws {
+        let topicHandle = rd_kafka_topic_new(handle.pointer, topic, nil)
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var copiedValue = value
+        var copiedKey = key ?? []
+        let rc = copiedValue.withUnsafeMutableBytes { valueBytes in
+            copiedKey.withUnsafeMutableBytes { keyBytes in
+                rd_kafka_produce(
+                    topicHandle, partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, valueBytes.baseAddress,
+                    valueBytes.count, key == nil ? nil : keyBytes.baseAddress, key == nil ? 0 : keyBytes.count, nil)
+            }
+        }
+        guard rc == 0 else { throw KafkaError("producing to \(topic)", code: rd_kafka_last_error()) }
+        rd_kafka_poll(handle.pointer, 0)
+    }
+
+    /// Waits up to `timeoutMs` for every queued record to be delivered.
+    func flush(timeoutMs: Int32) throws {
+        let err = rd_kafka_flush(handle.pointer, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("flushing records", code: err) }
+    }
+}
