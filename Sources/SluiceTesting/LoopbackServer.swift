@@ -43,6 +43,29 @@ public final class LoopbackServer: Sendable {
 
     deinit { Glibc.close(listener) }
 
+    /// A port of 127.0.0.1 free a moment ago (for a server in another process; another program may take it
+    /// first, rarely).
+    public static func freePort() throws -> Int {
+        let (fd, port) = try listeningSocket()
+        Glibc.close(fd)
+        return port
+    }
+
+    /// Whether something accepts connections on 127.0.0.1:`port`.
+    public static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
     /// Waits up to `timeout` for a client to connect; nil if none did.
     public func accept(timeout: Duration = .seconds(10)) -> LoopbackConnection? {
         var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)

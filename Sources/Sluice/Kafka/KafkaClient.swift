@@ -100,6 +100,33 @@ final class KafkaHandle: @unchecked Sendable {
         return topics
     }
 
+    /// Makes `topic` with `partitions` partitions (replication 1); a topic that exists already is left as it is.
+    func createTopic(_ topic: String, partitions: Int32, timeoutMs: Int32) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, 1, &error, error.count) else {
+            throw KafkaError("topic \(topic) with \(partitions) partitions: refused by the client")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        let queue = rd_kafka_queue_new(pointer)
+        defer { rd_kafka_queue_destroy(queue) }
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(pointer, &topics, 1, nil, queue)
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs) else {
+            throw KafkaError("making topic \(topic): no answer within \(timeoutMs) ms")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let eventError = rd_kafka_event_error(event)
+        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("making topic \(topic)", code: eventError) }
+        var count = 0
+        guard let result = rd_kafka_event_CreateTopics_result(event),
+            let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1
+        else { throw KafkaError("making topic \(topic): no result") }
+        let topicError = rd_kafka_topic_result_error(results[0])
+        guard topicError == RD_KAFKA_RESP_ERR_NO_ERROR || topicError == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw KafkaError("making topic \(topic)", code: topicError)
+        }
+    }
+
     /// The group's committed offsets of `partitions` (absent: none committed).
     func committed(_ partitions: [TopicPartition], timeoutMs: Int32) throws -> [TopicPartition: Int64] {
         let list = Self.list(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) })

@@ -157,8 +157,7 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
     /// port, and the job runs without its page.
     @Test func aTakenPortMovesToTheNextOrWarnsAndTheJobRuns() throws {
         let logs = CapturedLogs.shared
-        let taken = try ListeningSocket()
-        defer { taken.close() }
+        let taken = try LoopbackServer()  // holds the port the page asks for
         try StreamTest.exclusively {
             let ssc = try monitoredJob(appName: "port test", conf: ["spark.ui.port": "\(taken.port)"])
             try ssc.start()
@@ -204,12 +203,12 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
             try ssc.start()
             let url = try #require(ssc.uiWebURL)
             let port = Int(url.split(separator: ":").last ?? "") ?? 0
-            #expect(ListeningSocket.accepts(port: port))
+            #expect(LoopbackServer.accepts(port: port))
             ssc.stop()
             #expect(ssc.uiWebURL == nil)
             return port
         }
-        #expect(!ListeningSocket.accepts(port: port), "the port is closed after stop()")
+        #expect(!LoopbackServer.accepts(port: port), "the port is closed after stop()")
         try StreamTest.exclusively {
             let ssc = try monitoredJob(appName: "off", conf: ["spark.ui.enabled": "false"])
             try ssc.start()
@@ -270,45 +269,5 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
         #expect(page.0 == 200 && page.1.contains("a&lt;b&gt;&amp;&quot;c&quot;") && !page.1.contains("a<b>"))
         #expect(answer("/streaming/batch/?id=5").0 == 200)
         #expect(answer("/static/streaming.js").0 == 200)
-    }
-}
-
-/// A socket listening on 127.0.0.1 at a free port (to take a port away from the page).
-struct ListeningSocket {
-    let descriptor: Int32
-    let port: Int
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.descriptor = descriptor
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
-                bind(descriptor, sockaddrPointer, length) == 0 && listen(descriptor, 4) == 0
-                    && getsockname(descriptor, sockaddrPointer, &length) == 0
-            }
-        }
-        guard bound else { throw StreamingError(.internalFailure, "no listening socket: errno \(errno)") }
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func close() { _ = Glibc.close(descriptor) }
-
-    /// Whether something accepts connections on 127.0.0.1:`port`.
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { _ = Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 }
