@@ -49,8 +49,11 @@ final class KafkaHandle: @unchecked Sendable {
     /// A client of `kind` with `configuration` (librdkafka's keys; the Java client's names of the same
     /// settings, such as `bootstrap.servers`, are librdkafka's too).
     /// - Throws: ``KafkaError`` naming the key and value librdkafka refused.
-    init(_ kind: rd_kafka_type_t, configuration: [String: String]) throws {
+    init(
+        _ kind: rd_kafka_type_t, configuration: [String: String], prepare: (OpaquePointer?) -> Void = { _ in }
+    ) throws {
         let conf = rd_kafka_conf_new()
+        prepare(conf)
         var error = [CChar](repeating: 0, count: 512)
         func text() -> String { String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         for (key, value) in configuration.sorted(by: { $0.key < $1.key }) where !javaOnlyKafkaKeys.contains(key) {
@@ -198,7 +201,8 @@ final class KafkaConsumerPool: Sendable {
         conf["enable.auto.commit"] = "false"
         conf["enable.partition.eof"] = "true"
         conf["auto.offset.reset"] = "error"
-        if let group = conf["group.id"] { conf["group.id"] = "spark-executor-" + group }
+        // librdkafka's consumer needs a group even for assigned partitions; Spark's executors use their own.
+        conf["group.id"] = "spark-executor-" + (conf["group.id"] ?? "sluice")
         self.configuration = conf
         self.capacity = capacity
     }
@@ -213,10 +217,13 @@ final class KafkaConsumerPool: Sendable {
         return try body(consumer)
     }
 
-    /// The records of `range`, in offset order, waiting up to `pollTimeoutMs` for each poll.
+    /// The records of `range`, in offset order, waiting up to `pollTimeoutMs` for each poll; with `stopAtEnd`,
+    /// the partition's end also ends the range (offsets taken by transaction markers hold no record).
     /// - Throws: ``KafkaError`` naming the topic, partition and offset when the broker cannot give them (gone
     ///   by retention, the broker down past the timeout).
-    func read(_ range: OffsetRange, pollTimeoutMs: Int32, _ emit: (ConsumerRecord) throws -> Void) throws {
+    func read(
+        _ range: OffsetRange, pollTimeoutMs: Int32, stopAtEnd: Bool = false, _ emit: (ConsumerRecord) throws -> Void
+    ) throws {
         guard range.untilOffset > range.fromOffset else { return }
         try withConsumer { consumer in
             let list = KafkaHandle.list([(range.topicPartition, range.fromOffset)])
@@ -236,7 +243,7 @@ final class KafkaConsumerPool: Sendable {
                 defer { rd_kafka_message_destroy(message) }
                 let m = message.pointee
                 if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    if m.offset >= range.untilOffset { break }
+                    if m.offset >= range.untilOffset || stopAtEnd { break }
                     continue
                 }
                 guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -257,34 +264,119 @@ final class KafkaConsumerPool: Sendable {
     }
 }
 
-/// A producer for tests and the Kafka sink: records to a topic, each delivered or failed with the broker's error.
-final class KafkaProducer: Sendable {
-    private let handle: KafkaHandle
-
-    init(configuration: [String: String]) throws {
-        handle = try KafkaHandle(RD_KAFKA_PRODUCER, configuration: configuration)
+/// The delivery reports of a set of records (one batch's): counted as librdkafka reports them.
+final class DeliveryReports: Sendable {
+    struct Counts {
+        var delivered = 0
+        var failed = 0
+        var firstError: String?
     }
 
-    /// Queues `value` (with `key`) for `topic`, at `partition` or where the partitioner puts it.
-    func send(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]) throws {
+    let counts = Mutex(Counts())
+
+    func record(_ error: rd_kafka_resp_err_t, topic: String, partition: Int32) {
+        counts.withLock { c in
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+                c.delivered += 1
+            } else {
+                c.failed += 1
+                if c.firstError == nil { c.firstError = KafkaError("delivering a record to \(topic)-\(partition)", code: error).message }
+            }
+        }
+    }
+}
+
+/// librdkafka's delivery report callback: the record's opaque is its batch's ``DeliveryReports``, retained when
+/// the record was queued.
+private let deliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = {
+    _, message, _ in
+    guard let message, let opaque = message.pointee._private else { return }
+    let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeRetainedValue()
+    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+    reports.record(message.pointee.err, topic: topic, partition: message.pointee.partition)
+}
+
+/// A producer: records to topics, each one's delivery reported to the ``DeliveryReports`` it was sent with;
+/// with `transactional.id`, in transactions.
+final class KafkaProducer: Sendable {
+    let handle: KafkaHandle
+    let transactional: Bool
+
+    init(configuration: [String: String]) throws {
+        handle = try KafkaHandle(RD_KAFKA_PRODUCER, configuration: configuration) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, deliveryReport)
+        }
+        transactional = configuration["transactional.id"] != nil
+    }
+
+    /// Queues `value` (with `key`) for `topic`, at `partition` or where the partitioner puts it; its delivery
+    /// goes to `reports`. Waits while librdkafka's queue is full.
+    func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8], reports: DeliveryReports = DeliveryReports()
+    ) throws {
         let topicHandle = rd_kafka_topic_new(handle.pointer, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
         var copiedValue = value
         var copiedKey = key ?? []
-        let rc = copiedValue.withUnsafeMutableBytes { valueBytes in
-            copiedKey.withUnsafeMutableBytes { keyBytes in
-                rd_kafka_produce(
-                    topicHandle, partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, valueBytes.baseAddress,
-                    valueBytes.count, key == nil ? nil : keyBytes.baseAddress, key == nil ? 0 : keyBytes.count, nil)
+        while true {
+            let opaque = Unmanaged.passRetained(reports).toOpaque()
+            let rc = copiedValue.withUnsafeMutableBytes { valueBytes in
+                copiedKey.withUnsafeMutableBytes { keyBytes in
+                    rd_kafka_produce(
+                        topicHandle, partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, valueBytes.baseAddress,
+                        valueBytes.count, key == nil ? nil : keyBytes.baseAddress, key == nil ? 0 : keyBytes.count, opaque)
+                }
             }
+            if rc == 0 { break }
+            Unmanaged<DeliveryReports>.fromOpaque(opaque).release()
+            let error = rd_kafka_last_error()
+            guard error == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError("producing to \(topic)", code: error) }
+            rd_kafka_poll(handle.pointer, 100)
         }
-        guard rc == 0 else { throw KafkaError("producing to \(topic)", code: rd_kafka_last_error()) }
         rd_kafka_poll(handle.pointer, 0)
     }
 
-    /// Waits up to `timeoutMs` for every queued record to be delivered.
+    /// Waits up to `timeoutMs` for every queued record's delivery report.
     func flush(timeoutMs: Int32) throws {
         let err = rd_kafka_flush(handle.pointer, timeoutMs)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("flushing records", code: err) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("waiting for records to be delivered", code: err) }
+    }
+
+    /// Runs a librdkafka transaction call; its error as a ``KafkaError`` (nil: none).
+    func transactionCall(_ what: String, _ call: () -> OpaquePointer?) -> KafkaError? {
+        guard let error = call() else { return nil }
+        defer { rd_kafka_error_destroy(error) }
+        return KafkaError("\(what): \(String(cString: rd_kafka_error_string(error)))", code: rd_kafka_error_code(error).rawValue)
+    }
+
+    func initTransactions(timeoutMs: Int32) throws {
+        if let error = transactionCall("starting transactions", { rd_kafka_init_transactions(handle.pointer, timeoutMs) }) { throw error }
+    }
+
+    func beginTransaction() throws {
+        if let error = transactionCall("beginning a transaction", { rd_kafka_begin_transaction(handle.pointer) }) { throw error }
+    }
+
+    /// Adds the consumer group `group`'s next offsets (`offsets`) to the open transaction.
+    func sendOffsets(_ offsets: [TopicPartition: Int64], group: String, timeoutMs: Int32) throws {
+        guard !offsets.isEmpty else { return }
+        let list = KafkaHandle.list(offsets.map { ($0.key, $0.value) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let metadata = rd_kafka_consumer_group_metadata_new(group)
+        defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+        if let error = transactionCall("adding offsets of group \(group) to the transaction", {
+            rd_kafka_send_offsets_to_transaction(handle.pointer, list, metadata, timeoutMs)
+        }) { throw error }
+    }
+
+    func commitTransaction(timeoutMs: Int32) throws {
+        if let error = transactionCall("committing the transaction", { rd_kafka_commit_transaction(handle.pointer, timeoutMs) }) {
+            throw error
+        }
+    }
+
+    /// Aborts the open transaction (what it wrote is never read by read_committed consumers).
+    func abortTransaction(timeoutMs: Int32) {
+        _ = transactionCall("aborting the transaction", { rd_kafka_abort_transaction(handle.pointer, timeoutMs) })
     }
 }
