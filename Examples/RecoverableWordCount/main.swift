@@ -11,13 +11,16 @@
 //   window    word counts over the last 5 batches              (reduceByKeyAndWindow with an inverse)
 //   timeouts  "word:count" per word seen, "word:timeout:count" when a word is idle for 3 batches (mapWithState)
 //   socket    every line's count since the start, lines read from a socket with the write-ahead log on
-// SOURCE      a directory of text files (files are taken by modification time), or HOST:PORT for `socket`
+//   kafka     the batch's count of each record value, records read by a direct Kafka stream (offset ranges in
+//             the checkpoint; 100 records a second per partition at most)
+// SOURCE      a directory of text files (files are taken by modification time), HOST:PORT for `socket`, or
+//             HOST:PORT/TOPIC for `kafka`
 import Glibc
 import Sluice
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 5 else {
-    print("usage: RecoverableWordCount counts|running|window|timeouts|socket CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]")
+    print("usage: RecoverableWordCount counts|running|window|timeouts|socket|kafka CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]")
     exit(2)
 }
 let (mode, checkpointDirectory, output, source) = (arguments[1], arguments[2], arguments[3], arguments[4])
@@ -38,6 +41,7 @@ func createContext() throws -> StreamingContext {
             .set("spark.streaming.blockInterval", "\(max(1, batch.wholeMilliseconds / 2))ms")
             .set("spark.master", "local[3]")
     }
+    if mode == "kafka" { conf = conf.set("spark.streaming.kafka.maxRatePerPartition", "100") }
     let ssc = try StreamingContext(conf: conf, batchDuration: batch)
     ssc.checkpoint(checkpointDirectory)
     switch mode {
@@ -70,8 +74,15 @@ func createContext() throws -> StreamingContext {
             .updateStateByKey { (values: [Int], count: Int?) -> Int? in values.reduce(count ?? 0, +) }
             .checkpoint(batch * 2)
             .saveAsTextFiles(prefix: output)
+    case "kafka":
+        let parts = source.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2 else { throw StreamingError(.invalidArgument, "kafka mode needs HOST:PORT/TOPIC, got \(source)") }
+        let params = ["bootstrap.servers": String(parts[0]), "group.id": "recoverable", "auto.offset.reset": "earliest"]
+        KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe([String(parts[1])], params))
+            .map { ($0.valueString, 1) }.reduceByKey(+)
+            .saveAsTextFiles(prefix: output)
     default:
-        throw StreamingError(.invalidArgument, "unknown mode \(mode): use counts, running, window, timeouts or socket")
+        throw StreamingError(.invalidArgument, "unknown mode \(mode): use counts, running, window, timeouts, socket or kafka")
     }
     return ssc
 }

@@ -310,3 +310,62 @@ import Testing
         Swift.print("socket crash test: \(counts.count) lines counted once, \(lost) lost in flight at \(Self.kills) kills, \(logged.count) seen in the log")
     }
 }
+
+extension CrashRecoveryTests {
+    /// A checkpointed direct Kafka stream (noida-db) killed with SIGKILL at random moments and restarted with
+    /// getOrCreate: the batches' outputs together hold every record exactly once (the offset ranges come back from
+    /// the checkpoint; a batch run again reads the same records and replaces its own output).
+    @Test func directKafkaStreamExactlyOnceAcrossKills() throws {
+        let run = Run(directory: try TemporaryDirectory(prefix: "sluice-crash-kafka"))
+        defer { run.directory.remove() }
+        let broker = try NoidaBroker()
+        defer { broker.stop() }
+        try KafkaHandle.consumer(configuration: ["bootstrap.servers": broker.bootstrapServers])
+            .createTopic("records", partitions: 3, timeoutMs: 10_000)
+        let producer = try KafkaProducer(configuration: ["bootstrap.servers": broker.bootstrapServers])
+        let total = 3_000
+        for i in 0..<total { try producer.send(topic: "records", partition: Int32(i % 3), value: Array("r\(i)".utf8)) }
+        try producer.flush(timeoutMs: 30_000)
+        // 100 records a second per partition in 100 ms batches: 30 a batch, 100 batches to read them all.
+        let source = "\(broker.bootstrapServers)/records"
+        var child = try start("kafka", run, source: source)
+        var random = SeededGenerator(seed: 21)
+        for _ in 0..<10 {
+            usleep(UInt32.random(in: 200_000...800_000, using: &random))
+            child.killAndWait()
+            child = try start("kafka", run, source: source)
+        }
+        /// Every record's count over the batches' outputs (`outputs` checks that each one is complete).
+        func counted() throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for (_, lines) in try outputs(run) {
+                for line in lines {
+                    let inner = line.dropFirst().dropLast()  // "(r17,1)"
+                    guard let comma = inner.lastIndex(of: ","), let n = Int(inner[inner.index(after: comma)...]) else {
+                        Issue.record("unexpected output line \(line)")
+                        continue
+                    }
+                    counts[String(inner[..<comma]), default: 0] += n
+                }
+            }
+            return counts
+        }
+        // While it runs, a batch being written is a temporary directory: count the finished ones by their _SUCCESS.
+        func finishedLines() -> Int {
+            let root = "\(run.directory.path)/out"
+            return (directoryNames(root) ?? []).filter { $0.hasPrefix("o-") && access("\(root)/\($0)/_SUCCESS", F_OK) == 0 }.reduce(0) {
+                total, name in
+                total + (directoryNames("\(root)/\(name)") ?? []).filter { $0.hasPrefix("part-") }.reduce(0) {
+                    $0 + ((try? SystemCalls.live.readFile("\(root)/\(name)/\($1)"))?.filter { $0 == UInt8(ascii: "\n") }.count ?? 0)
+                }
+            }
+        }
+        try waitFor("every record in the output", run, timeout: 180) { finishedLines() >= total }
+        child.signal(SIGTERM)
+        _ = try #require(child.wait(timeout: .seconds(120)), "the program did not stop after SIGTERM")
+        let counts = try counted()
+        let wrong = counts.filter { $0.value != 1 }
+        #expect(counts.count == total && wrong.isEmpty, "\(counts.count) records counted; not once: \(wrong.prefix(10))\nlog:\n\(log(run))")
+        #expect(log(run).contains("recovering from checkpoint"), "the program recovered from its checkpoint after kills")
+    }
+}
