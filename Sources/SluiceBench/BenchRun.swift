@@ -22,6 +22,10 @@ public struct RunSettings: Sendable {
     public var progress: ProgressStyle
     /// Keys in the state of the stateful workload (all loaded before the first batch).
     public var keys: Int
+    /// Where the records come from.
+    public var source: BenchSource = .generator
+    /// With the Kafka source: the broker to use (nil: a noida-db broker started for the run).
+    public var brokers: String?
 
     public init(
         workload: StreamWorkload, batchMs: Int, rate: Int, duration: Double, warmup: Double, threads: Int?,
@@ -112,9 +116,13 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     // The socket workload's peer: a process of its own, so that its CPU is not the job's.
     let sender = settings.workload == .socket ? try LineSender(rate: settings.rate) : nil
     defer { sender?.stop() }
-    settings.workload.build(
+    // The Kafka source's broker and producer process, likewise out of the job's process.
+    let feed = settings.source == .kafka
+        ? try KafkaFeed(workload: settings.workload, rate: settings.rate, brokers: settings.brokers) : nil
+    defer { feed?.stop() }
+    let kafkaStream = settings.workload.build(
         on: ssc, rate: settings.rate, batch: .milliseconds(settings.batchMs), keys: settings.keys,
-        socketPort: sender?.port ?? 0)
+        socketPort: sender?.port ?? 0, kafka: feed.map { ($0.brokers, $0.topic) })
 
     let startWall = wallMilliseconds()
     let start = now()
@@ -143,13 +151,15 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     let grace = now() + max(2, 4 * Double(settings.batchMs) / 1_000)
     let lastBatch = measureTo - measureTo % Int64(settings.batchMs)
     while now() < grace && !(recorder.all.last.map { $0.time >= lastBatch } ?? false) { usleep(20_000) }
+    let lag = kafkaStream.flatMap { feed?.lag(after: $0.nextOffsets) }
     ssc.stop()
     if settings.progress == .live { output("\r\u{1B}[K") }
     if let error = ssc.error { throw error }
     return RunResult(
         settings: settings, batches: recorder.all, startWall: startWall, measureFrom: measureFrom,
         measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS(),
-        checkpoints: ssc.checkpointDirectory == nil ? nil : ssc.checkpointStatistics, writeAheadLog: logged)
+        checkpoints: ssc.checkpointDirectory == nil ? nil : ssc.checkpointStatistics, writeAheadLog: logged,
+        consumerLag: lag)
 }
 
 /// The live line: elapsed, rate over the last second, batches, last processing time and delay, memory.

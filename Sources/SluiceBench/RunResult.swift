@@ -17,6 +17,8 @@ struct RunResult {
     var checkpoints: CheckpointStatistics? = nil
     /// Whether the receiver write-ahead log was on.
     var writeAheadLog = false
+    /// With the Kafka source: records in the topic the stream had not reached when the run ended.
+    var consumerLag: Int64? = nil
 
     var batchMs: Int64 { Int64(settings.batchMs) }
 
@@ -111,6 +113,9 @@ struct RunResult {
                 "  checkpoints         \(c.count) written, mean \(trimmed(c.meanMilliseconds)) ms, max "
                     + "\(trimmed(c.maxMilliseconds)) ms, last \(c.lastBytes / 1_000_000) MB of stream data"
                     + (writeAheadLog ? " (receiver write-ahead log on)" : ""))
+        }
+        if let lag = consumerLag {
+            lines.append("  consumer lag        \(lag) records in the topic after the last batch's ranges, at the end")
         }
         lines.append("")
         if let why = fallsBehindBecause {

@@ -70,6 +70,19 @@ public struct StreamBench: ParsableCommand {
     @Option(help: "Serve the Streaming page of a finished run from its event log directory (spark.eventLog.dir/<run>) until interrupted.")
     var history: String?
 
+    @Option(help: "Where records come from: generator (embedded), or kafka (a topic on a local broker, filled by a producer process; wordcount and grouped).")
+    var source: BenchSource = .generator
+
+    @Option(help: "With --source kafka: the broker's host:port (default: a noida-db broker started for the run).")
+    var brokers: String?
+
+    /// The Kafka source's producer process: the brokers it writes to (not for users).
+    @Option(help: .hidden)
+    var produceKafka: String?
+
+    @Option(help: .hidden)
+    var topic: String?
+
     /// The socket workload's sender process: the listening socket it inherits (not for users).
     @Option(help: .hidden)
     var serveLines: Int32?
@@ -106,6 +119,9 @@ public struct StreamBench: ParsableCommand {
         }
         guard keys > 0 else { throw ValidationError("--keys must be positive, got \(keys)") }
         guard (1...64).contains(writers) else { throw ValidationError("--writers must be in 1...64, got \(writers)") }
+        if source == .kafka && ![.wordcount, .grouped].contains(workload) {
+            throw ValidationError("--source kafka runs the wordcount and grouped workloads, not \(workload.rawValue)")
+        }
     }
 
     /// The properties of `--conf` (none without it), with the monitoring page on only for `--ui` (or when the
@@ -120,13 +136,19 @@ public struct StreamBench: ParsableCommand {
     func settings(progress: ProgressStyle) throws -> RunSettings {
         let p = try parsed()
         let properties = try properties()
-        return RunSettings(
+        var settings = RunSettings(
             workload: workload, batchMs: p.batchMs, rate: p.rate, duration: p.duration, warmup: p.warmup,
             threads: threads, conf: properties, progress: progress, keys: keys)
+        settings.source = source
+        settings.brokers = brokers
+        return settings
     }
 
     public func run() throws {
         if let serveLines { throw ExitCode(LineSender.serve(listening: serveLines, rate: try parsed().rate)) }
+        if let produceKafka, let topic {
+            throw ExitCode(KafkaFeed.produce(brokers: produceKafka, topic: topic, rate: try parsed().rate, workload: workload))
+        }
         if let history {
             try HistoryServer(directory: history, conf: try properties()).run()
             return

@@ -39,8 +39,30 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
     var needsCheckpoint: Bool { self == .windowed || self == .stateful }
 
     /// Builds the job on `ssc`, fed by the generator at `rate` records per second (the socket workload: by the
-    /// sender listening on `socketPort`).
-    func build(on ssc: StreamingContext, rate: Int?, batch: Duration, keys: Int = 1_000_000, socketPort: Int = 0) {
+    /// sender listening on `socketPort`; with `kafka`, the word count and the grouped count read that topic with a
+    /// direct stream, which is returned).
+    @discardableResult
+    func build(
+        on ssc: StreamingContext, rate: Int?, batch: Duration, keys: Int = 1_000_000, socketPort: Int = 0,
+        kafka: (brokers: String, topic: String)? = nil
+    ) -> DirectKafkaInputDStream? {
+        if let kafka {
+            let stream = KafkaUtils.createDirectStream(
+                ssc, .preferConsistent,
+                .subscribe([kafka.topic], ["bootstrap.servers": kafka.brokers, "group.id": "streambench", "auto.offset.reset": "earliest"]))
+            if self == .grouped {
+                stream.map { ($0.value.reduce(0) { $0 * 10 + Int($1) - 48 } % 1000, 1) }
+                    .reduceByKey(+)
+                    .foreachRDD { rdd in _ = try rdd.count() }
+            } else {
+                stream.map(\.valueString)
+                    .flatMap { $0.split(ascii: " ") }
+                    .map { ($0, 1) }
+                    .reduceByKey(+)
+                    .foreachRDD { rdd in _ = try rdd.count() }
+            }
+            return stream
+        }
         switch self {
         case .socket:
             ssc.socketTextStream("127.0.0.1", socketPort)
@@ -82,5 +104,6 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
         case .codec, .recovery, .wal, .idle:
             break
         }
+        return nil
     }
 }

@@ -127,6 +127,9 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
         super.init(context: context, name: "DirectKafkaInputDStream")
     }
 
+    /// Where the next batch starts, per partition (empty before the first batch).
+    package var nextOffsets: [TopicPartition: Int64] { offsets.withLock { $0.current ?? [:] } }
+
     /// The offset ranges batch `time` reads (nil: no such batch remembered).
     public func offsetRanges(at time: Time) -> [OffsetRange]? { offsets.withLock { $0.ranges[time] } }
 
@@ -264,6 +267,13 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
             offsets.withLock { o in o.toCommit.merge(toCommit) { max($0, $1) } }
         }
         return ranges
+    }
+
+    /// Closes the stream's clients when the context stops (before a broker the program stops next goes away).
+    override func clearAll() {
+        super.clearAll()
+        driver.withLock { $0 = nil }
+        pool.drain()
     }
 
     override func clearMetadata(_ time: Time) {

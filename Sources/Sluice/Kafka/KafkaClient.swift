@@ -1,6 +1,17 @@
 import CRdKafka
 import Glibc
+import Logging
 import Synchronization
+
+/// librdkafka's own messages (its syslog levels), through swift-log as `sluice.kafka`, rather than to standard
+/// error.
+private let kafkaLog: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+    _, level, facility, text in
+    let logger = Logger(label: LogLayer.kafka.label)
+    let severity: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level == 5 ? .notice : level == 6 ? .info : .debug
+    let message = text.map { String(cString: $0) } ?? ""
+    logger.log(level: severity, "librdkafka \(facility.map { String(cString: $0) } ?? ""): \(message)")
+}
 
 /// A topic and partition (Kafka's `TopicPartition`).
 public struct TopicPartition: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
@@ -41,7 +52,7 @@ let javaOnlyKafkaKeys: Set<String> = ["key.deserializer", "value.deserializer", 
 
 /// A librdkafka client (consumer or producer). librdkafka's handles are thread-safe; the handle is destroyed
 /// with the object.
-final class KafkaHandle: @unchecked Sendable {
+package final class KafkaHandle: @unchecked Sendable {
     // @unchecked: `pointer` is a librdkafka handle, which librdkafka makes safe to use from any thread.
     let pointer: OpaquePointer
     let configuration: [String: String]
@@ -53,6 +64,7 @@ final class KafkaHandle: @unchecked Sendable {
         _ kind: rd_kafka_type_t, configuration: [String: String], prepare: (OpaquePointer?) -> Void = { _ in }
     ) throws {
         let conf = rd_kafka_conf_new()
+        rd_kafka_conf_set_log_cb(conf, kafkaLog)
         prepare(conf)
         var error = [CChar](repeating: 0, count: 512)
         func text() -> String { String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
@@ -74,12 +86,12 @@ final class KafkaHandle: @unchecked Sendable {
     deinit { rd_kafka_destroy(pointer) }
 
     /// A consumer client with `configuration`.
-    static func consumer(configuration: [String: String]) throws -> KafkaHandle {
+    package static func consumer(configuration: [String: String]) throws -> KafkaHandle {
         try KafkaHandle(RD_KAFKA_CONSUMER, configuration: configuration)
     }
 
     /// The low and high watermarks of `partition` (the first offset kept and the next offset to be written).
-    func watermarks(_ partition: TopicPartition, timeoutMs: Int32) throws -> (low: Int64, high: Int64) {
+    package func watermarks(_ partition: TopicPartition, timeoutMs: Int32) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
         let err = rd_kafka_query_watermark_offsets(pointer, partition.topic, partition.partition, &low, &high, timeoutMs)
@@ -104,7 +116,7 @@ final class KafkaHandle: @unchecked Sendable {
     }
 
     /// Makes `topic` with `partitions` partitions (replication 1); a topic that exists already is left as it is.
-    func createTopic(_ topic: String, partitions: Int32, timeoutMs: Int32) throws {
+    package func createTopic(_ topic: String, partitions: Int32, timeoutMs: Int32) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, 1, &error, error.count) else {
             throw KafkaError("topic \(topic) with \(partitions) partitions: refused by the client")
@@ -207,6 +219,9 @@ final class KafkaConsumerPool: Sendable {
         self.capacity = capacity
     }
 
+    /// Closes the idle consumers (the stream stopped).
+    func drain() { idle.withLock { $0 = [] } }
+
     /// Runs `body` with an idle consumer, or a new one; the consumer goes back to the pool after.
     func withConsumer<R>(_ body: (KafkaHandle) throws -> R) throws -> R {
         let consumer = try idle.withLock { $0.popLast() } ?? KafkaHandle(RD_KAFKA_CONSUMER, configuration: configuration)
@@ -265,7 +280,7 @@ final class KafkaConsumerPool: Sendable {
 }
 
 /// The delivery reports of a set of records (one batch's): counted as librdkafka reports them.
-final class DeliveryReports: Sendable {
+package final class DeliveryReports: Sendable {
     struct Counts {
         var delivered = 0
         var failed = 0
@@ -273,6 +288,8 @@ final class DeliveryReports: Sendable {
     }
 
     let counts = Mutex(Counts())
+
+    package init() {}
 
     func record(_ error: rd_kafka_resp_err_t, topic: String, partition: Int32) {
         counts.withLock { c in
@@ -298,11 +315,18 @@ private let deliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kaf
 
 /// A producer: records to topics, each one's delivery reported to the ``DeliveryReports`` it was sent with;
 /// with `transactional.id`, in transactions.
-final class KafkaProducer: Sendable {
+package final class KafkaProducer: @unchecked Sendable {
+    // @unchecked: librdkafka's handles are thread-safe; `topics` is behind a lock.
     let handle: KafkaHandle
     let transactional: Bool
+    /// librdkafka topic handles, made once per topic.
+    private let topics = Mutex<[String: OpaquePointer?]>([:])
 
-    init(configuration: [String: String]) throws {
+    deinit {
+        for (_, topic) in topics.withLock({ $0 }) { rd_kafka_topic_destroy(topic) }
+    }
+
+    package init(configuration: [String: String]) throws {
         handle = try KafkaHandle(RD_KAFKA_PRODUCER, configuration: configuration) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReport)
         }
@@ -314,21 +338,32 @@ final class KafkaProducer: Sendable {
     func send(
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8], reports: DeliveryReports = DeliveryReports()
     ) throws {
-        let topicHandle = rd_kafka_topic_new(handle.pointer, topic, nil)
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var copiedValue = value
-        var copiedKey = key ?? []
-        while true {
-            let opaque = Unmanaged.passRetained(reports).toOpaque()
-            let rc = copiedValue.withUnsafeMutableBytes { valueBytes in
-                copiedKey.withUnsafeMutableBytes { keyBytes in
-                    rd_kafka_produce(
-                        topicHandle, partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, valueBytes.baseAddress,
-                        valueBytes.count, key == nil ? nil : keyBytes.baseAddress, key == nil ? 0 : keyBytes.count, opaque)
-                }
+        let keyBytes = key ?? []
+        try keyBytes.withUnsafeBytes { keyBytes in
+            try value.withUnsafeBytes { valueBytes in
+                try send(topic: topic, partition: partition, key: key == nil ? nil : keyBytes, value: valueBytes, reports: reports)
             }
+        }
+    }
+
+    /// As ``send(topic:partition:key:value:reports:)``, from bytes librdkafka copies.
+    package func send(
+        topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+        reports: DeliveryReports? = nil
+    ) throws {
+        let topicHandle = topics.withLock { topics in
+            if let known = topics[topic] { return known }
+            let made = rd_kafka_topic_new(handle.pointer, topic, nil)
+            topics[topic] = made
+            return made
+        }
+        while true {
+            let opaque = reports.map { Unmanaged.passRetained($0).toOpaque() }
+            let rc = rd_kafka_produce(
+                topicHandle, partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: value.baseAddress),
+                value.count, key?.baseAddress, key?.count ?? 0, opaque)
             if rc == 0 { break }
-            Unmanaged<DeliveryReports>.fromOpaque(opaque).release()
+            if let opaque { Unmanaged<DeliveryReports>.fromOpaque(opaque).release() }
             let error = rd_kafka_last_error()
             guard error == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError("producing to \(topic)", code: error) }
             rd_kafka_poll(handle.pointer, 100)
@@ -337,7 +372,7 @@ final class KafkaProducer: Sendable {
     }
 
     /// Waits up to `timeoutMs` for every queued record's delivery report.
-    func flush(timeoutMs: Int32) throws {
+    package func flush(timeoutMs: Int32) throws {
         let err = rd_kafka_flush(handle.pointer, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("waiting for records to be delivered", code: err) }
     }

@@ -18,6 +18,8 @@ public enum LogLayer: String, Sendable, CaseIterable {
     case listener
     /// The monitoring page's server.
     case ui
+    /// The Kafka client (librdkafka's own messages).
+    case kafka
 
     /// The logger label (`sluice.context`, ...).
     public var label: String { "sluice.\(rawValue)" }

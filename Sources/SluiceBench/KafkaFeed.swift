@@ -1,0 +1,96 @@
+import ArgumentParser
+import Glibc
+import Sluice
+import SluiceTesting
+
+/// Where a streaming workload's records come from.
+public enum BenchSource: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// The embedded generator (a receiver in the job's process).
+    case generator
+    /// A Kafka topic on a local broker, filled by a separate producer process, read by a direct stream.
+    case kafka
+}
+
+/// The Kafka source of a run: a broker (noida-db started for the run, unless `--brokers` names one), a fresh
+/// topic of 4 partitions, and a producer process (streambench itself, run with `--produce-kafka`) writing the
+/// generator's records to it at the run's rate.
+final class KafkaFeed {
+    let brokers: String
+    let topic: String
+    private let broker: NoidaBroker?
+    private let producer: ChildProcess
+    private let client: KafkaHandle
+
+    init(workload: StreamWorkload, rate: Int, brokers: String?) throws {
+        broker = brokers == nil ? try NoidaBroker() : nil
+        let servers = brokers ?? broker?.bootstrapServers ?? ""
+        self.brokers = servers
+        topic = "streambench-\(workload.rawValue)-\(getpid())-\(wallMilliseconds())"
+        client = try KafkaHandle.consumer(configuration: ["bootstrap.servers": servers])
+        try client.createTopic(topic, partitions: 4, timeoutMs: 10_000)
+        producer = try ChildProcess(
+            "/proc/self/exe",
+            ["--produce-kafka", servers, "--topic", topic, "--rate", String(rate), "--workload", workload.rawValue],
+            logPath: "/dev/null")
+    }
+
+    /// Records in the topic past `next` (where the stream's next batch starts, per partition).
+    func lag(after next: [TopicPartition: Int64]) -> Int64? {
+        var lag: Int64 = 0
+        for partition in Int32(0)..<4 {
+            let key = TopicPartition(topic, partition)
+            guard let marks = try? client.watermarks(key, timeoutMs: 5_000) else { return nil }
+            lag += marks.high - (next[key] ?? marks.low)
+        }
+        return lag
+    }
+
+    func stop() {
+        producer.killAndWait()
+        broker?.stop()
+    }
+
+    /// The producer process's loop: `rate` records a second to `topic` (lines of 10 words for the word count,
+    /// numbers for the grouped count), spread over the partitions, until killed.
+    static func produce(brokers: String, topic: String, rate: Int, workload: StreamWorkload) -> Int32 {
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: [
+                "bootstrap.servers": brokers, "linger.ms": "5", "batch.num.messages": "10000",
+                "queue.buffering.max.messages": "1000000", "enable.idempotence": "false", "acks": "1",
+            ])
+        } catch {
+            print("streambench producer: \(error)")
+            return 1
+        }
+        let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
+        var random = SplitMix(seed: 1)
+        let pacer = Pacer(ratePerSecond: Double(rate))
+        let millisecond = max(1, rate / 1_000)
+        var sent = 0
+        while true {
+            let due = pacer.due(after: sent)
+            if due == 0 { continue }  // slept
+            let n = min(due, 64 * millisecond)
+            do {
+                if workload == .grouped {
+                    for _ in 0..<n {
+                        var text = String(Int(truncatingIfNeeded: random.next() % 1_000_000))
+                        try text.withUTF8 { try producer.send(topic: topic, key: nil, value: UnsafeRawBufferPointer($0)) }
+                    }
+                } else {
+                    var failure: (any Error)?
+                    maker.lines(n, &random) { line in
+                        guard failure == nil else { return }
+                        do { try producer.send(topic: topic, key: nil, value: line) } catch { failure = error }
+                    }
+                    if let failure { throw failure }
+                }
+            } catch {
+                print("streambench producer: \(error)")
+                return 1
+            }
+            sent += n
+        }
+    }
+}
