@@ -28,8 +28,9 @@ final class KafkaFeed {
         topic = "streambench-\(workload.rawValue)-\(getpid())-\(wallMilliseconds())"
         client = try KafkaHandle.consumer(configuration: ["bootstrap.servers": servers])
         try client.createTopic(topic, partitions: 4, timeoutMs: 10_000)
+        // streambench itself; from a test process, the streambench built beside it.
         producer = try ChildProcess(
-            "/proc/self/exe",
+            ChildProcess.builtProduct("streambench") ?? "/proc/self/exe",
             ["--produce-kafka", servers, "--topic", topic, "--rate", String(rate), "--workload", workload.rawValue],
             logPath: "/dev/null")
     }

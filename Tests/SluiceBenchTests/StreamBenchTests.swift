@@ -124,6 +124,22 @@ import SluiceTesting
         #expect(result.svg().hasPrefix("<svg") && result.svg().contains("polyline"))
     }
 
+    /// The Kafka source end to end: a noida-db broker, the producer process (the streambench built beside the
+    /// tests) and the direct stream; the records read are the ones produced, and the report gives the lag.
+    @Test(arguments: [StreamWorkload.wordcount, .grouped])
+    func theKafkaSourceFeedsTheJobThroughABroker(_ workload: StreamWorkload) throws {
+        let result = try StreamTest.exclusively {
+            var settings = RunSettings(
+                workload: workload, batchMs: 200, rate: 20_000, duration: 1.2, warmup: 0.6, threads: 2,
+                conf: StreamingConf(), progress: .quiet)
+            settings.source = .kafka
+            return try runStreaming(settings)
+        }
+        let records = result.measured.reduce(0) { $0 + $1.records }
+        #expect(records > 10_000, "about 20k records a second arrive through the broker: \(result.measured.map(\.records))")
+        #expect(result.consumerLag != nil && result.table().contains("consumer lag"))
+    }
+
     @Test func aRunCountsTheGeneratedRecords() throws {
         let result = try shortRun(.grouped, rate: 50_000)
         // 200 ms batches at 50k/s: 10,000 records a batch once running. On a loaded machine the generator may
