@@ -99,9 +99,16 @@ final class BatchRecorder: StreamingListener {
 
 /// Runs `settings`' job once and measures it.
 /// - Throws: a configuration or streaming error (with the key or reason), or the job's first error.
-func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0) }) throws -> RunResult {
+/// With `tolerateJobErrors`, a batch that fails ends the run as falling behind (``RunResult/jobFailure``).
+func runStreaming(
+    _ settings: RunSettings, tolerateJobErrors: Bool = false, output: (String) -> Void = { print($0) }
+) throws -> RunResult {
+    var failure: String?
     var conf = settings.conf.setMaster(settings.master).setAppName("streambench-\(settings.workload.rawValue)")
     if let block = settings.blockIntervalMs { conf = conf.set("spark.streaming.blockInterval", "\(block)ms") }
+    if settings.source == .kafka && !conf.contains("spark.streaming.kafka.consumer.poll.ms") {
+        conf = conf.set("spark.streaming.kafka.consumer.poll.ms", "10s")  // a stuck read ends the run soon
+    }
     let ssc = try StreamingContext(conf: conf, batchDuration: .milliseconds(settings.batchMs))
     var checkpoint: TemporaryDirectory?
     let logged = try conf.bool("spark.streaming.receiver.writeAheadLog.enable")
@@ -154,12 +161,15 @@ func runStreaming(_ settings: RunSettings, output: (String) -> Void = { print($0
     let lag = kafkaStream.flatMap { feed?.lag(after: $0.nextOffsets) }
     ssc.stop()
     if settings.progress == .live { output("\r\u{1B}[K") }
-    if let error = ssc.error { throw error }
+    if let error = ssc.error {
+        guard tolerateJobErrors else { throw error }
+        failure = "a batch failed: \(error)"
+    }
     return RunResult(
         settings: settings, batches: recorder.all, startWall: startWall, measureFrom: measureFrom,
         measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS(),
         checkpoints: ssc.checkpointDirectory == nil ? nil : ssc.checkpointStatistics, writeAheadLog: logged,
-        consumerLag: lag)
+        consumerLag: lag, jobFailure: failure)
 }
 
 /// The live line: elapsed, rate over the last second, batches, last processing time and delay, memory.

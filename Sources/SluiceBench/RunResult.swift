@@ -19,6 +19,8 @@ struct RunResult {
     var writeAheadLog = false
     /// With the Kafka source: records in the topic the stream had not reached when the run ended.
     var consumerLag: Int64? = nil
+    /// Why a batch failed, when the run went on despite it (`--find-max-rate` trials).
+    var jobFailure: String? = nil
 
     var batchMs: Int64 { Int64(settings.batchMs) }
 
@@ -72,7 +74,7 @@ struct RunResult {
     /// Why the job falls behind, or nil when it keeps up: achieved >= 99% of the target, the scheduling delay
     /// not growing, p99 processing time within the interval, and every batch of the window completed.
     var fallsBehindBecause: String? {
-        var reasons: [String] = []
+        var reasons: [String] = jobFailure.map { [$0] } ?? []
         let ratio = achievedRate / Double(settings.rate)
         if ratio < 0.99 { reasons.append("achieved \(trimmed(ratio * 100))% of the target rate") }
         if processing.p99 > Double(batchMs) {

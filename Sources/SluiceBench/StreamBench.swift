@@ -265,7 +265,7 @@ func findMaximumRate(_ base: RunSettings, output: @escaping (String) -> Void) th
         settings.rate = rate
         settings.progress = .quiet
         output("trying \(formatRate(Double(rate))) records/s ... ")
-        let result = try runStreaming(settings)
+        let result = try runStreaming(settings, tolerateJobErrors: true)
         let why = result.fallsBehindBecause
         output((why == nil ? "keeps up" : "falls behind") + "\n")
         search.trials.append((rate, why, result.processing.p99))
