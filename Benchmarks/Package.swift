@@ -10,6 +10,16 @@ let sluice = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletin
 // package-benchmark suites for Sluice's pieces. Run from this folder:
 //   swift package benchmark                       (all suites, release build)
 //   swift package benchmark thresholds check      (compare with Thresholds/, checked in)
+/// A package-benchmark suite in Benchmarks/<name>, measuring Sluice's `products`.
+func suite(_ name: String, using products: [String]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: products.map { .product(name: $0, package: sluice) } + [.product(name: "Benchmark", package: "benchmark")],
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}
+
 let package = Package(
     name: "SluiceBenchmarks",
     dependencies: [
@@ -17,44 +27,11 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
-        .executableTarget(
-            name: "Columnar",
-            dependencies: [
-                .product(name: "SluiceColumnar", package: sluice),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/Columnar",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "Execution",
-            dependencies: [
-                .product(name: "SluiceExecution", package: sluice),
-                .product(name: "SluiceColumnar", package: sluice),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/Execution",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "Streaming",
-            dependencies: [
-                .product(name: "Sluice", package: sluice),
-                .product(name: "SluiceTesting", package: sluice),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/Streaming",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "Monitoring",
-            dependencies: [
-                .product(name: "Sluice", package: sluice),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/Monitoring",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        suite("Columnar", using: ["SluiceColumnar"]),
+        suite("Execution", using: ["SluiceExecution", "SluiceColumnar"]),
+        suite("Streaming", using: ["Sluice", "SluiceTesting"]),
+        // Single-threaded figures of the monitoring page's model (no context: see Monitoring.swift).
+        suite("Monitoring", using: ["Sluice"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -32,13 +32,6 @@ import Testing
          "key.deserializer": "org.apache.kafka.common.serialization.StringDeserializer"]
     }
 
-    /// Runs batches `first...last` (seconds) on `clock`, each to its end.
-    func run(_ ssc: StreamingContext, _ clock: ManualClock, _ batches: ClosedRange<Int64>) {
-        for second in batches {
-            clock.set(to: Time(milliseconds: second * 1_000))
-            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: second * 1_000), timeout: .seconds(30)))
-        }
-    }
 
     @Test func everyRecordIsReadOnceAndEachBatchReadsContiguousRanges() throws {
         let (cluster, producer) = try cluster()
@@ -58,9 +51,9 @@ import Testing
             let recorder = EventRecorder()
             ssc.addStreamingListener(recorder)
             try ssc.start()
-            run(ssc, clock, 1...2)
+            runSeconds(ssc, clock, 1...2)
             try send((0..<90).map { "b\($0)" }, with: producer)
-            run(ssc, clock, 3...4)
+            runSeconds(ssc, clock, 3...4)
             ssc.waitForListeners()
             ssc.stop()
             return (seen.withLock { $0 }, ranges.withLock { $0 }, recorder.completedBatches)
@@ -90,7 +83,7 @@ import Testing
                 counts.withLock { $0.append(count) }
             }
             try ssc.start()
-            run(ssc, clock, 1...4)
+            runSeconds(ssc, clock, 1...4)
             ssc.stop()
             return counts.withLock { $0 }
         }
@@ -118,7 +111,7 @@ import Testing
             let clock = ManualClock()
             let ssc = try create(clock)
             try ssc.start()
-            run(ssc, clock, 1...2)
+            runSeconds(ssc, clock, 1...2)
             let stream = try #require(ssc.graph.inputs.first as? DirectKafkaInputDStream)
             firstRanges.withLock { $0 = stream.offsetRanges(at: Time(milliseconds: 2_000)) }
             ssc.stop()
@@ -131,7 +124,7 @@ import Testing
             let stream = try #require(ssc.graph.inputs.first as? DirectKafkaInputDStream)
             try ssc.start()
             #expect(stream.offsetRanges(at: Time(milliseconds: 2_000)) == firstRanges.withLock { $0 }, "the ranges came back")
-            run(ssc, clock, 3...4)
+            runSeconds(ssc, clock, 3...4)
             ssc.stop()
         }
         let values = seen.withLock { $0 }
@@ -150,7 +143,7 @@ import Testing
                 stream.commitAsync(stream.offsetRanges(at: time) ?? [])
             }
             try ssc.start()
-            run(ssc, clock, 1...2)  // the second batch commits what the first read
+            runSeconds(ssc, clock, 1...2)  // the second batch commits what the first read
             ssc.stop()
         }
         let reader = try KafkaHandle.consumer(configuration: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "g2"])
@@ -173,7 +166,7 @@ import Testing
                 seen.withLock { $0 += values }
             }
             try ssc.start()
-            run(ssc, clock, 1...1)
+            runSeconds(ssc, clock, 1...1)
             ssc.stop()
             return seen.withLock { $0 }
         }
@@ -200,7 +193,7 @@ import Testing
                     seen.withLock { $0 += values }
                 }
                 try ssc.start()
-                run(ssc, clock, 1...1)
+                runSeconds(ssc, clock, 1...1)
                 ssc.stop()
                 return seen.withLock { $0 }.sorted()
             }
@@ -217,7 +210,7 @@ import Testing
             let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
             KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["nope"], params(cluster))).foreachRDD { _ in }
             try ssc.start()
-            run(ssc, clock, 1...1)
+            runSeconds(ssc, clock, 1...1)
             ssc.stop()
             return ssc.error
         }
@@ -233,15 +226,9 @@ import Testing
                 conf: conf.set("spark.streaming.kafka.consumer.poll.ms", "300ms"), batchDuration: .seconds(1), clock: clock)
             let stream = KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["events"], params(cluster)))
             stream.foreachRDD { rdd in _ = try rdd.count() }
-            try ssc.start()
-            run(ssc, clock, 1...1)
-            #expect(ssc.error == nil)
-            try send((0..<5).map { "h\($0)" }, partitions: 1, with: producer)
-            cluster.takeDown()
-            run(ssc, clock, 2...2)
-            cluster.bringUp()
-            ssc.stop()
-            return ssc.error
+            return try errorWithTheBrokerDown(ssc, clock, cluster) {
+                try send((0..<5).map { "h\($0)" }, partitions: 1, with: producer)
+            }
         }
         let text = "\(String(describing: error))"
         #expect(text.contains("topics events") && text.contains(cluster.bootstrapServers), "\(text)")

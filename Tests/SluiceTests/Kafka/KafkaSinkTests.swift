@@ -24,12 +24,6 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
 @Suite(.serialized) struct KafkaSinkTests {
     let conf = StreamingConf().setMaster("local[2]").set("spark.ui.enabled", "false")
 
-    func run(_ ssc: StreamingContext, _ clock: ManualClock, _ batches: ClosedRange<Int64>) {
-        for second in batches {
-            clock.set(to: Time(milliseconds: second * 1_000))
-            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: second * 1_000), timeout: .seconds(60)))
-        }
-    }
 
     @Test func everyRecordOfEveryBatchIsDelivered() throws {
         let cluster = try KafkaMockCluster()
@@ -42,7 +36,7 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
                 ProducerRecord(key: String($0.prefix(2)), value: $0)
             }
             try ssc.start()
-            run(ssc, clock, 1...4)
+            runSeconds(ssc, clock, 1...4)
             ssc.stop()
             return ssc.error
         }
@@ -59,14 +53,7 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
             ssc.sequenceStream([["a", "b"], ["c"]]).writeToKafka(
                 topic: "out", kafkaParams: ["bootstrap.servers": cluster.bootstrapServers, "message.timeout.ms": "500"]
             ) { ProducerRecord(value: $0) }
-            try ssc.start()
-            run(ssc, clock, 1...1)
-            #expect(ssc.error == nil)
-            cluster.takeDown()
-            run(ssc, clock, 2...2)
-            cluster.bringUp()
-            ssc.stop()
-            return ssc.error
+            return try errorWithTheBrokerDown(ssc, clock, cluster)
         }
         let text = "\(String(describing: error))"
         #expect(text.contains("1 of 1 records to out failed") && text.contains("out-0"), "\(text)")
@@ -98,9 +85,9 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
                     committingOffsetsOf: input
                 ) { ProducerRecord(value: $0) }
                 try ssc.start()
-                run(ssc, clock, batches.lowerBound...batches.lowerBound)
+                runSeconds(ssc, clock, batches.lowerBound...batches.lowerBound)
                 try between()
-                run(ssc, clock, (batches.lowerBound + 1)...batches.upperBound)
+                runSeconds(ssc, clock, (batches.lowerBound + 1)...batches.upperBound)
                 ssc.stop()
                 #expect(ssc.error == nil, "\(String(describing: ssc.error))")
             }

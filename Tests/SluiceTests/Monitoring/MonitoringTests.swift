@@ -44,6 +44,7 @@ func monitoredJob(appName: String, conf extra: [String: String] = [:]) throws ->
     numbers.foreachRDD { rdd in
         if outputs.add(1, ordering: .relaxed).newValue == 3 { throw Boom(value: 3) }
         _ = try rdd.count()
+        usleep(3_000)  // every batch takes a few ms: the PID estimator skips batches processed in 0 ms
     }
     return ssc
 }
@@ -67,6 +68,13 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
             try ssc.start()
             defer { ssc.stop() }
             waitForCompletedBatches(ssc, 6)
+            // Until a kept batch carries the PID estimator's terms (from its second batch with data on).
+            let deadline = monotonicNanoseconds() + 30_000_000_000
+            while monotonicNanoseconds() < deadline
+                && !ssc.status.batches().contains(where: { ssc.status.inputs(batchId: $0.batchId)?.first?.pidTerms != nil })
+            {
+                usleep(20_000)
+            }
             let url = try #require(ssc.uiWebURL)
             let output = "\(directory.path)/api.json"
             let run = try runScript("check_api.py", [url, "\(repositoryRoot)/docs/monitoring-api.yaml", output], in: directory)
