@@ -512,7 +512,7 @@ public final class StreamingContext: Sendable {
 
     /// A batch's jobs all finished: its receivers' streams and the generator hear of it.
     func batchFinished(_ batch: BatchInfo, failed: Bool) {
-        for stream in graph.receiverStreams { stream.batchCompleted(batch) }
+        for stream in graph.inputs.compactMap({ $0 as? any RateControlledNode }) { stream.batchCompleted(batch) }
         generator.batchFinished(batch.batchTime, failed: failed)
     }
 

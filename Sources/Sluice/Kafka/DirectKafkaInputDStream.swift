@@ -110,6 +110,9 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
     private let driver = Mutex<KafkaHandle?>(nil)
     private let pool: KafkaConsumerPool
     private let maxRatePerPartition: Int64
+    private let minRatePerPartition: Int64
+    /// With backpressure: Spark's PID estimator, its last rate for the whole stream and its terms.
+    let rateControl: RateControl?
     private let pollTimeoutMs: Int32
     /// How long a question to the cluster (partitions, watermarks, committed offsets) may take.
     private let metadataTimeoutMs: Int32
@@ -118,6 +121,10 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
         self.strategy = strategy
         let conf = context.conf
         maxRatePerPartition = Int64(((try? conf.int("spark.streaming.kafka.maxRatePerPartition")) ?? nil) ?? 0)
+        minRatePerPartition = Int64(((try? conf.int("spark.streaming.kafka.minRatePerPartition")) ?? nil) ?? 1)
+        // The context validated its configuration when it was made.
+        let backpressure = ((try? conf.bool("spark.streaming.backpressure.enabled")) ?? false)
+        rateControl = backpressure ? (try? PIDRateEstimator(conf: conf, batchDuration: context.batchDuration)).map(RateControl.init) : nil
         let poll = ((try? conf.duration("spark.streaming.kafka.consumer.poll.ms")) ?? nil) ?? .seconds(120)
         pollTimeoutMs = Int32(clamping: max(1, poll.wholeMilliseconds))
         metadataTimeoutMs = min(10_000, pollTimeoutMs)
@@ -206,8 +213,11 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
         }
         let records = ranges.reduce(0) { $0 + $1.count }
         let description = ranges.map { "topic: \($0.topic)\tpartition: \($0.partition)\toffsets: \($0.fromOffset) to \($0.untilOffset)" }
+        let (rate, terms) = rateControl?.state.withLock { ($0.rate, $0.terms) } ?? (nil, nil)
         context.reportInputInfo(
-            StreamInputInfo(inputStreamId: id, numRecords: records, metadata: ["Description": description.joined(separator: "\n")]),
+            StreamInputInfo(
+                inputStreamId: id, numRecords: records, metadata: ["Description": description.joined(separator: "\n")],
+                rateLimit: rate, pidTerms: terms),
             at: time)
         let (pool, timeout) = (self.pool, pollTimeoutMs)
         return RDD.custom(engine: context.engine, numPartitions: ranges.count, lineage: Lineage()) { p, sink in
@@ -239,8 +249,7 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
         let partitions = try selectedPartitions(client)
         let known = offsets.withLock { $0.current ?? [:] }
         let fresh = try startingOffsets(partitions.filter { known[$0] == nil }, client)
-        let limit = maxRatePerPartition > 0 ? max(1, maxRatePerPartition * slideDuration.wholeMilliseconds / 1_000) : Int64.max
-        var ranges: [OffsetRange] = []
+        var ends: [(partition: TopicPartition, from: Int64, high: Int64)] = []
         for partition in partitions.sorted() {
             let from = known[partition] ?? fresh[partition] ?? 0
             let marks = try client.watermarks(partition, timeoutMs: metadataTimeoutMs)
@@ -249,8 +258,12 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
                     "offsets of \(partition) from \(from) are gone (the partition now starts at \(marks.low): retention "
                         + "removed them before this stream read them)")
             }
-            let until = max(from, min(marks.high, from > Int64.max - limit ? Int64.max : from + limit))
-            ranges.append(OffsetRange(topic: partition.topic, partition: partition.partition, fromOffset: from, untilOffset: until))
+            ends.append((partition, from, marks.high))
+        }
+        let limits = maxMessages(lags: ends.map { max(0, $0.high - $0.from) })
+        let ranges = zip(ends, limits).map { end, limit in
+            let until = max(end.from, min(end.high, end.from > Int64.max - limit ? Int64.max : end.from + limit))
+            return OffsetRange(topic: end.partition.topic, partition: end.partition.partition, fromOffset: end.from, untilOffset: until)
         }
         let toCommit = offsets.withLock { o -> [TopicPartition: Int64] in
             var current = o.current ?? [:]
@@ -276,10 +289,52 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
         pool.drain()
     }
 
+    /// Spark's `maxMessagesPerPartition`: with backpressure, the estimated rate shared over the partitions by
+    /// their lag (at least `minRatePerPartition` each), under `maxRatePerPartition`; records for one batch.
+    private func maxMessages(lags: [Int64]) -> [Int64] {
+        let seconds = Double(slideDuration.wholeMilliseconds) / 1_000
+        let estimated = rateControl?.state.withLock { $0.rate }
+        let totalLag = lags.reduce(0, +)
+        return lags.map { lag in
+            var rate: Double? = maxRatePerPartition > 0 ? Double(maxRatePerPartition) : nil
+            if let estimated {
+                let share = totalLag > 0 ? estimated * Double(lag) / Double(totalLag) : estimated / Double(max(1, lags.count))
+                let backpressured = max(share, Double(minRatePerPartition))
+                rate = rate.map { min($0, backpressured) } ?? backpressured
+            }
+            guard let rate else { return Int64.max }
+            return max(1, Int64(rate * seconds))
+        }
+    }
+
     override func clearMetadata(_ time: Time) {
         let keep = rememberDuration ?? slideDuration
         offsets.withLock { o in o.ranges = o.ranges.filter { $0.key > time - keep } }
         super.clearMetadata(time)
+    }
+}
+
+/// A direct stream's backpressure: Spark's PID estimator, its last rate for the whole stream and its terms.
+final class RateControl: Sendable {
+    let state: Mutex<(estimator: PIDRateEstimator, rate: Double?, terms: PIDTerms?)>
+
+    init(_ estimator: PIDRateEstimator) { state = Mutex((estimator, nil, nil)) }
+}
+
+extension DirectKafkaInputDStream: RateControlledNode {
+    /// With backpressure, feeds the batch to the PID estimator; its rate limits the next batches' ranges.
+    func batchCompleted(_ batch: BatchInfo) {
+        guard let control = rateControl, let info = batch.streamIdToInputInfo[id], let end = batch.processingEndTime,
+            let processing = batch.processingDelay, let scheduling = batch.schedulingDelay
+        else { return }
+        control.state.withLock { c in
+            if let rate = c.estimator.compute(
+                time: end, elements: Int(info.numRecords), processingDelay: processing, schedulingDelay: scheduling)
+            {
+                c.rate = rate
+                c.terms = c.estimator.lastTerms
+            }
+        }
     }
 }
 

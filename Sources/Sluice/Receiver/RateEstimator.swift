@@ -53,6 +53,16 @@ public struct PIDRateEstimator: RateEstimator {
 
     /// - Throws: ``StreamingError`` (`invalidArgument`) for the values Spark refuses: a batch interval that is
     ///   not positive, a negative gain, a minimum rate that is not positive.
+    /// Spark's estimator with the `spark.streaming.backpressure.pid.*` settings of `conf`.
+    init(conf: StreamingConf, batchDuration: Duration) throws {
+        try self.init(
+            batchIntervalMs: batchDuration.wholeMilliseconds,
+            proportional: try conf.double("spark.streaming.backpressure.pid.proportional") ?? 1.0,
+            integral: try conf.double("spark.streaming.backpressure.pid.integral") ?? 0.2,
+            derivative: try conf.double("spark.streaming.backpressure.pid.derived") ?? 0.0,
+            minRate: try conf.double("spark.streaming.backpressure.pid.minRate") ?? 100)
+    }
+
     public init(
         batchIntervalMs: Int64, proportional: Double = 1.0, integral: Double = 0.2, derivative: Double = 0.0,
         minRate: Double = 100

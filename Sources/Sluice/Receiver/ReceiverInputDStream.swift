@@ -18,7 +18,13 @@ struct ReceivedBlock<Element: Sendable>: Sendable {
 }
 
 /// What the context asks of a receiver-fed stream (Spark's `ReceiverTracker` duties, per stream).
-protocol ReceiverStreamNode: AnyObject, Sendable {
+/// An input stream whose rate follows its batches (backpressure): told of every completed batch.
+protocol RateControlledNode: AnyObject, Sendable {
+    /// Feeds a completed batch to the rate controller.
+    func batchCompleted(_ batch: BatchInfo)
+}
+
+protocol ReceiverStreamNode: RateControlledNode {
     var streamId: Int { get }
     /// Starts the stream's receiver.
     func startReceiver() throws
@@ -30,8 +36,6 @@ protocol ReceiverStreamNode: AnyObject, Sendable {
     var hasUnallocatedBlocks: Bool { get }
     /// The write-ahead log's appends, when the stream has one.
     var writeAheadLogStatistics: WriteStatistics? { get }
-    /// Feeds a completed batch to the rate controller.
-    func batchCompleted(_ batch: BatchInfo)
     /// A checkpoint of batch `time` is durable: the write-ahead log drops what it covers.
     func checkpointWritten(at time: Time)
 }
@@ -97,16 +101,6 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     }
 
     /// Spark's PID estimator with the `spark.streaming.backpressure.pid.*` settings.
-    private func pidEstimator() throws -> PIDRateEstimator {
-        let conf = context.conf
-        return try PIDRateEstimator(
-            batchIntervalMs: context.batchDuration.wholeMilliseconds,
-            proportional: try conf.double("spark.streaming.backpressure.pid.proportional") ?? 1.0,
-            integral: try conf.double("spark.streaming.backpressure.pid.integral") ?? 0.2,
-            derivative: try conf.double("spark.streaming.backpressure.pid.derived") ?? 0.0,
-            minRate: try conf.double("spark.streaming.backpressure.pid.minRate") ?? 100)
-    }
-
     /// The estimator backpressure uses for this stream: Spark's PID estimator when
     /// `spark.streaming.backpressure.enabled` is true; set one of your own (before `start()` or while running)
     /// to control the rate yourself, with or without that setting.
@@ -133,7 +127,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
             throw ConfigurationError(key: "sluice.backpressure.floor", value: "\(floor)", expected: "a number from 0 to 1")
         }
         if backpressure {
-            let estimator = try pidEstimator()
+            let estimator = try PIDRateEstimator(conf: context.conf, batchDuration: context.batchDuration)
             control.withLock { if !$0.installed { $0.estimator = estimator } }
         }
         try openLog()

@@ -234,3 +234,40 @@ import Testing
         #expect(text.contains("topics events") && text.contains(cluster.bootstrapServers), "\(text)")
     }
 }
+
+extension DirectKafkaStreamTests {
+    /// With backpressure, the estimated rate is shared over the partitions by their lag (Spark's
+    /// maxMessagesPerPartition), and each batch reports the rate and the PID terms it was cut with.
+    @Test func backpressureSharesTheEstimatedRateByLag() throws {
+        let cluster = try KafkaMockCluster()
+        try cluster.createTopic("events", partitions: 2)
+        let producer = try KafkaProducer(configuration: ["bootstrap.servers": cluster.bootstrapServers])
+        for i in 0..<4_000 { try producer.send(topic: "events", partition: i < 3_000 ? 0 : 1, value: Array("p\(i)".utf8)) }
+        try producer.flush(timeoutMs: 10_000)
+        let (ranges, inputs) = try StreamTest.exclusively { () -> ([OffsetRange], [BatchInfo]) in
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: conf.set("spark.streaming.backpressure.enabled", "true"), batchDuration: .seconds(1), clock: clock)
+            let stream = KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["events"], params(cluster)))
+            let first = Mutex<[OffsetRange]>([])
+            stream.foreachRDD { rdd, time in
+                _ = try rdd.count()
+                if time == Time(milliseconds: 1_000) { first.withLock { $0 = stream.offsetRanges(at: time) ?? [] } }
+                usleep(5_000)  // processing takes time, so that the estimator has a rate to give
+            }
+            let recorder = EventRecorder()
+            ssc.addStreamingListener(recorder)
+            // As if the estimator had said 400 records a second for the stream.
+            try #require(stream.rateControl).state.withLock { $0.rate = 400 }
+            try ssc.start()
+            runSeconds(ssc, clock, 1...3)
+            ssc.waitForListeners()
+            ssc.stop()
+            return (first.withLock { $0 }, recorder.completedBatches)
+        }
+        #expect(ranges.map(\.count) == [300, 100], "3000 and 1000 behind: 3/4 and 1/4 of 400 a second")
+        let reported = inputs.compactMap { $0.streamIdToInputInfo.values.first }
+        #expect(reported.first?.rateLimit == 400)
+        #expect(reported.dropFirst().contains { $0.pidTerms != nil && $0.rateLimit != nil }, "\(reported)")
+    }
+}
