@@ -16,7 +16,9 @@ public final class KafkaMockCluster: @unchecked Sendable {
     public init(brokers: Int32 = 1) throws {
         var error = [CChar](repeating: 0, count: 512)
         let conf = rd_kafka_conf_new()
-        // The handle that owns the cluster only hosts it; it never talks to the brokers.
+        // The handle that owns the cluster only hosts it; it never talks to the brokers (errors only: it has no
+        // bootstrap.servers, which librdkafka would warn about).
+        _ = rd_kafka_conf_set(conf, "log_level", "3", &error, error.count)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
             rd_kafka_conf_destroy(conf)
             throw StreamingError(.internalFailure, "cannot make the mock cluster's client")
