@@ -12,7 +12,7 @@ func runSeconds(_ ssc: StreamingContext, _ clock: ManualClock, _ seconds: Closed
 }
 
 /// Starts `ssc`, runs its first batch with `cluster`'s broker up, calls `between`, runs the second with the broker
-/// down, and stops: the context's error.
+/// down (for good), and stops: the context's error.
 func errorWithTheBrokerDown(
     _ ssc: StreamingContext, _ clock: ManualClock, _ cluster: KafkaMockCluster, between: () throws -> Void = {}
 ) throws -> (any Error)? {
@@ -22,7 +22,6 @@ func errorWithTheBrokerDown(
     try between()
     cluster.takeDown()
     runSeconds(ssc, clock, 2...2)
-    cluster.bringUp()
     ssc.stop()
     return ssc.error
 }
