@@ -15,8 +15,6 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, screenshots, output_path = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -28,48 +26,68 @@ for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 seen = {"console": []}
+
+# The pages redraw every second, so element references go stale: every read is one script, one snapshot.
+STREAMING = """
+const rows = [...document.querySelectorAll('#completed-batches tbody tr')].map((r) => r.innerText);
+const charts = {};
+for (const c of document.querySelectorAll('svg.timeline')) {
+  charts[c.id] = {points: Number(c.getAttribute('data-points')), circles: c.querySelectorAll('circle').length};
+}
+const name = document.getElementById('app-name');
+const engine = document.getElementById('engine');
+return {
+  charts: charts, rows: rows.length, failedRows: rows.filter((t) => t.includes('failed')),
+  histogramBars: document.querySelectorAll('#histogram-processing-time rect').length,
+  receivers: [...document.querySelectorAll('#receivers tbody tr')].map((r) => r.innerText),
+  engine: engine ? engine.innerText : null, appName: name ? name.textContent : null,
+  scripts: document.querySelectorAll('script').length,
+  injected: window.__pwned === undefined ? null : String(window.__pwned),
+};
+"""
+BATCH = """
+const title = document.getElementById('batch-title');
+const facts = document.getElementById('batch-facts');
+return {
+  title: title ? title.innerText : null, facts: facts ? facts.innerText : null,
+  operations: [...document.querySelectorAll('#operations tbody tr')].map((r) => r.innerText),
+  inputs: [...document.querySelectorAll('#inputs tbody tr')].map((r) => r.innerText),
+};
+"""
 try:
     wait = WebDriverWait(driver, 30)
 
-    def points():
-        return int(driver.find_element(By.ID, "timeline-processing-time").get_attribute("data-points"))
+    def streaming():
+        return driver.execute_script(STREAMING)
 
-    def completed_rows():
-        return len(driver.find_elements(By.CSS_SELECTOR, "#completed-batches tbody tr"))
+    def points():
+        return streaming()["charts"].get("timeline-processing-time", {}).get("points", 0)
 
     driver.get(base + "/streaming/")
-    wait.until(lambda d: d.find_elements(By.ID, "timeline-processing-time") and points() >= 2)
+    wait.until(lambda d: points() >= 2)
+    first = streaming()
     seen["title"] = driver.title
-    seen["appName"] = driver.find_element(By.ID, "app-name").text
-    seen["scripts"] = len(driver.find_elements(By.TAG_NAME, "script"))
-    seen["injected"] = driver.execute_script("return window.__pwned === undefined ? null : String(window.__pwned)")
-    seen["charts"] = {
-        chart.get_attribute("id"): {
-            "points": int(chart.get_attribute("data-points")),
-            "circles": len(chart.find_elements(By.TAG_NAME, "circle")),
-        }
-        for chart in driver.find_elements(By.CSS_SELECTOR, "svg.timeline")
-    }
-    seen["histogramBars"] = len(driver.find_elements(By.CSS_SELECTOR, "#histogram-processing-time rect"))
-    seen["firstPoints"], seen["firstRows"] = points(), completed_rows()
+    for key in ["appName", "scripts", "injected", "charts", "histogramBars"]:
+        seen[key] = first[key]
+    seen["firstPoints"], seen["firstRows"] = first["charts"]["timeline-processing-time"]["points"], first["rows"]
     driver.save_screenshot(os.path.join(screenshots, "streaming-page.png"))
     started = time.time()
     while time.time() - started < 15 and points() <= seen["firstPoints"]:
         time.sleep(0.2)
-    seen["laterPoints"], seen["laterRows"] = points(), completed_rows()
-    seen["receivers"] = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#receivers tbody tr")]
-    seen["engine"] = driver.find_element(By.ID, "engine").text if driver.find_elements(By.ID, "engine") else None
-    seen["failedRows"] = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#completed-batches tbody tr")
-                          if "failed" in row.text]
-    link = driver.find_element(By.CSS_SELECTOR, "#completed-batches a.batch-link")
-    seen["batchHref"] = link.get_attribute("href")
-    link.click()
-    wait.until(expected_conditions.presence_of_element_located((By.ID, "operations")))
+    later = streaming()
+    seen["laterPoints"], seen["laterRows"] = later["charts"]["timeline-processing-time"]["points"], later["rows"]
+    for key in ["receivers", "engine", "failedRows"]:
+        seen[key] = later[key]
+    # A click on the first completed batch's time, as a user would.
+    seen["batchHref"] = driver.execute_script("""
+        const link = document.querySelector('#completed-batches a.batch-link');
+        link.click();
+        return link.getAttribute('href');""")
+    wait.until(lambda d: "/streaming/batch/" in d.current_url and d.execute_script(BATCH)["operations"])
     seen["batchUrl"] = driver.current_url
-    seen["batchTitle"] = driver.find_element(By.ID, "batch-title").text
-    seen["batchFacts"] = driver.find_element(By.ID, "batch-facts").text
-    seen["operations"] = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#operations tbody tr")]
-    seen["inputs"] = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#inputs tbody tr")]
+    batch = driver.execute_script(BATCH)
+    seen["batchTitle"], seen["batchFacts"] = batch["title"], batch["facts"]
+    seen["operations"], seen["inputs"] = batch["operations"], batch["inputs"]
     driver.save_screenshot(os.path.join(screenshots, "batch-page.png"))
     seen["console"] = driver.get_log("browser")
 finally:
