@@ -2,8 +2,9 @@ import CRdKafka
 import Glibc
 import Sluice
 
-/// librdkafka's in-process mock Kafka cluster: a real Kafka wire peer on 127.0.0.1, with no process to start,
-/// whose brokers tests can take down and bring back.
+/// librdkafka's in-process mock Kafka cluster: a real Kafka wire peer on 127.0.0.1, with no process to start.
+/// (No taking a broker down: librdkafka 2.0.2 binds the broker's port again when it does, and aborts the whole
+/// process when another test took the port meanwhile. Tests of a broker going away stop a ``NoidaBroker``.)
 public final class KafkaMockCluster: @unchecked Sendable {
     // @unchecked: librdkafka's handle and mock cluster are safe to use from any thread.
     /// The `bootstrap.servers` of the cluster.
@@ -44,9 +45,4 @@ public final class KafkaMockCluster: @unchecked Sendable {
             throw StreamingError(.internalFailure, "cannot make mock topic \(topic): error \(err.rawValue)")
         }
     }
-
-    /// Takes broker `id` (1-based) down for good: its connections close and it accepts no more. (There is no
-    /// bringing it back: librdkafka 2.0.2's mock binds the same port again on `set_up` and aborts the process
-    /// when another test took that port meanwhile.)
-    public func takeDown(_ id: Int32 = 1) { _ = rd_kafka_mock_broker_set_down(cluster, id) }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Sluice
+import Synchronization
 
 /// A Kafka-protocol broker in a process of its own (noida-db, from PyPI: `scripts/setup.sh` installs it),
 /// on 127.0.0.1 at a free port with a temporary data directory, started and stopped by PID.
@@ -8,6 +9,7 @@ public final class NoidaBroker: Sendable {
     public let bootstrapServers: String
     private let process: ChildProcess
     private let data: TemporaryDirectory
+    private let stopped = Mutex(false)
 
     /// The noida-db executable: `$NOIDA_DB`, else the one in Debian python3's `noida_db` package.
     public static func executable() -> String? {
@@ -44,8 +46,9 @@ public final class NoidaBroker: Sendable {
         throw StreamingError(.internalFailure, "noida-db did not start on port \(port) (its output: \(data.path).log)")
     }
 
-    /// Stops the broker (SIGTERM, then SIGKILL after 10 s) and removes its data.
+    /// Stops the broker (SIGTERM, then SIGKILL after 10 s) and removes its data; stopping it again does nothing.
     public func stop() {
+        guard !stopped.withLock({ done in defer { done = true }; return done }) else { return }
         process.signal(SIGTERM)
         if process.wait(timeout: .seconds(10)) == nil { process.killAndWait() }
         data.remove()

@@ -218,20 +218,25 @@ import Testing
     }
 
     @Test func aBrokerDownMidRunFailsTheBatchNamingTheTopicsAndBrokers() throws {
-        let (cluster, producer) = try cluster(partitions: 1)
+        let broker = try NoidaBroker()
+        defer { broker.stop() }
+        try KafkaHandle.consumer(configuration: ["bootstrap.servers": broker.bootstrapServers])
+            .createTopic("events", partitions: 1, timeoutMs: 10_000)
+        let producer = try KafkaProducer(configuration: ["bootstrap.servers": broker.bootstrapServers])
         try send((0..<5).map { "g\($0)" }, partitions: 1, with: producer)
         let error = try StreamTest.exclusively { () -> (any Error)? in
             let clock = ManualClock()
             let ssc = try StreamingContext(
                 conf: conf.set("spark.streaming.kafka.consumer.poll.ms", "300ms"), batchDuration: .seconds(1), clock: clock)
-            let stream = KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["events"], params(cluster)))
+            let params = ["bootstrap.servers": broker.bootstrapServers, "group.id": "g1", "auto.offset.reset": "earliest"]
+            let stream = KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["events"], params))
             stream.foreachRDD { rdd in _ = try rdd.count() }
-            return try errorWithTheBrokerDown(ssc, clock, cluster) {
+            return try errorWithTheBrokerDown(ssc, clock, broker) {
                 try send((0..<5).map { "h\($0)" }, partitions: 1, with: producer)
             }
         }
         let text = "\(String(describing: error))"
-        #expect(text.contains("topics events") && text.contains(cluster.bootstrapServers), "\(text)")
+        #expect(text.contains("topics events") && text.contains(broker.bootstrapServers), "\(text)")
     }
 }
 

@@ -45,15 +45,17 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
     }
 
     @Test func aRefusedDeliveryFailsTheBatchWithTheBrokersError() throws {
-        let cluster = try KafkaMockCluster()
-        try cluster.createTopic("out", partitions: 1)
+        let broker = try NoidaBroker()
+        defer { broker.stop() }
+        try KafkaHandle.consumer(configuration: ["bootstrap.servers": broker.bootstrapServers])
+            .createTopic("out", partitions: 1, timeoutMs: 10_000)
         let error = try StreamTest.exclusively { () -> (any Error)? in
             let clock = ManualClock()
             let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
             ssc.sequenceStream([["a", "b"], ["c"]]).writeToKafka(
-                topic: "out", kafkaParams: ["bootstrap.servers": cluster.bootstrapServers, "message.timeout.ms": "500"]
+                topic: "out", kafkaParams: ["bootstrap.servers": broker.bootstrapServers, "message.timeout.ms": "500"]
             ) { ProducerRecord(value: $0) }
-            return try errorWithTheBrokerDown(ssc, clock, cluster)
+            return try errorWithTheBrokerDown(ssc, clock, broker)
         }
         let text = "\(String(describing: error))"
         #expect(text.contains("1 of 1 records to out failed") && text.contains("out-0"), "\(text)")
