@@ -66,13 +66,8 @@ final class KafkaFeed {
         }
         let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
         var random = SplitMix(seed: 1)
-        let pacer = Pacer(ratePerSecond: Double(rate))
-        let millisecond = max(1, rate / 1_000)
-        var sent = 0
-        while true {
-            let due = pacer.due(after: sent)
-            if due == 0 { continue }  // slept
-            let n = min(due, 64 * millisecond)
+        var failure: (any Error)?
+        sendPaced(rate: rate) { n in
             do {
                 if workload == .grouped {
                     for _ in 0..<n {
@@ -80,18 +75,17 @@ final class KafkaFeed {
                         try text.withUTF8 { try producer.send(topic: topic, key: nil, value: UnsafeRawBufferPointer($0)) }
                     }
                 } else {
-                    var failure: (any Error)?
                     maker.lines(n, &random) { line in
                         guard failure == nil else { return }
                         do { try producer.send(topic: topic, key: nil, value: line) } catch { failure = error }
                     }
-                    if let failure { throw failure }
                 }
             } catch {
-                print("streambench producer: \(error)")
-                return 1
+                failure = error
             }
-            sent += n
+            return failure == nil
         }
+        print("streambench producer: \(failure.map { "\($0)" } ?? "stopped")")
+        return 1
     }
 }

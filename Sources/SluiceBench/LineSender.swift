@@ -40,22 +40,15 @@ final class LineSender {
         close(listening)
         let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
         var random = SplitMix(seed: 1)
-        let pacer = Pacer(ratePerSecond: Double(rate))
-        var sent = 0
-        // Writes of at most 64 ms of lines.
-        let millisecond = max(1, rate / 1_000)
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(millisecond * (maker.maxLineBytes + 1))
-        while true {
-            let due = pacer.due(after: sent)
-            if due == 0 { continue }  // slept
-            let n = min(due, 64 * millisecond)
+        buffer.reserveCapacity(max(1, rate / 1_000) * (maker.maxLineBytes + 1))
+        sendPaced(rate: rate) { n in
             buffer.removeAll(keepingCapacity: true)
             maker.lines(n, &random) { line in
                 buffer.append(contentsOf: line)
                 buffer.append(UInt8(ascii: "\n"))
             }
-            let complete = buffer.withUnsafeBytes { bytes -> Bool in
+            return buffer.withUnsafeBytes { bytes -> Bool in
                 var offset = 0
                 while offset < bytes.count {
                     // MSG_NOSIGNAL: a closed peer is an EPIPE error here, not a SIGPIPE that ends the process.
@@ -66,11 +59,24 @@ final class LineSender {
                 }
                 return true
             }
-            guard complete else {  // the receiver went away: the run is over
-                close(connection)
-                return 0
-            }
-            sent += n
         }
+        // The receiver went away: the run is over.
+        close(connection)
+        return 0
+    }
+}
+
+/// A feeder process's loop: calls `send` with how many records are due at `rate` a second (at most 64 ms of
+/// them at once), sleeping while none are, until `send` says to stop (returns false).
+func sendPaced(rate: Int, _ send: (Int) -> Bool) {
+    let pacer = Pacer(ratePerSecond: Double(rate))
+    let chunk = 64 * max(1, rate / 1_000)
+    var sent = 0
+    while true {
+        let due = pacer.due(after: sent)
+        if due == 0 { continue }  // slept
+        let n = min(due, chunk)
+        guard send(n) else { return }
+        sent += n
     }
 }

@@ -22,10 +22,7 @@ public final class LoopbackServer: Sendable {
         guard fd >= 0 else { throw TestServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        var address = loopback(port: 0)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -51,19 +48,35 @@ public final class LoopbackServer: Sendable {
         return port
     }
 
-    /// Whether something accepts connections on 127.0.0.1:`port`.
-    public static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { Glibc.close(fd) }
+    /// The address 127.0.0.1:`port`.
+    private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
+        return address
+    }
+
+    /// A socket connected to 127.0.0.1:`port` (the caller closes it); nil when nothing accepts there.
+    public static func connect(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = loopback(port: port)
+        let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
+        if connected { return fd }
+        Glibc.close(fd)
+        return nil
+    }
+
+    /// Whether something accepts connections on 127.0.0.1:`port`.
+    public static func accepts(port: Int) -> Bool {
+        guard let fd = connect(port: port) else { return false }
+        Glibc.close(fd)
+        return true
     }
 
     /// Waits up to `timeout` for a client to connect; nil if none did.

@@ -209,15 +209,7 @@ import SluiceTesting
         let (listening, port) = try LineSender.listen()
         let result = Mutex<Int32?>(nil)
         let sender = try JoinableThread(name: "line sender") { result.withLock { $0 = LineSender.serve(listening: listening, rate: 20_000) } }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
+        let fd = try #require(LoopbackServer.connect(port: port), "the sender listens")
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         let start = ContinuousClock.now

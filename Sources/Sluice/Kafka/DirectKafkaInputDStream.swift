@@ -221,16 +221,15 @@ public final class DirectKafkaInputDStream: InputDStream<ConsumerRecord>, @unche
             at: time)
         let (pool, timeout) = (self.pool, pollTimeoutMs)
         return RDD.custom(engine: context.engine, numPartitions: ranges.count, lineage: Lineage()) { p, sink in
-            var chunk: [ConsumerRecord] = []
-            chunk.reserveCapacity(Int(min(ranges[p].count, 4_096)))
+            var chunk = ChunkBuffer<ConsumerRecord>()
             try pool.read(ranges[p], pollTimeoutMs: timeout) { record in
-                chunk.append(record)
-                if chunk.count == 4_096 {
-                    try chunk.withUnsafeBufferPointer { try sink($0) }
-                    chunk.removeAll(keepingCapacity: true)
+                if chunk.isFull {
+                    try chunk.flush(to: sink)
+                    WorkStealingPool.yieldPoint()
                 }
+                chunk.append(record)
             }
-            try chunk.withUnsafeBufferPointer { try sink($0) }
+            try chunk.flush(to: sink)
         }
     }
 

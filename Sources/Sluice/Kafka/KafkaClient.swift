@@ -200,6 +200,13 @@ public struct ConsumerRecord: Sendable, Equatable {
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
 }
 
+extension rd_kafka_message_t {
+    /// The message's key, valid while the message is (nil: no key).
+    var keyBytes: UnsafeRawBufferPointer? { key.map { UnsafeRawBufferPointer(start: $0, count: key_len) } }
+    /// The message's value, valid while the message is (empty: no value).
+    var valueBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: payload, count: payload == nil ? 0 : len) }
+}
+
 /// Consumers for reading offset ranges, kept between batches (Spark's `spark.streaming.kafka.consumer.cache`):
 /// making one costs a connection to the cluster.
 final class KafkaConsumerPool: Sendable {
@@ -268,11 +275,9 @@ final class KafkaConsumerPool: Sendable {
                 if m.offset >= range.untilOffset { break }
                 var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
                 let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-                let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-                let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
                 try emit(ConsumerRecord(
-                    topic: range.topic, partition: range.partition, offset: m.offset, timestamp: timestamp, key: key,
-                    value: value))
+                    topic: range.topic, partition: range.partition, offset: m.offset, timestamp: timestamp,
+                    key: m.keyBytes.map(Array.init), value: Array(m.valueBytes)))
                 next = m.offset + 1
             }
         }

@@ -49,9 +49,8 @@ final class KafkaReceiver: Receiver<(String, String)>, @unchecked Sendable {
             if let message = rd_kafka_consumer_poll(consumer.pointer, 100) {
                 let m = message.pointee
                 if m.err == RD_KAFKA_RESP_ERR_NO_ERROR, let topic = m.rkt.map({ String(cString: rd_kafka_topic_name($0)) }) {
-                    let key = m.key.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: m.key_len), as: UTF8.self) }
-                    let value = m.payload.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: m.len), as: UTF8.self) }
-                    block.append((key ?? "", value ?? ""))
+                    let key = m.keyBytes.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    block.append((key, String(decoding: m.valueBytes, as: UTF8.self)))
                     next[TopicPartition(topic, m.partition)] = m.offset + 1
                 } else if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     reportError("Kafka receiver", KafkaError("polling \(topics.joined(separator: ", "))", code: m.err))

@@ -113,6 +113,9 @@ public final class StreamingStatus: StreamingListener {
         var receivers: [Int: ReceiverInfo] = [:]
     }
 
+    /// The user running the program (`sparkUser`), looked up once.
+    private static let user = currentUserName()
+
     /// The batch interval in milliseconds.
     public let batchDuration: Int64
     /// How many completed batches are kept.
@@ -198,7 +201,7 @@ public final class StreamingStatus: StreamingListener {
         let end: Int64 = completed ? max(start, updated) : -1
         let attempt = SparkApplicationAttempt(
             startTime: sparkDate(start), endTime: sparkDate(end), lastUpdated: sparkDate(max(start, updated)),
-            duration: max(start, updated) - start, sparkUser: currentUserName(), completed: completed,
+            duration: max(start, updated) - start, sparkUser: Self.user, completed: completed,
             appSparkVersion: sluiceVersion, startTimeEpoch: start, endTimeEpoch: end, lastUpdatedEpoch: max(start, updated))
         return SparkApplication(id: id ?? "local-\(start)", name: name ?? "sluice", attempts: [attempt])
     }
@@ -206,9 +209,7 @@ public final class StreamingStatus: StreamingListener {
     /// What each input stream gave a batch (Sluice's addition to Spark's model: records, the rate limit, the
     /// blocks queued, the PID estimator's terms), by stream id; nil for a batch not kept.
     public func inputs(batchId: Int64) -> [StreamInputInfo]? {
-        let time = Time(milliseconds: batchId)
-        let info = state.withLock { s in s.waiting[time] ?? s.running[time] ?? s.completed.last { $0.batchTime == time } }
-        return info.map { $0.streamIdToInputInfo.values.sorted { $0.inputStreamId < $1.inputStreamId } }
+        kept(batchId).map { $0.info.streamIdToInputInfo.values.sorted { $0.inputStreamId < $1.inputStreamId } }
     }
 
     /// `statistics`.
@@ -241,13 +242,21 @@ public final class StreamingStatus: StreamingListener {
     }
 
     /// `batches/{batchId}`.
-    public func batch(id: Int64) -> SparkBatch? { batches().first { $0.batchId == id } }
+    public func batch(id: Int64) -> SparkBatch? { kept(id).map { sparkBatch($0.info, status: $0.status) } }
+
+    /// Batch `batchId` if kept (waiting, running or among the retained completed ones), with its status.
+    private func kept(_ batchId: Int64) -> (info: BatchInfo, status: String)? {
+        let time = Time(milliseconds: batchId)
+        return state.withLock { s in
+            if let waiting = s.waiting[time] { return (waiting, "QUEUED") }
+            if let running = s.running[time] { return (running, "PROCESSING") }
+            return s.completed.last { $0.batchTime == time }.map { ($0, "COMPLETED") }
+        }
+    }
 
     /// `batches/{batchId}/operations`, by output operation id; nil for a batch not kept.
     public func operations(batchId: Int64) -> [SparkOutputOperation]? {
-        let time = Time(milliseconds: batchId)
-        let info = state.withLock { s in s.waiting[time] ?? s.running[time] ?? s.completed.last { $0.batchTime == time } }
-        guard let info else { return nil }
+        guard let info = kept(batchId)?.info else { return nil }
         return info.outputOperationInfos.values.sorted { $0.id < $1.id }.map { o in
             SparkOutputOperation(
                 outputOpId: o.id, name: o.name, description: o.description, startTime: o.startTime.map(sparkDate),

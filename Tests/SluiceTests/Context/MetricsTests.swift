@@ -6,6 +6,16 @@ import Testing
 
 @testable import Sluice
 
+/// prometheus_client's samples as the test scripts write them ([name, labels, value] each), typed.
+func prometheusSamples(_ parsed: [[Any]]) -> [(name: String, labels: [String: String], value: Double)] {
+    parsed.compactMap { sample in
+        guard sample.count == 3, let name = sample[0] as? String, let labels = sample[1] as? [String: String],
+            let value = sample[2] as? Double
+        else { return nil }
+        return (name, labels, value)
+    }
+}
+
 /// The Prometheus metrics, read by Prometheus's own text-format parser (`prometheus_client`, Debian's
 /// python3-prometheus-client), agree with what the listeners saw.
 @Suite struct MetricsTests {
@@ -29,12 +39,7 @@ import Testing
         let child = try ChildProcess("/usr/bin/python3", ["-c", script, input], logPath: output)
         #expect(child.wait(timeout: .seconds(60)) == 0, "the parser refused the text: \(String(decoding: (try? SystemCalls.live.readFile(output)) ?? [], as: UTF8.self))")
         let parsed = try JSONSerialization.jsonObject(with: Data(try SystemCalls.live.readFile(output))) as? [[Any]] ?? []
-        return parsed.compactMap { sample in
-            guard sample.count == 3, let name = sample[0] as? String, let labels = sample[1] as? [String: String],
-                let value = sample[2] as? Double
-            else { return nil }
-            return (name, labels, value)
-        }
+        return prometheusSamples(parsed)
     }
 
     @Test func metricsParseAsPrometheusTextAndAgreeWithTheListeners() throws {

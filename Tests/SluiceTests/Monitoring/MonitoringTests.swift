@@ -51,10 +51,7 @@ func monitoredJob(appName: String, conf extra: [String: String] = [:]) throws ->
 
 /// Waits until the context completed `count` batches (within 30 s).
 func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
-    let deadline = monotonicNanoseconds() + 30_000_000_000
-    while ssc.status.statistics().numTotalCompletedBatches < count && monotonicNanoseconds() < deadline {
-        usleep(20_000)
-    }
+    eventually(seconds: 30) { ssc.status.statistics().numTotalCompletedBatches >= count }
 }
 
 @Suite(.serialized) struct MonitoringTests {
@@ -69,11 +66,8 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
             defer { ssc.stop() }
             waitForCompletedBatches(ssc, 6)
             // Until a kept batch carries the PID estimator's terms (from its second batch with data on).
-            let deadline = monotonicNanoseconds() + 30_000_000_000
-            while monotonicNanoseconds() < deadline
-                && !ssc.status.batches().contains(where: { ssc.status.inputs(batchId: $0.batchId)?.first?.pidTerms != nil })
-            {
-                usleep(20_000)
+            eventually(seconds: 30) {
+                ssc.status.batches().contains { ssc.status.inputs(batchId: $0.batchId)?.first?.pidTerms != nil }
             }
             let url = try #require(ssc.uiWebURL)
             let output = "\(directory.path)/api.json"
@@ -99,19 +93,14 @@ func waitForCompletedBatches(_ ssc: StreamingContext, _ count: Int64) {
         let completedBefore = statistics["numTotalCompletedBatches"] as? Int ?? -1
 
         // The metrics were read after the statistics and before the job stopped.
-        let metrics = (report["metrics"] as? [[Any]] ?? []).compactMap { sample -> (String, [String: String], Double)? in
-            guard sample.count == 3, let name = sample[0] as? String, let labels = sample[1] as? [String: String],
-                let value = sample[2] as? Double
-            else { return nil }
-            return (name, labels, value)
-        }
-        func value(_ name: String) -> Double? { metrics.first { $0.0 == name && $0.1.isEmpty }?.2 }
+        let metrics = prometheusSamples(report["metrics"] as? [[Any]] ?? [])
+        func value(_ name: String) -> Double? { metrics.first { $0.name == name && $0.labels.isEmpty }?.value }
         let completed = try #require(value("sluice_batches_completed_total"))
         #expect(completed >= Double(completedBefore) && completed <= Double(completedAfter))
         #expect(value("sluice_batches_failed_total") == 1)
         #expect(value("sluice_batch_processing_seconds_count") == completed)
-        #expect(metrics.contains { $0.0 == "sluice_input_records_per_second" && $0.1["stream"] == "0" })
-        #expect(metrics.allSatisfy { $0.0.hasPrefix("sluice_") })
+        #expect(metrics.contains { $0.name == "sluice_input_records_per_second" && $0.labels["stream"] == "0" })
+        #expect(metrics.allSatisfy { $0.name.hasPrefix("sluice_") })
     }
 
     /// The Streaming page in headless Chromium: it loads with no console error, its timelines show the running

@@ -26,9 +26,10 @@ final class PushedBlocks: Sendable {
     var elements: [Int] { all.flatMap(\.1) }
 }
 
-/// Waits (really) until `condition` holds, up to 10 s.
-func eventually(_ condition: () -> Bool) -> Bool {
-    for _ in 0..<2_000 {
+/// Waits (really) until `condition` holds, up to `seconds` (10 s).
+@discardableResult
+func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
+    for _ in 0..<(seconds * 200) {
         if condition() { return true }
         usleep(5_000)
     }

@@ -111,6 +111,18 @@ import Testing
         return result
     }
 
+    /// The key and count of an output line "(key,count)"; nil (and an issue recorded) for any other line.
+    func pair(_ line: String) -> (String, Int)? {
+        let inner = line.dropFirst().dropLast()
+        guard line.hasPrefix("("), line.hasSuffix(")"), let comma = inner.lastIndex(of: ","),
+            let count = Int(inner[inner.index(after: comma)...])
+        else {
+            Issue.record("unexpected output line \(line)")
+            return nil
+        }
+        return (String(inner[..<comma]), count)
+    }
+
     func pairLines(_ counts: [String: Int]) -> [String] {
         counts.filter { $0.value != 0 }.map { "(\($0.key),\($0.value))" }.sorted()
     }
@@ -283,12 +295,8 @@ import Testing
         let final = try #require(written.max { $0.key < $1.key }?.value, "no output")
         var counts: [String: Int] = [:]
         for line in final {
-            let inner = line.dropFirst().dropLast()  // "(c3-17,1)"
-            guard let comma = inner.lastIndex(of: ","), let count = Int(inner[inner.index(after: comma)...]) else {
-                Issue.record("unexpected output line \(line)")
-                continue
-            }
-            counts[String(inner[..<comma])] = count
+            guard let (key, count) = pair(line) else { continue }
+            counts[key] = count
         }
         let twice = counts.filter { $0.value != 1 }
         #expect(twice.isEmpty, "lines counted more than once: \(twice.prefix(5))")
@@ -340,12 +348,8 @@ extension CrashRecoveryTests {
             var counts: [String: Int] = [:]
             for (_, lines) in try outputs(run) {
                 for line in lines {
-                    let inner = line.dropFirst().dropLast()  // "(r17,1)"
-                    guard let comma = inner.lastIndex(of: ","), let n = Int(inner[inner.index(after: comma)...]) else {
-                        Issue.record("unexpected output line \(line)")
-                        continue
-                    }
-                    counts[String(inner[..<comma]), default: 0] += n
+                    guard let (key, n) = pair(line) else { continue }
+                    counts[key, default: 0] += n
                 }
             }
             return counts
