@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "SluiceBench",
             dependencies: [
-                "Sluice", "SluiceColumnar", "SluiceTesting",
+                "Sluice", "SluiceColumnar", "SluiceTesting", "CSluiceIntrinsics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

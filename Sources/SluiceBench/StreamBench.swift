@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSluiceIntrinsics
 import Glibc
 import Sluice
 import SluiceColumnar
@@ -80,6 +81,7 @@ public struct StreamBench: ParsableCommand {
     @Option(help: .hidden)
     var produceKafka: String?
 
+
     @Option(help: .hidden)
     var topic: String?
 
@@ -145,6 +147,10 @@ public struct StreamBench: ParsableCommand {
     }
 
     public func run() throws {
+        if serveLines != nil || produceKafka != nil {
+            // A feeder process ends with the run that started it, even one that crashed.
+            _ = sluice_set_parent_death_signal(SIGKILL)
+        }
         if let serveLines { throw ExitCode(LineSender.serve(listening: serveLines, rate: try parsed().rate)) }
         if let produceKafka, let topic {
             throw ExitCode(KafkaFeed.produce(brokers: produceKafka, topic: topic, rate: try parsed().rate, workload: workload))

@@ -38,11 +38,42 @@ public final class KafkaMockCluster: @unchecked Sendable {
         rd_kafka_destroy(handle)
     }
 
-    /// Makes `topic` with `partitions` partitions.
-    public func createTopic(_ topic: String, partitions: Int32) throws {
-        let err = rd_kafka_mock_topic_create(cluster, topic, partitions, 1)
+    /// Makes `topic` with `partitions` partitions, each on `replicas` brokers.
+    public func createTopic(_ topic: String, partitions: Int32, replicas: Int32 = 1) throws {
+        try check(rd_kafka_mock_topic_create(cluster, topic, partitions, replicas), "making mock topic \(topic)")
+    }
+
+    /// Makes broker `broker` (ids start at 1) the leader of `partition` of `topic`: clients that ask the old
+    /// leader are told it is not the leader any more.
+    public func moveLeader(of topic: String, partition: Int32, to broker: Int32) throws {
+        try check(rd_kafka_mock_partition_set_leader(cluster, topic, partition, broker), "moving the leader of \(topic)-\(partition)")
+    }
+
+    /// Kafka's request kinds the fault methods name.
+    public enum Request: Int16, Sendable {
+        case fetch = 1
+        case listOffsets = 2
+    }
+
+    /// Delays the answers to the next `count` requests of `kind` that broker `broker` gets by `milliseconds`
+    /// each (a slow broker), then answers as usual.
+    public func delay(next count: Int, _ kind: Request, on broker: Int32 = 1, by milliseconds: Int32) throws {
+        for _ in 0..<count {
+            try check(
+                sluice_mock_push_request_error_rtt(cluster, broker, kind.rawValue, RD_KAFKA_RESP_ERR_NO_ERROR, milliseconds),
+                "delaying a request of broker \(broker)")
+        }
+    }
+
+    /// The next `count` requests of `kind` (to any broker) fail with Kafka's `error` code.
+    public func fail(next count: Int, _ kind: Request, with error: Int32) {
+        let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: error), count: count)
+        rd_kafka_mock_push_request_errors_array(cluster, kind.rawValue, count, errors)
+    }
+
+    private func check(_ err: rd_kafka_resp_err_t, _ what: String) throws {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw StreamingError(.internalFailure, "cannot make mock topic \(topic): error \(err.rawValue)")
+            throw StreamingError(.internalFailure, "\(what): \(String(cString: rd_kafka_err2str(err)))")
         }
     }
 }

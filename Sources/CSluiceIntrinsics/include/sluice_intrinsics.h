@@ -7,4 +7,14 @@
 static inline void sluice_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
+
+#include <signal.h>
+#include <sys/prctl.h>
+
+/// Has the kernel send `signal` to this process when the thread that made it ends (prctl's
+/// PR_SET_PDEATHSIG, which is variadic and so out of Swift's reach): a helper process started by another
+/// ends with it, even when that one crashed. Returns prctl's result (0, or -1 with errno).
+static inline int sluice_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
+}
 #endif

@@ -122,24 +122,73 @@ package final class KafkaHandle: @unchecked Sendable {
             throw KafkaError("topic \(topic) with \(partitions) partitions: refused by the client")
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
+        try admin("making topic \(topic)", timeoutMs: timeoutMs) { queue in
+            var topics: [OpaquePointer?] = [newTopic]
+            rd_kafka_CreateTopics(pointer, &topics, 1, nil, queue)
+        } result: { event in
+            var count = 0
+            guard let result = rd_kafka_event_CreateTopics_result(event),
+                let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1
+            else { return RD_KAFKA_RESP_ERR__BAD_MSG }
+            let topicError = rd_kafka_topic_result_error(results[0])
+            return topicError == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS ? RD_KAFKA_RESP_ERR_NO_ERROR : topicError
+        }
+    }
+
+    /// Gives `topic` `total` partitions in all (Kafka's CreatePartitions: partitions are only ever added).
+    package func addPartitions(_ topic: String, total: Int32, timeoutMs: Int32) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let request = rd_kafka_NewPartitions_new(topic, Int(total), &error, error.count) else {
+            throw KafkaError("\(total) partitions for topic \(topic): refused by the client")
+        }
+        defer { rd_kafka_NewPartitions_destroy(request) }
+        try admin("adding partitions to topic \(topic)", timeoutMs: timeoutMs) { queue in
+            var requests: [OpaquePointer?] = [request]
+            rd_kafka_CreatePartitions(pointer, &requests, 1, nil, queue)
+        } result: { event in
+            var count = 0
+            guard let result = rd_kafka_event_CreatePartitions_result(event),
+                let results = rd_kafka_CreatePartitions_result_topics(result, &count), count == 1
+            else { return RD_KAFKA_RESP_ERR__BAD_MSG }
+            return rd_kafka_topic_result_error(results[0])
+        }
+    }
+
+    /// Deletes the records of each partition before its offset in `before` (Kafka's DeleteRecords: what retention
+    /// does): the partition then starts there.
+    package func deleteRecords(before: [TopicPartition: Int64], timeoutMs: Int32) throws {
+        let offsets = Self.list(before.map { ($0.key, $0.value) })
+        defer { rd_kafka_topic_partition_list_destroy(offsets) }
+        guard let request = rd_kafka_DeleteRecords_new(offsets) else { throw KafkaError("deleting records: refused by the client") }
+        defer { rd_kafka_DeleteRecords_destroy(request) }
+        try admin("deleting records", timeoutMs: timeoutMs) { queue in
+            var requests: [OpaquePointer?] = [request]
+            rd_kafka_DeleteRecords(pointer, &requests, 1, nil, queue)
+        } result: { event in
+            guard let result = rd_kafka_event_DeleteRecords_result(event), let list = rd_kafka_DeleteRecords_result_offsets(result) else {
+                return RD_KAFKA_RESP_ERR__BAD_MSG
+            }
+            return (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].err }.first { $0 != RD_KAFKA_RESP_ERR_NO_ERROR }
+                ?? RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+    }
+
+    /// Runs one admin request: `send` queues it on the queue it is given; `result` reads the error of the
+    /// answer's event (no error: done).
+    private func admin(
+        _ what: String, timeoutMs: Int32, send: (OpaquePointer?) -> Void, result: (OpaquePointer) -> rd_kafka_resp_err_t
+    ) throws {
         let queue = rd_kafka_queue_new(pointer)
         defer { rd_kafka_queue_destroy(queue) }
-        var topics: [OpaquePointer?] = [newTopic]
-        rd_kafka_CreateTopics(pointer, &topics, 1, nil, queue)
+        send(queue)
         guard let event = rd_kafka_queue_poll(queue, timeoutMs) else {
-            throw KafkaError("making topic \(topic): no answer within \(timeoutMs) ms")
+            throw KafkaError("\(what): no answer within \(timeoutMs) ms")
         }
         defer { rd_kafka_event_destroy(event) }
         let eventError = rd_kafka_event_error(event)
-        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("making topic \(topic)", code: eventError) }
-        var count = 0
-        guard let result = rd_kafka_event_CreateTopics_result(event),
-            let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1
-        else { throw KafkaError("making topic \(topic): no result") }
-        let topicError = rd_kafka_topic_result_error(results[0])
-        guard topicError == RD_KAFKA_RESP_ERR_NO_ERROR || topicError == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
-            throw KafkaError("making topic \(topic)", code: topicError)
-        }
+        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(what, code: eventError) }
+        let answer = result(event)
+        guard answer == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(what, code: answer) }
     }
 
     /// The group's committed offsets of `partitions` (absent: none committed).
@@ -208,7 +257,9 @@ extension rd_kafka_message_t {
 }
 
 /// Consumers for reading offset ranges, kept between batches (Spark's `spark.streaming.kafka.consumer.cache`):
-/// making one costs a connection to the cluster.
+/// making one costs a connection to the cluster. A consumer is assigned its range's partition for the read only:
+/// one left assigned at the end of a partition fetches again at once whenever the broker answers without
+/// waiting for records (noida-db does: ~5,000 empty fetches a second).
 final class KafkaConsumerPool: Sendable {
     private let idle = Mutex<[KafkaHandle]>([])
     private let configuration: [String: String]
@@ -229,8 +280,8 @@ final class KafkaConsumerPool: Sendable {
     /// Closes the idle consumers (the stream stopped).
     func drain() { idle.withLock { $0 = [] } }
 
-    /// Runs `body` with an idle consumer, or a new one; the consumer goes back to the pool after.
-    func withConsumer<R>(_ body: (KafkaHandle) throws -> R) throws -> R {
+    /// Runs `body` with an idle consumer, or a new one; the consumer goes back to the pool after, unassigned.
+    private func withConsumer<R>(_ body: (KafkaHandle) throws -> R) throws -> R {
         let consumer = try idle.withLock { $0.popLast() } ?? KafkaHandle(RD_KAFKA_CONSUMER, configuration: configuration)
         defer {
             _ = rd_kafka_assign(consumer.pointer, nil)
@@ -239,47 +290,84 @@ final class KafkaConsumerPool: Sendable {
         return try body(consumer)
     }
 
-    /// The records of `range`, in offset order, waiting up to `pollTimeoutMs` for each poll; with `stopAtEnd`,
-    /// the partition's end also ends the range (offsets taken by transaction markers hold no record).
+    /// The records of `range`, in offset order, waiting up to `pollTimeoutMs` for each poll.
     /// - Throws: ``KafkaError`` naming the topic, partition and offset when the broker cannot give them (gone
     ///   by retention, the broker down past the timeout).
-    func read(
-        _ range: OffsetRange, pollTimeoutMs: Int32, stopAtEnd: Bool = false, _ emit: (ConsumerRecord) throws -> Void
-    ) throws {
+    func read(_ range: OffsetRange, pollTimeoutMs: Int32, _ emit: (ConsumerRecord) throws -> Void) throws {
         guard range.untilOffset > range.fromOffset else { return }
         try withConsumer { consumer in
-            let list = KafkaHandle.list([(range.topicPartition, range.fromOffset)])
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            let assigned = rd_kafka_assign(consumer.pointer, list)
+            let partition = KafkaHandle.list([(range.topicPartition, range.fromOffset)])
+            defer { rd_kafka_topic_partition_list_destroy(partition) }
+            let assigned = rd_kafka_assign(consumer.pointer, partition)
             guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError("assigning \(range.topicPartition) at offset \(range.fromOffset)", code: assigned)
             }
-            var next = range.fromOffset
-            while next < range.untilOffset {
-                guard let message = rd_kafka_consumer_poll(consumer.pointer, Int32(pollTimeoutMs)) else {
-                    throw KafkaError(
-                        "no record of \(range.topicPartition) at offset \(next) within \(pollTimeoutMs) ms "
-                            + "(spark.streaming.kafka.consumer.poll.ms); the batch reads offsets \(range.fromOffset) to "
-                            + "\(range.untilOffset)")
-                }
+            guard let queue = rd_kafka_queue_get_consumer(consumer.pointer) else {
+                throw KafkaError("reading \(range.topicPartition): the consumer has no queue")
+            }
+            defer { rd_kafka_queue_destroy(queue) }
+            try read(range, from: queue, consumer: consumer.pointer, pollTimeoutMs: pollTimeoutMs, emit)
+        }
+    }
+
+    /// Reads `range` from the queue of `consumer`, assigned to its partition at its first offset: what the queue
+    /// holds, a batch at a time, else a wait for the next record.
+    private func read(
+        _ range: OffsetRange, from queue: OpaquePointer, consumer: OpaquePointer, pollTimeoutMs: Int32,
+        _ emit: (ConsumerRecord) throws -> Void
+    ) throws {
+        let batchSize = 1024
+        let messages = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: batchSize)
+        defer { messages.deallocate() }
+        var next = range.fromOffset
+        /// A record at or past the range's end was seen, or the partition ends there (offsets left in the range
+        /// then hold no record: transaction markers).
+        var done = false
+        while next < range.untilOffset && !done {
+            // At most the records left in the range (a batch call waits for all it asks for, so it never waits).
+            var count = rd_kafka_consume_batch_queue(queue, 0, messages, Int(min(Int64(batchSize), range.untilOffset - next)))
+            if count == 0, let message = rd_kafka_consumer_poll(consumer, pollTimeoutMs) {
+                messages[0] = message
+                count = 1
+            }
+            guard count > 0 else {
+                throw KafkaError(
+                    "no record of \(range.topicPartition) at offset \(next) within \(pollTimeoutMs) ms "
+                        + "(spark.streaming.kafka.consumer.poll.ms); the batch reads offsets \(range.fromOffset) to "
+                        + "\(range.untilOffset)")
+            }
+            var failure: (any Error)?
+            for i in 0..<count {
+                guard let message = messages[i] else { continue }
                 defer { rd_kafka_message_destroy(message) }
+                guard failure == nil && !done else { continue }
                 let m = message.pointee
                 if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    if m.offset >= range.untilOffset || stopAtEnd { break }
+                    done = m.offset >= range.untilOffset
                     continue
                 }
                 guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw KafkaError("reading \(range.topicPartition) at offset \(next)", code: m.err)
+                    let detail = rd_kafka_message_errstr(message).map { String(cString: $0) } ?? ""
+                    failure = KafkaError("reading \(range.topicPartition) at offset \(next) (\(detail))", code: m.err)
+                    continue
                 }
                 guard m.offset >= next else { continue }
-                if m.offset >= range.untilOffset { break }
+                guard m.offset < range.untilOffset else {
+                    done = true
+                    continue
+                }
                 var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
                 let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-                try emit(ConsumerRecord(
-                    topic: range.topic, partition: range.partition, offset: m.offset, timestamp: timestamp,
-                    key: m.keyBytes.map(Array.init), value: Array(m.valueBytes)))
+                do {
+                    try emit(ConsumerRecord(
+                        topic: range.topic, partition: range.partition, offset: m.offset, timestamp: timestamp,
+                        key: m.keyBytes.map(Array.init), value: Array(m.valueBytes)))
+                } catch {
+                    failure = error
+                }
                 next = m.offset + 1
             }
+            if let failure { throw failure }
         }
     }
 }

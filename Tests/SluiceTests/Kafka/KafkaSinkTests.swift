@@ -13,8 +13,8 @@ func committedValues(of topic: String, partitions: Int32, servers: String) throw
     for partition in Int32(0)..<partitions {
         let marks = try client.watermarks(TopicPartition(topic, partition), timeoutMs: 10_000)
         let range = OffsetRange(topic: topic, partition: partition, fromOffset: marks.low, untilOffset: marks.high)
-        // Transaction markers take offsets too: read to the end of the partition, whatever the count.
-        try pool.read(range, pollTimeoutMs: 2_000, stopAtEnd: true) { values.append($0.valueString) }
+        // Transaction markers take offsets too: the read ends at the partition's end, whatever the count.
+        try pool.read(range, pollTimeoutMs: 2_000) { values.append($0.valueString) }
     }
     return values.sorted()
 }
