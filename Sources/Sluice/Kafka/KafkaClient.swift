@@ -1,6 +1,7 @@
 import CRdKafka
 import Glibc
 import Logging
+import SluiceColumnar
 import Synchronization
 
 /// librdkafka's own messages (its syslog levels), through swift-log as `sluice.kafka`, rather than to standard
@@ -247,6 +248,62 @@ public struct ConsumerRecord: Sendable, Equatable {
     public var valueString: String { String(decoding: value, as: UTF8.self) }
     /// The key as UTF-8 text (nil: no key).
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// A record stored in a block (a batch persisted at a serialized storage level, a window's batches, a spilled
+/// partition) takes six columns: topic, partition, offset, timestamp, key (null: none) and value.
+extension ConsumerRecord: BlockSerializable {
+    public static var columnTypes: [ColumnType] {
+        [ColumnType(.string), ColumnType(.int32), ColumnType(.int64), ColumnType(.int64), ColumnType(.binary, nullable: true),
+         ColumnType(.binary)]
+    }
+
+    public static var columnCount: Int { 6 }
+    public static var hasNullableColumns: Bool { true }
+
+    public static func writeColumns(_ record: ConsumerRecord, to builder: inout BlockBuilder) throws {
+        builder.write(string: record.topic)
+        builder.write(record.partition)
+        builder.write(record.offset)
+        builder.write(record.timestamp)
+        if let key = record.key { key.withUnsafeBytes { builder.write(bytes: $0) } } else { builder.writeNulls(1) }
+        record.value.withUnsafeBytes { builder.write(bytes: $0) }
+    }
+
+    public static func readColumns(from row: inout RowReader) throws -> ConsumerRecord {
+        let topic = row.readString()
+        let partition = row.read(Int32.self)
+        let offset = row.read(Int64.self)
+        let timestamp = row.read(Int64.self)
+        var key: [UInt8]?
+        if row.isNextNull() { row.skip(1) } else { key = row.withBytes { Array($0) } }
+        let value = row.withBytes { Array($0) }
+        return ConsumerRecord(topic: topic, partition: partition, offset: offset, timestamp: timestamp, key: key, value: value)
+    }
+
+    public func encode(to writer: inout BinaryWriter) {
+        writer.writeString(topic)
+        writer.writeVarInt(Int64(partition))
+        writer.writeVarInt(offset)
+        writer.writeVarInt(timestamp)
+        writer.writeBool(key != nil)
+        key?.withUnsafeBytes { writer.writeBytes($0) }
+        value.withUnsafeBytes { writer.writeBytes($0) }
+    }
+
+    public static func decode(from reader: inout BinaryReader) throws -> ConsumerRecord {
+        let topic = try reader.readString()
+        let at = reader.offset
+        let number = try reader.readVarInt()
+        guard let partition = Int32(exactly: number) else {
+            throw FormatError(.invalidValue, at: at, "Kafka partition number \(number) of topic '\(topic)' does not fit 32 bits")
+        }
+        let offset = try reader.readVarInt()
+        let timestamp = try reader.readVarInt()
+        let key = try reader.readBool() ? Array(try reader.readBytes()) : nil
+        return ConsumerRecord(
+            topic: topic, partition: partition, offset: offset, timestamp: timestamp, key: key, value: Array(try reader.readBytes()))
+    }
 }
 
 extension rd_kafka_message_t {

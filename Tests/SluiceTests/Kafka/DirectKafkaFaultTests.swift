@@ -1,3 +1,4 @@
+import SluiceColumnar
 import SluiceTesting
 import Synchronization
 import Testing
@@ -68,6 +69,19 @@ extension DirectKafkaStreamTests {
         }
         #expect(run.error == nil, "\(String(describing: run.error))")
         #expect(run.values.sorted() == sent.flatMap { $0 }.sorted(), "every record once")
+    }
+
+    @Test func noBrokerAtStartFailsTheFirstBatchNamingTheTopicsAndBrokers() throws {
+        // A port nothing listens on (a NoidaBroker stopped at once).
+        let gone = try NoidaBroker()
+        gone.stop()
+        let params = ["bootstrap.servers": gone.bootstrapServers, "group.id": "g1", "auto.offset.reset": "earliest"]
+        let started = ContinuousClock.now
+        let run = try runDirect(
+            .subscribe(["events"], params), conf: conf.set("spark.streaming.kafka.consumer.poll.ms", "500ms"), seconds: 1...1)
+        let text = "\(String(describing: run.error))"
+        #expect(text.contains("topics events") && text.contains("brokers \(gone.bootstrapServers)"), "\(text)")
+        #expect(ContinuousClock.now - started < .seconds(10), "the batch fails within the poll timeout, not hangs")
     }
 
     @Test func aSlowFetchWithinThePollTimeoutStillReadsEveryRecord() throws {
@@ -197,5 +211,86 @@ extension DirectKafkaStreamTests {
         let warnings = logs.matching("cannot decode the value of events-0")
         #expect(warnings.count == 2 && warnings.allSatisfy { $0.level == .warning && $0.label == "sluice.stream" }, "\(warnings)")
         #expect(warnings.contains { $0.message.contains("at offset 3: not UTF-8: bad byte at 0 of 2; the record is skipped") })
+    }
+}
+
+extension DirectKafkaStreamTests {
+    @Test func aWindowOverTheStreamKeepsItsBatchesOnDiskWhenAsked() throws {
+        let (cluster, producer) = try cluster()
+        let values = (0..<90).map { "w\($0)" }
+        let (windows, spilled) = try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+            let windows = Mutex<[[String]]>([])
+            let stream = KafkaUtils.createDirectStream(ssc, .preferConsistent, .subscribe(["events"], params(cluster)))
+            // On disk only: each batch's records go through their block columns (before they had any, this failed
+            // with "no block encoding").
+            stream.persist(.diskOnly)
+            stream.window(windowDuration: .seconds(2), slideDuration: .seconds(1)).foreachRDD { rdd in
+                let values = try rdd.collect().map(\.valueString)
+                windows.withLock { $0.append(values.sorted()) }
+            }
+            try ssc.start()
+            for second in Int64(1)...3 {
+                try send(Array(values[Int(second - 1) * 30..<Int(second) * 30]), with: producer)
+                runSeconds(ssc, clock, second...second)
+            }
+            let spilled = ssc.engineStatus.spill.bytesSpilled
+            ssc.stop()
+            #expect(ssc.error == nil, "\(String(describing: ssc.error))")
+            return (windows.withLock { $0 }, spilled)
+        }
+        #expect(windows == [Array(values[0..<30]).sorted(), Array(values[0..<60]).sorted(), Array(values[30..<90]).sorted()])
+        #expect(spilled > 0, "the batches went to disk")
+    }
+}
+
+/// Kafka records stored in blocks (a persisted batch, a window's batches, a spill) and in the row encoding.
+@Suite struct ConsumerRecordStorageTests {
+    func randomRecords(_ count: Int, seed: UInt64) -> [ConsumerRecord] {
+        var random = SeededGenerator(seed: seed)
+        func bytes(_ most: Int) -> [UInt8] { (0..<Int.random(in: 0...most, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) } }
+        return (0..<count).map { i in
+            ConsumerRecord(
+                topic: ["events", "logs-\u{E9}t\u{E9}", ""][i % 3], partition: Int32.random(in: 0...Int32.max, using: &random),
+                offset: Int64.random(in: 0...Int64.max, using: &random), timestamp: i % 5 == 0 ? -1 : Int64.random(in: 0...1 << 42, using: &random),
+                key: i % 4 == 0 ? nil : bytes(20), value: bytes(i % 7 == 0 ? 5_000 : 60))
+        }
+    }
+
+    @Test func recordsRoundTripThroughTheirSixColumnsAndTheRowEncoding() throws {
+        let records = randomRecords(500, seed: 15)
+        let codec = try #require(ElementCodecs.lookup(ConsumerRecord.self))
+        let block = try codec.encode(records)
+        #expect(block.schema.map(\.kind) == [.string, .int32, .int64, .int64, .binary, .binary])
+        #expect(try codec.decode(block) == records)
+        for record in records.prefix(50) {
+            var writer = try BinaryWriter()
+            record.encode(to: &writer)
+            let back = try writer.buffer.withUnsafeBytes { bytes in
+                try BinaryReader.withReader(bytes) { try ConsumerRecord.decode(from: &$0) }
+            }
+            #expect(back == record)
+        }
+    }
+
+    @Test func aCorruptRowIsAnErrorNamingWhatWasWrong() throws {
+        var writer = try BinaryWriter()
+        writer.writeString("events")
+        writer.writeVarInt(Int64(Int32.max) + 1)
+        let error = writer.buffer.withUnsafeBytes { bytes in
+            #expect(throws: FormatError.self) { try BinaryReader.withReader(bytes) { try ConsumerRecord.decode(from: &$0) } }
+        }
+        #expect("\(String(describing: error))".contains("partition number 2147483648 of topic 'events'"))
+        // Cut short anywhere: an error, never a crash.
+        let record = randomRecords(1, seed: 3)[0]
+        var full = try BinaryWriter()
+        record.encode(to: &full)
+        let bytes = full.buffer.withUnsafeBytes { Array($0) }
+        for cut in 0..<bytes.count {
+            _ = bytes.prefix(cut).withUnsafeBytes { prefix in
+                #expect(throws: FormatError.self) { try BinaryReader.withReader(prefix) { try ConsumerRecord.decode(from: &$0) } }
+            }
+        }
     }
 }
