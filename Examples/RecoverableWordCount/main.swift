@@ -1,5 +1,5 @@
 // A word count that survives crashes: the guide's "How to configure checkpointing" pattern
-// (`StreamingContext.getOrCreate`), in five variants. Kill it (even with SIGKILL) and start it again with the
+// (`StreamingContext.getOrCreate`), in seven variants. Kill it (even with SIGKILL) and start it again with the
 // same arguments: it restores its state, windows and file bookkeeping from the checkpoint, runs again the
 // batches it missed, and goes on. SIGTERM or Ctrl-C stops it gracefully (spark.streaming.stopGracefullyOnShutdown).
 //
@@ -8,6 +8,8 @@
 // MODE        what each batch writes, with saveAsTextFiles, to OUTPUT_PREFIX-<batch time in ms>
 //   counts    the batch's word counts                          (stateless)
 //   running   every word's count since the start               (updateStateByKey)
+//   lifecycle every word's count since the start, a word dropped after two batches without it (updateStateByKey
+//             over a plain Codable struct: Spark's object-lifecycle test)
 //   window    word counts over the last 5 batches              (reduceByKeyAndWindow with an inverse)
 //   timeouts  "word:count" per word seen, "word:timeout:count" when a word is idle for 3 batches (mapWithState)
 //   socket    every line's count since the start, lines read from a socket with the write-ahead log on
@@ -20,7 +22,7 @@ import Sluice
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 5 else {
-    print("usage: RecoverableWordCount counts|running|window|timeouts|socket|kafka CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]")
+    print("usage: RecoverableWordCount counts|running|lifecycle|window|timeouts|socket|kafka CHECKPOINT_DIR OUTPUT_PREFIX SOURCE [BATCH_MS]")
     exit(2)
 }
 let (mode, checkpointDirectory, output, source) = (arguments[1], arguments[2], arguments[3], arguments[4])
@@ -30,6 +32,13 @@ func words(_ context: StreamingContext) -> DStream<String> {
     context.fileStream(source, newFilesOnly: false) { bytes, _ in
         String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }).map(String.init)
     }
+}
+
+/// The state of `lifecycle`: a counter and how many batches in a row had no new value, in a plain `Codable`
+/// struct (what a Spark program's `Serializable` state object is), with no other declaration.
+struct WordState: Codable, Sendable {
+    var counter = 0
+    var expireCounter = 0
 }
 
 func createContext() throws -> StreamingContext {
@@ -51,6 +60,22 @@ func createContext() throws -> StreamingContext {
         words(ssc).map { ($0, 1) }
             .updateStateByKey { (values: [Int], count: Int?) -> Int? in values.reduce(count ?? 0, +) }
             .checkpoint(batch * 2)
+            .saveAsTextFiles(prefix: output)
+    case "lifecycle":
+        words(ssc).map { ($0, 1) }
+            .updateStateByKey { (values: [Int], state: WordState?) -> WordState? in
+                var object = state ?? WordState()
+                let new = values.reduce(0, +)
+                if new == 0 {
+                    object.expireCounter += 1
+                } else {
+                    object.counter += new
+                    object.expireCounter = 0
+                }
+                return object.expireCounter == 2 ? nil : object  // seen twice with no new values: dropped
+            }
+            .checkpoint(batch * 2)
+            .mapValues(\.counter)
             .saveAsTextFiles(prefix: output)
     case "window":
         words(ssc).map { ($0, 1) }
@@ -82,7 +107,7 @@ func createContext() throws -> StreamingContext {
             .map { ($0.valueString, 1) }.reduceByKey(+)
             .saveAsTextFiles(prefix: output)
     default:
-        throw StreamingError(.invalidArgument, "unknown mode \(mode): use counts, running, window, timeouts, socket or kafka")
+        throw StreamingError(.invalidArgument, "unknown mode \(mode): use counts, running, lifecycle, window, timeouts, socket or kafka")
     }
     return ssc
 }

@@ -19,15 +19,17 @@ final class KafkaFeed {
     let topic: String
     private let broker: NoidaBroker?
     private let producer: ChildProcess
-    private let client: KafkaHandle
+    /// The feed's own client (the topic, the lag); closed before the broker stops, so that it logs no error.
+    private var client: KafkaHandle?
 
     init(workload: StreamWorkload, rate: Int, brokers: String?) throws {
         broker = brokers == nil ? try NoidaBroker() : nil
         let servers = brokers ?? broker?.bootstrapServers ?? ""
         self.brokers = servers
         topic = "streambench-\(workload.rawValue)-\(getpid())-\(wallMilliseconds())"
-        client = try KafkaHandle.consumer(configuration: ["bootstrap.servers": servers])
+        let client = try KafkaHandle.consumer(configuration: ["bootstrap.servers": servers])
         try client.createTopic(topic, partitions: 4, timeoutMs: 10_000)
+        self.client = client
         // streambench itself; from a test process, the streambench built beside it.
         producer = try ChildProcess(
             ChildProcess.builtProduct("streambench") ?? "/proc/self/exe",
@@ -40,7 +42,7 @@ final class KafkaFeed {
         var lag: Int64 = 0
         for partition in Int32(0)..<4 {
             let key = TopicPartition(topic, partition)
-            guard let marks = try? client.watermarks(key, timeoutMs: 5_000) else { return nil }
+            guard let marks = try? client?.watermarks(key, timeoutMs: 5_000) else { return nil }
             lag += marks.high - (next[key] ?? marks.low)
         }
         return lag
@@ -48,6 +50,7 @@ final class KafkaFeed {
 
     func stop() {
         producer.killAndWait()
+        client = nil
         broker?.stop()
     }
 

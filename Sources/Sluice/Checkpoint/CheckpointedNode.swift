@@ -30,9 +30,9 @@ enum CheckpointCoding {
         guard let codec = ElementCodecs.lookup(T.self) else {
             throw StreamingError(
                 .invalidGraph,
-                "\(what) cannot be checkpointed: \(T.self) has no block encoding; use a BlockSerializable type "
-                    + "(Int, String, Double, Bool, arrays and optionals of them, or a Codable type declared "
-                    + "BlockSerializable)")
+                "\(what) cannot be checkpointed: \(T.self) has no encoding; make it Codable (or BlockSerializable, "
+                    + "for a column mapping of its own), or use Int, String, Double, Bool, arrays, optionals and "
+                    + "tuples of them")
         }
         return codec
     }

@@ -5,9 +5,10 @@
 /// `Optional` and `Array` of these. Tuples and pairs go through ``ElementCodec`` (`ElementCodec.tuple`),
 /// one column group per component, since Swift tuples cannot conform to protocols.
 ///
-/// A type of your own opts in with `encode(to:)` and `decode(from:)`; a `Codable` type needs nothing more than
-/// the conformance (a slower path through ``CompactEncoder``). Its values then go into one `binary` column.
-/// To store a type as several columns, implement the column requirements too.
+/// A `Codable` type needs no declaration at all: the engine stores it through ``CompactEncoder`` in one `binary`
+/// column (``ElementCodecs/codable(_:)``), as Spark stores any `Serializable` object. Conform to this protocol
+/// for a faster, smaller encoding of your own: `encode(to:)` and `decode(from:)` (a `Codable` type that conforms
+/// gets both), and the column requirements to store a value as several columns.
 public protocol BlockSerializable: Sendable {
     /// The columns a value occupies, in order. Default: one `binary` column holding the row encoding.
     static var columnTypes: [ColumnType] { get }

@@ -1,18 +1,19 @@
 extension ElementCodecs {
-    /// The codec of `type` when it is ``BlockSerializable`` (checked at run time) or a tuple of
-    /// ``BlockSerializable`` components (found from the tuple's type metadata), or `nil`.
+    /// The codec of `type` when it is ``BlockSerializable`` (checked at run time), else `Codable` (its compact
+    /// row encoding in one binary column, ``codable(_:)``), or a tuple of such components (found from the tuple's
+    /// type metadata), or `nil`.
     ///
     /// For engine code that holds a plain generic `Element` and needs bytes only on some paths (spill,
     /// serialized storage levels, checkpoints), so that types without an encoding still work everywhere else.
     public static func lookup<T>(_ type: T.Type) -> ElementCodec<T>? {
-        if let serializable = type as? any BlockSerializable.Type { return opened(serializable, as: type) }
+        if let codec = single(type) { return codec }
         guard let elements = tupleElements(of: type) else { return nil }
         var components: [TupleComponent] = []
         var end = 0
         for element in elements {
-            guard let serializable = element.type as? any BlockSerializable.Type else { return nil }
-            let component = TupleComponent.make(serializable, after: end)
-            guard component.offset == element.offset else { return nil }
+            guard let component = TupleComponent.make(opening: element.type, after: end), component.offset == element.offset else {
+                return nil
+            }
             end = component.offset + component.size
             components.append(component)
         }
@@ -52,8 +53,7 @@ extension ElementCodecs {
         var components: [TupleComponent] = []
         var end = 0
         for child in mirror.children {
-            guard let serializable = Swift.type(of: child.value) as? any BlockSerializable.Type else { return nil }
-            let component = TupleComponent.make(serializable, after: end)
+            guard let component = TupleComponent.make(opening: Swift.type(of: child.value), after: end) else { return nil }
             end = component.offset + component.size
             components.append(component)
         }
@@ -62,9 +62,22 @@ extension ElementCodecs {
         return tupleCodec(T.self, components)
     }
 
+    /// The codec of a type that is not a tuple: its ``BlockSerializable`` mapping, else, for a `Codable` type,
+    /// ``codable(_:)``; nil for any other type.
+    static func single<T>(_ type: T.Type) -> ElementCodec<T>? {
+        if let serializable = type as? any BlockSerializable.Type { return opened(serializable, as: type) }
+        if let codable = type as? any Codable.Type { return openedCodable(codable, as: type) }
+        return nil
+    }
+
     private static func opened<S: BlockSerializable, T>(_: S.Type, as: T.Type) -> ElementCodec<T>? {
         // Opening `T.self as? any BlockSerializable.Type` gives S == T, so this cast always succeeds.
         standard(S.self) as? ElementCodec<T>
+    }
+
+    private static func openedCodable<C: Codable, T>(_: C.Type, as: T.Type) -> ElementCodec<T>? {
+        // As in opened(_:as:): C == T.
+        codable(C.self) as? ElementCodec<T>
     }
 
     private static func tupleCodec<T>(_: T.Type, _ components: [TupleComponent]) -> ElementCodec<T> {
@@ -114,9 +127,17 @@ private struct TupleComponent: Sendable {
     let decode: @Sendable (inout BinaryReader, UnsafeMutableRawPointer) throws -> Void
     let destroy: @Sendable (UnsafeMutableRawPointer) -> Void
 
+    /// As ``make(_:after:)`` for a type known only at run time.
+    static func make(opening type: Any.Type, after end: Int) -> TupleComponent? {
+        func open<S>(_: S.Type) -> TupleComponent? { make(S.self, after: end) }
+        return _openExistential(type, do: open)
+    }
+
     /// The component of type `S` placed after `end` bytes of earlier components (Swift lays tuples out in
-    /// order, each component at the next multiple of its alignment).
-    static func make<S: BlockSerializable>(_: S.Type, after end: Int) -> TupleComponent {
+    /// order, each component at the next multiple of its alignment); nil when `S` has no codec
+    /// (``ElementCodecs/single(_:)``).
+    static func make<S>(_: S.Type, after end: Int) -> TupleComponent? {
+        guard let codec = ElementCodecs.single(S.self) else { return nil }
         let alignment = MemoryLayout<S>.alignment
         let offset = (end + alignment - 1) / alignment * alignment
         // Safe (all closures): the pointers address a tuple whose component at `offset` has type S; tuple
@@ -128,11 +149,11 @@ private struct TupleComponent: Sendable {
             (tuple + offset).assumingMemoryBound(to: S.self)
         }
         return TupleComponent(
-            offset: offset, size: MemoryLayout<S>.size, columnTypes: S.columnTypes,
-            write: { tuple, builder in try S.writeColumns(value(tuple).pointee, to: &builder) },
-            read: { row, tuple in slot(tuple).initialize(to: try S.readColumns(from: &row)) },
-            encode: { tuple, writer in try value(tuple).pointee.encode(to: &writer) },
-            decode: { reader, tuple in slot(tuple).initialize(to: try S.decode(from: &reader)) },
+            offset: offset, size: MemoryLayout<S>.size, columnTypes: codec.columnTypes,
+            write: { tuple, builder in try codec.write(value(tuple).pointee, to: &builder) },
+            read: { row, tuple in slot(tuple).initialize(to: try codec.read(from: &row)) },
+            encode: { tuple, writer in try codec.encode(value(tuple).pointee, to: &writer) },
+            decode: { reader, tuple in slot(tuple).initialize(to: try codec.decode(from: &reader)) },
             destroy: { tuple in slot(tuple).deinitialize(count: 1) })
     }
 }

@@ -113,6 +113,27 @@ public enum ElementCodecs {
             decode: { reader in try T.decode(from: &reader) })
     }
 
+    /// The codec of a `Codable` type that is not ``BlockSerializable``: its compact row encoding
+    /// (``CompactEncoder``) in one `binary` column. Slower and larger than a column mapping, and needs no
+    /// declaration: what Spark's Java serialization of any `Serializable` object is to a Spark program.
+    public static func codable<T: Codable>(_: T.Type) -> ElementCodec<T> {
+        binaryColumn(
+            CompactCoding<T>(
+                encode: { value, writer in try CompactEncoder.encode(value, to: &writer) },
+                decode: { reader in try CompactDecoder.decode(T.self, from: &reader) }))
+    }
+
+    /// A codec storing each element's row encoding by `coding` in one `binary` column. (Its closures are made
+    /// where `T` has no protocol requirement, so they capture no conformance of it.)
+    private static func binaryColumn<T>(_ coding: CompactCoding<T>) -> ElementCodec<T> {
+        ElementCodec(
+            columnTypes: [ColumnType(.binary)],
+            writeColumns: { value, builder in try builder.writeEncoded { try coding.encode(value, to: &$0) } },
+            readColumns: { row in try row.readEncoded { try coding.decode(from: &$0) } },
+            encode: { value, writer in try coding.encode(value, to: &writer) },
+            decode: { reader in try coding.decode(from: &reader) })
+    }
+
     /// The codec of a tuple of ``BlockSerializable`` types: the components' columns side by side, the
     /// components' row encodings one after the other. Pairs `(K, V)` are the common case.
     public static func tuple<each T: BlockSerializable>(_ types: repeat (each T).Type) -> ElementCodec<(repeat each T)> {
@@ -170,4 +191,15 @@ public enum ElementCodecs {
     private static func writeComponent<U: BlockSerializable>(_ value: U, _ builder: inout BlockBuilder) throws {
         try U.writeColumns(value, to: &builder)
     }
+}
+
+/// The compact row encoding of a `Codable` type, as a value the codec's closures share.
+// @unchecked: the closures capture nothing but T's metatype and its Codable conformance, immutable type metadata
+// that any thread may use; Swift cannot know that of a type that is not SendableMetatype.
+private struct CompactCoding<T>: @unchecked Sendable {
+    let encode: (T, inout BinaryWriter) throws -> Void
+    let decode: (inout BinaryReader) throws -> T
+
+    func encode(_ value: T, to writer: inout BinaryWriter) throws { try encode(value, &writer) }
+    func decode(from reader: inout BinaryReader) throws -> T { try decode(&reader) }
 }

@@ -37,7 +37,7 @@ extension RDD {
                             throw StorageError(
                                 .notSerializable,
                                 "saveAsObjectFile('\(path)'): elements of type \(Element.self) have no block encoding; "
-                                    + "make them BlockSerializable")
+                                    + "make them Codable (or BlockSerializable)")
                         }
                         codec = found
                         builder = try found.makeBuilder()

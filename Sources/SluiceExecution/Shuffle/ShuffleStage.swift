@@ -252,7 +252,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
                 .notSerializable,
                 "shuffle \(id) needs more memory than sluice.memory.limit allows (\(engine.memory.limit) bytes) and "
                     + "cannot spill: its keys (\(Keys.Key.self)) or values (\(C.self)) have no block encoding; "
-                    + "make them BlockSerializable or raise sluice.memory.limit")
+                    + "make them Codable (or BlockSerializable) or raise sluice.memory.limit")
         }
         return ElementCodecs.pair(key, combiner)
     }

@@ -122,7 +122,7 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
             throw StorageError(
                 .notSerializable,
                 "partition \(p) of \(name) must go to disk (\(storageLevel)) but its elements (\(Element.self)) have "
-                    + "no block encoding; make them BlockSerializable or use a memory-only storage level")
+                    + "no block encoding; make them Codable (or BlockSerializable) or use a memory-only storage level")
         }
         let file = try writeToDisk(p, elements, codec)
         store(p, .disk(file, codec))

@@ -3,6 +3,14 @@ import Testing
 
 struct NotStorable: Sendable { let x: Int }
 
+/// A user's state as a Spark program would have it: a plain Codable struct, nothing declared.
+struct PlainState: Codable, Sendable, Equatable {
+    var counter: Int
+    var expireCounter: Int
+    var label: String?
+    var history: [Double]
+}
+
 @Suite struct CodecLookupTests {
     func roundTrip<T>(_ codec: ElementCodec<T>, _ values: [T]) throws -> [T] {
         let block = try codec.encode(values)
@@ -22,6 +30,35 @@ struct NotStorable: Sendable { let x: Int }
         #expect(ElementCodecs.lookup([Double].self) != nil)
         #expect(ElementCodecs.lookup(NotStorable.self) == nil)
         #expect(ElementCodecs.lookup((Int, NotStorable).self) == nil)
+    }
+
+    @Test func codableTypesNeedNoDeclaration() throws {
+        let states = [
+            PlainState(counter: 1, expireCounter: 0, label: nil, history: []),
+            PlainState(counter: -7, expireCounter: 2, label: "caf\u{E9}", history: [1.5, -0.0, .infinity]),
+        ]
+        let codec = try #require(ElementCodecs.lookup(PlainState.self))
+        #expect(codec.columnTypes == [ColumnType(.binary)])
+        #expect(try roundTrip(codec, states) == states)
+        // In optionals, arrays and tuples (a keyed state, a window of pairs) too.
+        #expect(try roundTrip(try #require(ElementCodecs.lookup(PlainState?.self)), [nil, states[1]]) == [nil, states[1]])
+        #expect(try roundTrip(try #require(ElementCodecs.lookup([PlainState].self)), [states, []]) == [states, []])
+        let pairs = [("a", states[0]), ("b", states[1])]
+        let pairCodec = try #require(ElementCodecs.lookup((String, PlainState).self))
+        #expect(pairCodec.columnTypes == [ColumnType(.string), ColumnType(.binary)])
+        let back = try roundTrip(pairCodec, pairs)
+        #expect(back.map(\.0) == ["a", "b"] && back.map(\.1) == states)
+        let sampled = try #require(ElementCodecs.lookup((String, PlainState).self, sample: pairs[0]))
+        #expect(try roundTrip(sampled, pairs).map(\.1) == states)
+        // Corrupt bytes: an error, never a crash.
+        var writer = try BinaryWriter()
+        try codec.encode(states[1], to: &writer)
+        let bytes = writer.buffer.withUnsafeBytes { Array($0) }
+        for cut in 0..<bytes.count {
+            _ = bytes.prefix(cut).withUnsafeBytes { prefix in
+                #expect(throws: (any Error).self) { try BinaryReader.withReader(prefix) { try codec.decode(from: &$0) } }
+            }
+        }
     }
 
     @Test func tuplesAreFoundFromTheirTypeAlone() throws {

@@ -191,6 +191,26 @@ import Testing
         }
     }
 
+    /// Spark's updateStateByKey object-lifecycle test with a plain Codable struct as the state: it checkpoints
+    /// with no declaration and comes back after every kill.
+    @Test func updateStateByKeyWithAPlainCodableState() throws {
+        try crashAndCompare("lifecycle", seed: 16) { time, input in
+            // A replay of every batch up to `time`: the counter, and batches in a row without the word.
+            var state: [String: (counter: Int, expire: Int)] = [:]
+            var t = (input.keys.min() ?? time) - Self.batchMs
+            while t <= time {
+                let new = counts(input[t] ?? [])
+                for word in Set(state.keys).union(new.keys) {
+                    var object = state[word] ?? (0, 0)
+                    if let n = new[word] { object = (object.counter + n, 0) } else { object.expire += 1 }
+                    state[word] = object.expire == 2 ? nil : object
+                }
+                t += Self.batchMs
+            }
+            return pairLines(state.mapValues(\.counter))
+        }
+    }
+
     @Test func inverseWindowCounts() throws {
         try crashAndCompare("window", seed: 13) { time, input in
             pairLines(counts(input.filter { $0.key <= time && $0.key > time - 5 * Self.batchMs }.flatMap(\.value)))
