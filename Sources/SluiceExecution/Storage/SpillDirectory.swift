@@ -14,6 +14,8 @@ public struct SpillStatistics: Sendable, Equatable {
     public var bytesOnDisk = 0
     /// Bytes of data read back, after decompression.
     public var bytesReadBack = 0
+    /// Spill directories of engines that are gone (a killed process's) removed by this engine.
+    public var directoriesReclaimed = 0
     /// Spill files that exist now.
     public var liveFiles: Int { filesWritten - filesRemoved }
 }
@@ -21,13 +23,25 @@ public struct SpillStatistics: Sendable, Equatable {
 /// The directory an engine spills to (`sluice.spill.dir`): one subdirectory per engine, made on the first
 /// spill and removed, with anything left in it, when the engine goes away. Files are removed as soon as the
 /// data they hold is dropped.
+///
+/// A process that is killed leaves its subdirectory behind. Each subdirectory holds a lock file its engine keeps
+/// locked (`flock`) while it lives; the kernel drops the lock when the process ends however it ends. An engine's
+/// first spill removes the subdirectories whose lock nobody holds: those of engines that are gone, never one of a
+/// live process (a process id, which the system reuses, decides nothing).
 public final class SpillDirectory: Sendable {
+    /// The names of engines' subdirectories start with this.
+    static let namePrefix = "sluice-spill-"
+    /// The lock file in each engine's subdirectory.
+    static let lockName = ".lock"
+
     /// The directory under which this engine's own directory is made.
     public let parent: String
     let calls: SystemCalls
 
     private struct State {
         var path: String?
+        /// The open, locked lock file of `path` (-1: none yet).
+        var lock: Int32 = -1
         var nextFile = 0
         var live: Set<String> = []
         var statistics = SpillStatistics()
@@ -41,9 +55,13 @@ public final class SpillDirectory: Sendable {
     }
 
     deinit {
-        let (path, live) = state.withLock { ($0.path, $0.live) }
+        let (path, live, lock) = state.withLock { ($0.path, $0.live, $0.lock) }
         for file in live { _ = calls.unlink(file) }
-        if let path { _ = calls.rmdir(path) }
+        if let path {
+            _ = calls.unlink("\(path)/\(Self.lockName)")
+            _ = calls.rmdir(path)
+        }
+        if lock >= 0 { calls.close(lock) }  // the lock goes last: until then no other engine takes the directory
     }
 
     static var temporaryDirectory: String {
@@ -68,8 +86,11 @@ public final class SpillDirectory: Sendable {
             if let path = state.path {
                 directory = path
             } else {
-                directory = try makeDirectory()
+                (directory, state.lock) = try makeDirectory()
                 state.path = directory
+                state.statistics.directoriesReclaimed += Self.reclaimLeftovers(
+                    in: String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)]), calls: calls
+                ).count
             }
             state.nextFile += 1
             let file = "\(directory)/\(purpose)-\(state.nextFile).slf"
@@ -79,9 +100,10 @@ public final class SpillDirectory: Sendable {
         }
     }
 
-    private func makeDirectory() throws(StorageError) -> String {
+    /// Makes this engine's subdirectory and its lock file, locked: the path and the lock file's descriptor.
+    private func makeDirectory() throws(StorageError) -> (String, Int32) {
         var random = SystemRandomNumberGenerator()
-        let name = "sluice-\(getpid())-\(String(random.next() & 0xFFFF_FFFF, radix: 16))"
+        let name = Self.namePrefix + "\(getpid())-\(String(random.next() & 0xFFFF_FFFF, radix: 16))"
         // Make the parent (and its parents) first, as Spark does with spark.local.dir.
         let made: String
         do {
@@ -90,13 +112,48 @@ public final class SpillDirectory: Sendable {
             throw StorageError(
                 .writeFailed, "cannot make the spill directory '\(parent)' (sluice.spill.dir)", underlying: error)
         }
+        // Made under a name no other engine looks at, locked, then renamed: a directory under its final name
+        // always has its lock held, so another engine never takes one being made for a leftover.
+        let making = "\(made)/.\(name)"
         let path = "\(made)/\(name)"
-        let (rc, err) = calls.mkdir(path, 0o700)
+        let (rc, err) = calls.mkdir(making, 0o700)
         guard rc == 0 else {
             throw StorageError(.writeFailed, "cannot make a spill directory in '\(parent)' (sluice.spill.dir)",
-                underlying: FileError(operation: "mkdir", path: path, offset: nil, errno: err))
+                underlying: FileError(operation: "mkdir", path: making, offset: nil, errno: err))
         }
-        return path
+        let lockPath = "\(making)/\(Self.lockName)"
+        var lock: Int32 = -1
+        func fail(_ operation: String, _ error: Int32) -> StorageError {
+            if lock >= 0 { calls.close(lock) }
+            removeTree(making, calls: calls)
+            return StorageError(.writeFailed, "cannot make a spill directory in '\(parent)' (sluice.spill.dir)",
+                underlying: FileError(operation: operation, path: lockPath, offset: nil, errno: error))
+        }
+        let (opened, openError) = calls.open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard opened >= 0 else { throw fail("open", openError) }
+        lock = opened
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw fail("flock", errno) }
+        let (renamed, renameError) = calls.rename(making, path)
+        guard renamed == 0 else { throw fail("rename", renameError) }
+        return (path, lock)
+    }
+
+    /// Removes, under `parent`, the engines' subdirectories whose lock file no one holds (their engines are gone:
+    /// a process killed, or ended without removing them); the paths removed. A subdirectory with no lock file is
+    /// left alone: its engine may be making it now.
+    package static func reclaimLeftovers(in parent: String, calls: SystemCalls) -> [String] {
+        var removed: [String] = []
+        for name in directoryNames(parent) ?? [] where name.hasPrefix(namePrefix) {
+            let directory = "\(parent)/\(name)"
+            let (lock, _) = calls.open("\(directory)/\(lockName)", O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0)
+            guard lock >= 0 else { continue }
+            defer { calls.close(lock) }
+            // Held: a live engine's (this process's too: each open file is locked apart).
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+            removeTree(directory, calls: calls)
+            removed.append(directory)
+        }
+        return removed
     }
 
     /// Removes a spill file whose data was dropped.
