@@ -126,6 +126,22 @@ public final class LoopbackConnection: Sendable {
         }
     }
 
+    /// Resets the connection (an RST, as a crashed peer's kernel sends): the client's next read fails.
+    public func reset() {
+        fd.withLock { fd in
+            guard let open = fd else { return }
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(open, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            Glibc.close(open)
+            fd = nil
+        }
+    }
+
+    /// Stops sending (a half-close: the client reads the end of the data; this side could still read).
+    public func shutdownWrite() {
+        fd.withLock { fd in if let open = fd { _ = shutdown(open, Int32(SHUT_WR)) } }
+    }
+
     /// Closes the connection (the client reads the end of the data).
     public func close() {
         fd.withLock { fd in

@@ -6,13 +6,14 @@ extension StreamingContext {
 
     /// Lines of text from a TCP server at `host`:`port` (UTF-8, "\n" or "\r\n" ends a line). A refused
     /// connection or a closed one restarts the receiver after `spark.streaming.receiverRestartDelay`, as in
-    /// Spark; listeners see each error.
+    /// Spark; listeners see each error. A line longer than `sluice.receiver.maxRecordBytes` is reported and
+    /// dropped.
     public func socketTextStream(
         _ host: String, _ port: Int, storageLevel: StorageLevel = .memoryAndDiskSer2
     ) -> ReceiverInputDStream<String> {
-        let receiver = SocketReceiver<String>(host: host, port: port, framing: .lines, storageLevel: storageLevel) {
-            String(decoding: $0, as: UTF8.self)
-        }
+        let receiver = SocketReceiver<String>(
+            host: host, port: port, framing: .lines, storageLevel: storageLevel, maxRecordBytes: maxSocketRecordBytes
+        ) { String(decoding: $0, as: UTF8.self) }
         return ReceiverInputDStream(context: self, receiver: receiver, name: "socketTextStream")
     }
 
@@ -24,7 +25,11 @@ extension StreamingContext {
         converter: @escaping @Sendable (UnsafeRawBufferPointer) throws -> T
     ) -> ReceiverInputDStream<T> {
         let receiver = SocketReceiver(
-            host: host, port: port, framing: framing, storageLevel: storageLevel, convert: converter)
+            host: host, port: port, framing: framing, storageLevel: storageLevel, maxRecordBytes: maxSocketRecordBytes,
+            convert: converter)
         return ReceiverInputDStream(context: self, receiver: receiver, name: "socketStream")
     }
+
+    /// `sluice.receiver.maxRecordBytes` (validated when the context was made).
+    private var maxSocketRecordBytes: Int { ((try? conf.bytes("sluice.receiver.maxRecordBytes")) ?? nil) ?? 64 << 20 }
 }

@@ -19,16 +19,20 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     let host: String
     let port: Int
     let framing: SocketFraming
+    /// The longest delimited record kept (`sluice.receiver.maxRecordBytes`): a longer one is reported and dropped
+    /// up to its end, so the buffer never holds more than about twice this.
+    let maxRecordBytes: Int
     let convert: @Sendable (UnsafeRawBufferPointer) throws -> Element
     private let socket = Mutex<Int32?>(nil)
 
     init(
-        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel,
+        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int = 64 << 20,
         convert: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Element
     ) {
         self.host = host
         self.port = port
         self.framing = framing
+        self.maxRecordBytes = max(1, maxRecordBytes)
         self.convert = convert
         super.init(storageLevel: storageLevel)
     }
@@ -109,6 +113,8 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         var end = 0  // bytes in the buffer
         var offset: Int64 = 0  // the connection offset of buffer[0]
         var records: [Element] = []
+        /// A record too long to keep is being dropped: bytes are skipped up to the next delimiter.
+        var dropping = false
         while !isStopped {
             if end == buffer.count {
                 if start > 0 {
@@ -129,13 +135,47 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
                 throw SocketError(message: String(cString: strerror(errno)))
             }
             if n == 0 {
-                emitTail(buffer[start..<end], offset: offset + Int64(start), into: &records)
+                if !dropping { emitTail(buffer[start..<end], offset: offset + Int64(start), into: &records) }
                 try flush(&records)
                 return
             }
             end += n
+            if dropping {
+                guard let delimiter = firstDelimiter(buffer, from: start, to: end) else {
+                    start = end
+                    continue
+                }
+                start = delimiter + 1
+                dropping = false
+            }
             start = cut(buffer, from: start, to: end, offset: offset, into: &records)
             try flush(&records)
+            if let delimiter, end - start > maxRecordBytes {
+                reportError(
+                    "The record at offset \(offset + Int64(start)) of \(host):\(port) is longer than "
+                        + "sluice.receiver.maxRecordBytes (\(maxRecordBytes) bytes, no \(delimiter == 10 ? "newline" : "delimiter") "
+                        + "yet); dropped up to its end", nil)
+                dropping = true
+                start = end
+            }
+        }
+    }
+
+    /// The byte that ends a record (nil: fixed-length records).
+    private var delimiter: UInt8? {
+        switch framing {
+        case .lines: UInt8(ascii: "\n")
+        case .delimiter(let d): d
+        case .fixedLength: nil
+        }
+    }
+
+    /// The position of the first delimiter in `buffer[from..<to]`, if any.
+    private func firstDelimiter(_ buffer: [UInt8], from: Int, to: Int) -> Int? {
+        guard let delimiter, from < to else { return nil }
+        return buffer.withUnsafeBytes { bytes in
+            // Safe: from..<to is within the buffer.
+            memchr(bytes.baseAddress! + from, Int32(delimiter), to - from).map { bytes.baseAddress!.distance(to: UnsafeRawPointer($0)) }
         }
     }
 
@@ -145,11 +185,7 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         buffer.withUnsafeBytes { bytes in
             switch framing {
             case .lines, .delimiter:
-                let delimiter: UInt8 = if case .delimiter(let d) = framing { d } else { UInt8(ascii: "\n") }
-                while start < to,
-                    let found = memchr(bytes.baseAddress! + start, Int32(delimiter), to - start)  // Safe: in range.
-                {
-                    let stop = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+                while let stop = firstDelimiter(buffer, from: start, to: to) {
                     var last = stop
                     if framing == .lines, last > start, bytes[last - 1] == UInt8(ascii: "\r") { last -= 1 }
                     append(UnsafeRawBufferPointer(rebasing: bytes[start..<last]), offset + Int64(start), &records)

@@ -1,3 +1,4 @@
+import SluiceColumnar
 import Glibc
 import Synchronization
 import Testing
@@ -96,6 +97,96 @@ import SluiceTesting
             #expect(records.values == [[1, 2, 3], [4, 5, 6]])
             ssc.waitForListeners()
             #expect(events.all.contains { $0.contains("in the middle of a record at offset 6") })
+        }
+    }
+}
+
+/// The socket source against peers that misbehave: an endless line, a reset, a half-close, a trickle.
+extension SocketStreamTests {
+    /// The process's resident memory now, from /proc/self/statm.
+    func residentBytes() -> Int {
+        let text = (try? SystemCalls.live.readFile("/proc/self/statm")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    @Test func aGigabyteLineIsDroppedWithAClearErrorAndMemoryStaysBounded() throws {
+        try StreamTest.exclusively {
+            let server = try LoopbackServer()
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: StreamingConf().setMaster("local[2]").set("sluice.receiver.maxRecordBytes", "1m"),
+                batchDuration: .seconds(1), clock: clock)
+            let events = ReceiverEvents()
+            ssc.addStreamingListener(events)
+            let lines = Collected<String>()
+            ssc.socketTextStream("127.0.0.1", server.port).foreachRDD { rdd in
+                for line in try rdd.collect() { lines.append(line) }
+            }
+            try ssc.start()
+            let connection = try #require(server.accept())
+            let before = residentBytes()
+            try connection.send("before\n")
+            let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+            for _ in 0..<1_024 { try connection.send(chunk) }  // 1 GiB, no newline
+            try connection.send("\nafter\n")
+            driveReceiving(ssc, clock) { lines.values.count >= 2 }
+            let grown = residentBytes() - before
+            ssc.stop()
+            connection.close()
+            #expect(lines.values.sorted() == ["after", "before"], "the lines around the long one arrive")
+            #expect(grown < 256 << 20, "memory grew by \(grown >> 20) MB for a 1 GiB line")
+            ssc.waitForListeners()
+            #expect(
+                events.all.contains {
+                    $0.contains("record at offset 7 of 127.0.0.1:\(server.port) is longer than sluice.receiver.maxRecordBytes (1048576 bytes")
+                }, "\(events.all)")
+            #expect(!events.all.contains { $0.contains("no more data") }, "the connection stays up")
+        }
+    }
+
+    @Test func aResetAndAHalfCloseReconnectAndATrickleStallsNoOtherReceiver() throws {
+        try StreamTest.exclusively {
+            let slow = try LoopbackServer()
+            let reset = try LoopbackServer()
+            let clock = ManualClock()
+            let ssc = try StreamingContext(
+                conf: StreamingConf().setMaster("local[3]").set("spark.streaming.receiverRestartDelay", "50ms"),
+                batchDuration: .seconds(1), clock: clock)
+            let events = ReceiverEvents()
+            ssc.addStreamingListener(events)
+            let slowLines = Collected<String>()
+            let resetLines = Collected<String>()
+            ssc.socketTextStream("127.0.0.1", slow.port).foreachRDD { rdd in for l in try rdd.collect() { slowLines.append(l) } }
+            ssc.socketTextStream("127.0.0.1", reset.port).foreachRDD { rdd in for l in try rdd.collect() { resetLines.append(l) } }
+            try ssc.start()
+            let trickle = try #require(slow.accept())
+            let first = try #require(reset.accept())
+            try first.send("one\n")
+            // A reset (RST, not FIN): the receiver reports the error and connects again.
+            first.reset()
+            let second = try #require(reset.accept())
+            try second.send("two\n")
+            // A half-close: the peer stops sending but still reads; the end of data ends the last line.
+            second.shutdownWrite()
+            let third = try #require(reset.accept())
+            try third.send("three\n")
+            // Meanwhile the other peer sends one line a byte at a time; batches go on for the first stream.
+            var handled = 0
+            for byte in Array("slow line\n".utf8) {
+                try trickle.send([byte])
+                usleep(30_000)
+                clock.advance(by: .seconds(1))
+                if ssc.waitUntilBatchHandled(clock.time, timeout: .seconds(10)) { handled += 1 }
+            }
+            driveReceiving(ssc, clock) { slowLines.values.count >= 1 && resetLines.values.count >= 3 }
+            ssc.stop()
+            #expect(handled == 10, "every batch ran while one peer trickled")
+            #expect(resetLines.values.sorted() == ["one", "three", "two"])
+            #expect(slowLines.values == ["slow line"])
+            ssc.waitForListeners()
+            #expect(events.all.contains { $0.contains("Error receiving data from 127.0.0.1:\(reset.port)") }, "\(events.all)")
+            #expect(events.all.contains { $0.contains("Socket data stream had no more data") })
         }
     }
 }
