@@ -8,6 +8,11 @@ import PackageDescription
 //   -> Sluice: the streaming library users import
 //   -> SluiceTesting: test doubles for users and for our own tests
 //   -> SluiceBench (streambench's workloads, measuring and reports) -> streambench
+/// `SLUICE_SYSTEM_ALLOCATOR=1 swift test --sanitize=thread` (or `address`): buffers come from the system
+/// allocator instead of jemalloc, which replaces `malloc` in the whole process and so cannot run beside a
+/// sanitizer's own allocator.
+let systemAllocator = Context.environment["SLUICE_SYSTEM_ALLOCATOR"] == "1"
+
 let package = Package(
     name: "Sluice",
     products: [
@@ -35,8 +40,9 @@ let package = Package(
         .target(name: "CSluiceIntrinsics"),
         .target(
             name: "SluiceColumnar",
-            dependencies: ["CJemalloc", "CZstd", "CSluiceChecksum"],
+            dependencies: (systemAllocator ? [] : ["CJemalloc"]) + ["CZstd", "CSluiceChecksum"],
             swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]
+                + (systemAllocator ? [.define("SLUICE_SYSTEM_ALLOCATOR")] : [])
         ),
         .target(
             name: "SluiceExecution",

@@ -14,7 +14,7 @@ public final class CountingAllocator: Sendable {
     private let base: BufferAllocator
 
     /// Counts the calls to `base` (jemalloc by default).
-    public init(base: BufferAllocator = .jemalloc) {
+    public init(base: BufferAllocator = .standard) {
         self.base = base
     }
 

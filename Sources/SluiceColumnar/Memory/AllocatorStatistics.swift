@@ -1,3 +1,4 @@
+#if !SLUICE_SYSTEM_ALLOCATOR
 import CJemalloc
 
 /// jemalloc's own arena for Sluice buffers, created once per process.
@@ -10,6 +11,7 @@ enum JemallocArena {
         return rc == 0 ? arena : 0
     }()
 }
+#endif
 
 /// Allocated and resident bytes as jemalloc counts them (refreshed on each call).
 public struct AllocatorStatistics: Sendable, Equatable {
@@ -25,6 +27,9 @@ public struct AllocatorStatistics: Sendable, Equatable {
     /// Reads the statistics now. Returns `nil` when jemalloc is not the process allocator or was built without
     /// statistics.
     public static func current() -> AllocatorStatistics? {
+        #if SLUICE_SYSTEM_ALLOCATOR
+        return nil
+        #else
         var epochIn: UInt64 = 1
         var epochOut: UInt64 = 0
         var epochSize = MemoryLayout<UInt64>.size
@@ -37,11 +42,14 @@ public struct AllocatorStatistics: Sendable, Equatable {
         let small = read("stats.arenas.\(arena).small.allocated") ?? 0
         let large = read("stats.arenas.\(arena).large.allocated") ?? 0
         return AllocatorStatistics(allocated: allocated, active: active, resident: resident, bufferArena: small + large)
+        #endif
     }
 
+    #if !SLUICE_SYSTEM_ALLOCATOR
     private static func read(_ name: String) -> Int? {
         var value = 0
         var size = MemoryLayout<Int>.size
         return mallctl(name, &value, &size, nil, 0) == 0 ? value : nil
     }
+    #endif
 }

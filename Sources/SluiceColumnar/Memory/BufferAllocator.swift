@@ -1,4 +1,7 @@
+#if !SLUICE_SYSTEM_ALLOCATOR
 import CJemalloc
+#endif
+import Glibc
 
 /// Where buffer memory comes from: a pair of functions, injectable so that tests can count allocations and
 /// simulate exhaustion (the idea of swift-nio's `ByteBufferAllocator`).
@@ -36,6 +39,25 @@ public struct BufferAllocator: Sendable {
         deallocateFunction(pointer, byteCount)
     }
 
+    /// The allocator buffers come from: ``jemalloc``, or ``system`` in a build with `SLUICE_SYSTEM_ALLOCATOR=1`
+    /// (for the sanitizers).
+    public static var standard: BufferAllocator {
+        #if SLUICE_SYSTEM_ALLOCATOR
+        system
+        #else
+        jemalloc
+        #endif
+    }
+
+    /// The system allocator (`posix_memalign` and `free`).
+    public static let system = BufferAllocator(
+        allocate: { byteCount in
+            var pointer: UnsafeMutableRawPointer?
+            return posix_memalign(&pointer, BufferAllocator.alignment, max(byteCount, 1)) == 0 ? pointer : nil
+        },
+        deallocate: { pointer, _ in free(pointer) })
+
+    #if !SLUICE_SYSTEM_ALLOCATOR
     /// jemalloc, in an arena of Sluice's own, so that buffer memory is accounted apart from the rest of the
     /// process (``AllocatorStatistics/bufferArena``). Thread caches are bypassed: ``BufferPool`` recycles.
     public static let jemalloc: BufferAllocator = {
@@ -46,4 +68,5 @@ public struct BufferAllocator: Sendable {
             deallocate: { pointer, byteCount in sdallocx(pointer, max(byteCount, 1), flags) }
         )
     }()
+    #endif
 }

@@ -193,9 +193,11 @@ import SluiceTesting
         #expect(budget.reservedBytes == 0)
     }
 
-    @Test func jemallocIsTheProcessAllocatorAndReportsStatistics() throws {
+    /// (Not in a build with the system allocator, made for the sanitizers.)
+    @Test(.enabled(if: AllocatorStatistics.current() != nil))
+    func jemallocIsTheProcessAllocatorAndReportsStatistics() throws {
         let before = try #require(AllocatorStatistics.current())
-        var buffer = try ArenaBuffer(minimumCapacity: 64 << 20, pool: BufferPool(allocator: .jemalloc, maxRetainedBytes: 0))
+        var buffer = try ArenaBuffer(minimumCapacity: 64 << 20, pool: BufferPool(allocator: .standard, maxRetainedBytes: 0))
         buffer.appendZeros(64 << 20)
         let after = try #require(AllocatorStatistics.current())
         // Other tests allocate and free in the same arena meanwhile: the 64 MiB shows, give or take their churn.
@@ -208,7 +210,7 @@ import SluiceTesting
 
 @Suite struct RecycleTests {
     @Test func aRecycledBlockGivesItsStorageObjectToTheNextSeal() throws {
-        let pool = BufferPool(allocator: .jemalloc, maxRetainedBytes: 1 << 20)
+        let pool = BufferPool(allocator: .standard, maxRetainedBytes: 1 << 20)
         var builder = try BlockBuilder(schema: [ColumnType(.int64)], pool: pool)
         builder.write(Int64(1))
         builder.endRow()
@@ -221,7 +223,7 @@ import SluiceTesting
     }
 
     @Test func aBlockStillReadIsNotRecycled() throws {
-        let pool = BufferPool(allocator: .jemalloc, maxRetainedBytes: 1 << 20)
+        let pool = BufferPool(allocator: .standard, maxRetainedBytes: 1 << 20)
         var block = try ElementCodecs.standard(String.self).encode(["kept", "alive"], pool: pool)
         let column = block.column(0)
         let id = ObjectIdentifier(block.storage)
