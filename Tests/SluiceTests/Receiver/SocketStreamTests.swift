@@ -135,7 +135,8 @@ extension SocketStreamTests {
             ssc.stop()
             connection.close()
             #expect(lines.values.sorted() == ["after", "before"], "the lines around the long one arrive")
-            #expect(grown < 256 << 20, "memory grew by \(grown >> 20) MB for a 1 GiB line")
+            // (The bound leaves room for AddressSanitizer's quarantine; without the limit it grows by over 1 GB.)
+            #expect(grown < 512 << 20, "memory grew by \(grown >> 20) MB for a 1 GiB line")
             ssc.waitForListeners()
             #expect(
                 events.all.contains {
