@@ -332,3 +332,82 @@ import Testing
         }
     }
 }
+
+/// Checkpoints on a real full disk (a 64 KiB tmpfs; mounting needs root, as in CI).
+@Suite(.serialized) struct CheckpointDiskFullTests {
+    /// Batch `b`'s records: 100 new keys, each with 200 random letters (so that compression cannot shrink the
+    /// state below the disk).
+    static func batch(_ b: Int) -> [(Int, String)] {
+        var random = SeededGenerator(seed: UInt64(b))
+        return (b * 100..<(b + 1) * 100).map { key in
+            (key, String((0..<200).map { _ in Character(Unicode.Scalar(UInt8.random(in: 97...122, using: &random))) }))
+        }
+    }
+
+    /// The program: the latest text per key, checkpointed every batch.
+    static func program(_ ssc: StreamingContext, _ input: [[(Int, String)]], record: @escaping @Sendable (Int, Int) -> Void) {
+        let batches: [[(Int, String)]?] = input
+        ssc.sequenceStream(batches)
+            .updateStateByKey { (values: [String], state: String?) -> String? in values.last ?? state }
+            .checkpoint(.seconds(1))
+            .foreachRDD { rdd, time in record(Int(time.milliseconds / 1_000), try rdd.count()) }
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root (CI runs as root)"))
+    func aFullDiskLosesNoCheckpointAndCheckpointingResumesWhenSpaceFrees() throws {
+        let logs = CapturedLogs.shared
+        let dir = try TemporaryDirectory(prefix: "sluice-checkpoint-tmpfs")
+        defer { dir.remove() }
+        func mount(_ options: String) throws {
+            let mount = try ChildProcess("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir.path], logPath: "/dev/null")
+            try #require(mount.wait(timeout: .seconds(30)) == 0, "mount -o \(options) failed")
+        }
+        try mount("size=64k")
+        defer { _ = try? ChildProcess("/bin/umount", [dir.path], logPath: "/dev/null").wait(timeout: .seconds(30)) }
+        let input = (0..<12).map(Self.batch)
+        let conf = StreamingConf().setMaster("local[2]").set("spark.ui.enabled", "false").set("sluice.checkpoint.retained", "2")
+        let (before, after, last) = try StreamTest.exclusively { () -> (Int64?, Int64?, Time?) in
+            let clock = ManualClock()
+            let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+            ssc.checkpoint(dir.path)
+            Self.program(ssc, input) { _, _ in }
+            try ssc.start()
+            for second in Int64(1)...8 {
+                clock.set(to: Time(milliseconds: second * 1_000))
+                #expect(ssc.waitUntilBatchHandled(clock.time, timeout: .seconds(30)))
+            }
+            let before = ssc.lastCheckpointTime?.milliseconds
+            // Space frees (the same mount, grown): the next batches' checkpoints are written again.
+            try mount("remount,size=16m")
+            for second in Int64(9)...10 {
+                clock.set(to: Time(milliseconds: second * 1_000))
+                #expect(ssc.waitUntilBatchHandled(clock.time, timeout: .seconds(30)))
+            }
+            let last = ssc.lastCheckpointTime
+            ssc.stop()
+            #expect(ssc.error == nil, "the job ran on: \(String(describing: ssc.error))")
+            return (before, last?.milliseconds, last)
+        }
+        let failures = logs.matching("not written").filter { $0.message.contains(dir.path) }
+        #expect(failures.contains { $0.level == .error && $0.message.contains("No space left on device") }, "\(failures)")
+        let stuck = try #require(before)
+        #expect(stuck < 8_000, "the last checkpoint written on the full disk is an earlier batch's")
+        #expect(after == 10_000, "checkpoints resumed once space freed")
+        // A restart recovers batch 10's state: every key of batches 0 to 10 (sequenceStream's batch 1 is input 0).
+        let seen = Collected<(Int, Int)>()
+        try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try StreamingContext.getOrCreate(checkpointPath: dir.path) {
+                let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
+                Self.program(ssc, input) { second, count in seen.append((second, count)) }
+                return ssc
+            }
+            try ssc.start()
+            clock.set(to: Time(milliseconds: 11_000))
+            #expect(ssc.waitUntilBatchHandled(Time(milliseconds: 11_000), timeout: .seconds(30)))
+            ssc.stop()
+        }
+        #expect(last == Time(milliseconds: 10_000))
+        #expect(seen.values.first { $0.0 == 11 }?.1 == 1_100, "the state of 10 batches plus batch 11's keys: \(seen.values)")
+    }
+}
