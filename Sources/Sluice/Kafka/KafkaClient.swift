@@ -127,11 +127,8 @@ package final class KafkaHandle: @unchecked Sendable {
             var topics: [OpaquePointer?] = [newTopic]
             rd_kafka_CreateTopics(pointer, &topics, 1, nil, queue)
         } result: { event in
-            var count = 0
-            guard let result = rd_kafka_event_CreateTopics_result(event),
-                let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1
-            else { return RD_KAFKA_RESP_ERR__BAD_MSG }
-            let topicError = rd_kafka_topic_result_error(results[0])
+            let topicError = Self.onlyTopicError(rd_kafka_event_CreateTopics_result(event).map { result in
+                { rd_kafka_CreateTopics_result_topics(result, &$0) } })
             return topicError == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS ? RD_KAFKA_RESP_ERR_NO_ERROR : topicError
         }
     }
@@ -147,11 +144,8 @@ package final class KafkaHandle: @unchecked Sendable {
             var requests: [OpaquePointer?] = [request]
             rd_kafka_CreatePartitions(pointer, &requests, 1, nil, queue)
         } result: { event in
-            var count = 0
-            guard let result = rd_kafka_event_CreatePartitions_result(event),
-                let results = rd_kafka_CreatePartitions_result_topics(result, &count), count == 1
-            else { return RD_KAFKA_RESP_ERR__BAD_MSG }
-            return rd_kafka_topic_result_error(results[0])
+            Self.onlyTopicError(rd_kafka_event_CreatePartitions_result(event).map { result in
+                { rd_kafka_CreatePartitions_result_topics(result, &$0) } })
         }
     }
 
@@ -172,6 +166,16 @@ package final class KafkaHandle: @unchecked Sendable {
             return (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].err }.first { $0 != RD_KAFKA_RESP_ERR_NO_ERROR }
                 ?? RD_KAFKA_RESP_ERR_NO_ERROR
         }
+    }
+
+    /// The error of the one topic result an admin answer holds (`results` gives them and their count); a bad
+    /// message error when there is not exactly one.
+    private static func onlyTopicError(
+        _ results: ((inout Int) -> UnsafeMutablePointer<OpaquePointer?>?)?
+    ) -> rd_kafka_resp_err_t {
+        var count = 0
+        guard let list = results?(&count), count == 1 else { return RD_KAFKA_RESP_ERR__BAD_MSG }
+        return rd_kafka_topic_result_error(list[0])
     }
 
     /// Runs one admin request: `send` queues it on the queue it is given; `result` reads the error of the

@@ -7,11 +7,13 @@ import SluiceTesting
 
 @Suite struct SocketStreamTests {
     /// A context on a manual clock with a quick receiver restart, and a listener of its events.
-    func setUp() throws -> (clock: ManualClock, ssc: StreamingContext, events: ReceiverEvents) {
+    func setUp(
+        threads: Int = 2, _ settings: [String: String] = [:]
+    ) throws -> (clock: ManualClock, ssc: StreamingContext, events: ReceiverEvents) {
         let clock = ManualClock()
-        let ssc = try StreamingContext(
-            conf: StreamingConf().setMaster("local[2]").set("spark.streaming.receiverRestartDelay", "50ms"),
-            batchDuration: .seconds(1), clock: clock)
+        var conf = StreamingConf().setMaster("local[\(threads)]").set("spark.streaming.receiverRestartDelay", "50ms")
+        for (key, value) in settings { conf = conf.set(key, value) }
+        let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: clock)
         let events = ReceiverEvents()
         ssc.addStreamingListener(events)
         return (clock, ssc, events)
@@ -113,12 +115,7 @@ extension SocketStreamTests {
     @Test func aGigabyteLineIsDroppedWithAClearErrorAndMemoryStaysBounded() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
-            let clock = ManualClock()
-            let ssc = try StreamingContext(
-                conf: StreamingConf().setMaster("local[2]").set("sluice.receiver.maxRecordBytes", "1m"),
-                batchDuration: .seconds(1), clock: clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp(["sluice.receiver.maxRecordBytes": "1m"])
             let lines = Collected<String>()
             ssc.socketTextStream("127.0.0.1", server.port).foreachRDD { rdd in
                 for line in try rdd.collect() { lines.append(line) }
@@ -150,12 +147,7 @@ extension SocketStreamTests {
         try StreamTest.exclusively {
             let slow = try LoopbackServer()
             let reset = try LoopbackServer()
-            let clock = ManualClock()
-            let ssc = try StreamingContext(
-                conf: StreamingConf().setMaster("local[3]").set("spark.streaming.receiverRestartDelay", "50ms"),
-                batchDuration: .seconds(1), clock: clock)
-            let events = ReceiverEvents()
-            ssc.addStreamingListener(events)
+            let (clock, ssc, events) = try setUp(threads: 3)  // two receivers hold a thread each
             let slowLines = Collected<String>()
             let resetLines = Collected<String>()
             ssc.socketTextStream("127.0.0.1", slow.port).foreachRDD { rdd in for l in try rdd.collect() { slowLines.append(l) } }
