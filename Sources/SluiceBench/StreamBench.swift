@@ -81,7 +81,7 @@ public struct StreamBench: ParsableCommand {
     @Option(help: .hidden)
     var produceKafka: String?
 
-
+    /// The Kafka source's producer process: the topic it writes to (not for users).
     @Option(help: .hidden)
     var topic: String?
 

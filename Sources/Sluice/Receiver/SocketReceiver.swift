@@ -26,7 +26,7 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     private let socket = Mutex<Int32?>(nil)
 
     init(
-        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int = 64 << 20,
+        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int,
         convert: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Element
     ) {
         self.host = host
@@ -150,10 +150,10 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
             }
             start = cut(buffer, from: start, to: end, offset: offset, into: &records)
             try flush(&records)
-            if let delimiter, end - start > maxRecordBytes {
+            if delimiter != nil, end - start > maxRecordBytes {
                 reportError(
                     "The record at offset \(offset + Int64(start)) of \(host):\(port) is longer than "
-                        + "sluice.receiver.maxRecordBytes (\(maxRecordBytes) bytes, no \(delimiter == 10 ? "newline" : "delimiter") "
+                        + "sluice.receiver.maxRecordBytes (\(maxRecordBytes) bytes, no \(framing == .lines ? "newline" : "delimiter") "
                         + "yet); dropped up to its end", nil)
                 dropping = true
                 start = end

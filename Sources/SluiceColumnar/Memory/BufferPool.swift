@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Thread-safe: one short critical section per buffer taken or released, none per element.
 public final class BufferPool: Sendable {
-    /// The process-wide pool over ``BufferAllocator/jemalloc``, retaining at most 256 MiB of free buffers.
+    /// The process-wide pool over ``BufferAllocator/standard`` (jemalloc), retaining at most 256 MiB of free buffers.
     public static let shared = BufferPool(allocator: .standard, maxRetainedBytes: 256 << 20)
 
     /// Sizes are `64 << sizeClass` for `sizeClass` in `0..<classCount` (64 B to 1 GiB).

@@ -86,11 +86,10 @@ public final class SpillDirectory: Sendable {
             if let path = state.path {
                 directory = path
             } else {
-                (directory, state.lock) = try makeDirectory()
+                let made = try makeDirectory()
+                (directory, state.lock) = (made.path, made.lock)
                 state.path = directory
-                state.statistics.directoriesReclaimed += Self.reclaimLeftovers(
-                    in: String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)]), calls: calls
-                ).count
+                state.statistics.directoriesReclaimed += Self.reclaimLeftovers(in: made.parent, calls: calls).count
             }
             state.nextFile += 1
             let file = "\(directory)/\(purpose)-\(state.nextFile).slf"
@@ -100,8 +99,9 @@ public final class SpillDirectory: Sendable {
         }
     }
 
-    /// Makes this engine's subdirectory and its lock file, locked: the path and the lock file's descriptor.
-    private func makeDirectory() throws(StorageError) -> (String, Int32) {
+    /// Makes this engine's subdirectory and its lock file, locked: the directory it was made in (the parent as
+    /// made), its path and the lock file's descriptor.
+    private func makeDirectory() throws(StorageError) -> (parent: String, path: String, lock: Int32) {
         var random = SystemRandomNumberGenerator()
         let name = Self.namePrefix + "\(getpid())-\(String(random.next() & 0xFFFF_FFFF, radix: 16))"
         // Make the parent (and its parents) first, as Spark does with spark.local.dir.
@@ -135,7 +135,7 @@ public final class SpillDirectory: Sendable {
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { throw fail("flock", errno) }
         let (renamed, renameError) = calls.rename(making, path)
         guard renamed == 0 else { throw fail("rename", renameError) }
-        return (path, lock)
+        return (made, path, lock)
     }
 
     /// Removes, under `parent`, the engines' subdirectories whose lock file no one holds (their engines are gone:

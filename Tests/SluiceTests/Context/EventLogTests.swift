@@ -143,9 +143,8 @@ extension EventLogTests {
         let logs = CapturedLogs.shared
         let dir = try TemporaryDirectory(prefix: "sluice-events-tmpfs")
         defer { dir.remove() }
-        let mount = try ChildProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path], logPath: "/dev/null")
-        try #require(mount.wait(timeout: .seconds(30)) == 0, "mount -t tmpfs failed")
-        defer { _ = try? ChildProcess("/bin/umount", [dir.path], logPath: "/dev/null").wait(timeout: .seconds(30)) }
+        try mountTmpfs(at: dir.path, "size=64k")
+        defer { unmountTmpfs(at: dir.path) }
         let (seen, logDirectory, outputs) = try StreamTest.exclusively {
             let clock = ManualClock()
             let ssc = try StreamingContext(

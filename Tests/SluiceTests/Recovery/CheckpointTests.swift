@@ -358,12 +358,8 @@ import Testing
         let logs = CapturedLogs.shared
         let dir = try TemporaryDirectory(prefix: "sluice-checkpoint-tmpfs")
         defer { dir.remove() }
-        func mount(_ options: String) throws {
-            let mount = try ChildProcess("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir.path], logPath: "/dev/null")
-            try #require(mount.wait(timeout: .seconds(30)) == 0, "mount -o \(options) failed")
-        }
-        try mount("size=64k")
-        defer { _ = try? ChildProcess("/bin/umount", [dir.path], logPath: "/dev/null").wait(timeout: .seconds(30)) }
+        try mountTmpfs(at: dir.path, "size=64k")
+        defer { unmountTmpfs(at: dir.path) }
         let input = (0..<12).map(Self.batch)
         let conf = StreamingConf().setMaster("local[2]").set("spark.ui.enabled", "false").set("sluice.checkpoint.retained", "2")
         let (before, after, last) = try StreamTest.exclusively { () -> (Int64?, Int64?, Time?) in
@@ -378,7 +374,7 @@ import Testing
             }
             let before = ssc.lastCheckpointTime?.milliseconds
             // Space frees (the same mount, grown): the next batches' checkpoints are written again.
-            try mount("remount,size=16m")
+            try mountTmpfs(at: dir.path, "remount,size=16m")
             for second in Int64(9)...10 {
                 clock.set(to: Time(milliseconds: second * 1_000))
                 #expect(ssc.waitUntilBatchHandled(clock.time, timeout: .seconds(30)))
