@@ -146,6 +146,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     let interval: Duration
     let limiter: RateLimiter
     let codec: ElementCodec<Element>?
+    /// Where the builders' buffers come from.
+    let pool: BufferPool
     private let push: @Sendable (ReceivedBlock<Element>) throws -> Void
     private let onError: @Sendable (String, any Error) -> Void
     private let current = Mutex(Current())
@@ -156,7 +158,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
-        codec: ElementCodec<Element>? = ElementCodecs.lookup(Element.self),
+        codec: ElementCodec<Element>? = ElementCodecs.lookup(Element.self), pool: BufferPool = .shared,
         push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
         onError: @escaping @Sendable (String, any Error) -> Void
     ) {
@@ -164,6 +166,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         self.interval = interval
         self.limiter = limiter
         self.codec = codec
+        self.pool = pool
         self.push = push
         self.onError = onError
         self.queue = BoundedQueue(capacity: queueCapacity)
@@ -185,7 +188,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
             }
             c.phase = .active
             c.nextTick = first
-            c.pending.builder = try? codec?.makeBuilder()
+            c.pending.builder = try? codec?.makeBuilder(pool: pool)
         }
         let timer = try JoinableThread(name: "block generator") { [self] in runTimer() }
         let pusher = try JoinableThread(name: "block pusher") { [self] in runPusher() }
@@ -239,18 +242,20 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     /// Turns the buffer into the block of the interval ending at `tick` and queues it.
     private func cutBlock(at tick: Time) {
-        let taken = current.withLock { c -> PendingRecords<Element>? in
+        var cut = current.withLock { c -> PendingRecords<Element>? in
             c.nextTick = tick + interval
             c.lastTick = tick
             guard c.pending.count > 0 else { return nil }
             var fresh = PendingRecords<Element>()
-            fresh.builder = c.spare ?? (try? codec?.makeBuilder())
+            fresh.builder = c.spare ?? (try? codec?.makeBuilder(pool: pool))
             c.spare = nil
             swap(&fresh, &c.pending)
             c.unpushed.append(tick)
             return fresh
         }
-        guard var taken else {
+        // Moved out, not copied: a second reference to the builder would make its reset (in seal) copy the
+        // columns and drop their memory, and every block would grow its buffers again from nothing.
+        guard var taken = cut.take() else {
             progress.locked { progress.broadcast() }
             return
         }

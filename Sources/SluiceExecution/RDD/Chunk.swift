@@ -26,9 +26,20 @@ package struct ChunkBuffer<Element>: ~Copyable {
 
     /// Destroys the first `count` elements at `base`, each through the code specialized for `Element` (the
     /// runtime's generic `deinitialize(count:)` calls value witnesses per element: several calls for a pair).
+    /// The word path's elements, a ``Word`` or a `(Word, Int)`, are destroyed only when the word is long: an
+    /// inline word holds no reference, and testing for one here costs less than the call that drops it.
     @inlinable @inline(__always)
     func destroy(_ base: UnsafeMutablePointer<Element>, _ count: Int) {
-        if !_isPOD(Element.self) {
+        if _isPOD(Element.self) { return }
+        // The type checks are resolved where the code is specialized; each pointer is base's own memory under
+        // the name of the type Element is.
+        if Element.self == Word.self {
+            let words = UnsafeMutableRawPointer(base).assumingMemoryBound(to: Word.self)
+            for i in 0..<count where !words[i].isInline { (words + i).deinitialize(count: 1) }
+        } else if Element.self == (Word, Int).self {
+            let pairs = UnsafeMutableRawPointer(base).assumingMemoryBound(to: (Word, Int).self)
+            for i in 0..<count where !pairs[i].0.isInline { (pairs + i).deinitialize(count: 1) }
+        } else {
             for i in 0..<count { _ = (base + i).move() }
         }
     }

@@ -30,13 +30,10 @@ extension RDD {
                 for i in chunk.indices {
                     let ys = try f(chunk[i])
                     if S.self == ASCIIWords.self {
-                        // The word path: a line's words in one pass over its bytes, each moved into the buffer
-                        // (the type check is resolved where the call is specialized; S is ASCIIWords, so its
-                        // elements are words).
-                        try unsafeBitCast(ys, to: ASCIIWords.self).forEachWord { word in
-                            out.append(moving: word)
-                            if out.isFull { try out.flush(to: sink) }
-                        }
+                        // The word path: a line's words cut out in one pass over its bytes, straight into the
+                        // buffer (the type check is resolved where the call is specialized; S is ASCIIWords, so
+                        // its elements are words).
+                        try unsafeBitCast(ys, to: ASCIIWords.self).appendWords(to: &out, sink)
                         continue
                     }
                     for y in ys {

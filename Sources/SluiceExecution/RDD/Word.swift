@@ -89,6 +89,13 @@ public struct Word: Sendable {
         return (low, length)
     }
 
+    /// Whether the word is held in the value itself (dropping it then releases nothing).
+    @inlinable
+    var isInline: Bool {
+        if case .inline = storage { return true }
+        return false
+    }
+
     /// The number of UTF-8 bytes.
     @inlinable
     public var utf8Count: Int {
@@ -227,8 +234,7 @@ public struct ASCIIWords: Sequence, Sendable {
     @inlinable
     public func makeIterator() -> Iterator { Iterator(line: line, separator: separator, pieces: pieces) }
 
-    /// Calls `body` with each word in order: the words of a line in one pass over its bytes (what the engine's
-    /// `flatMap` uses in place of the iterator).
+    /// Calls `body` with each word in order: the words of a line in one pass over its bytes.
     @inlinable
     public func forEachWord(_ body: (consuming Word) throws -> Void) rethrows {
         if let pieces {
@@ -245,15 +251,66 @@ public struct ASCIIWords: Sequence, Sendable {
         }
     }
 
+    /// Appends the line's words to `out` (a buffer of ``Word``s), handing it to `sink` whenever it fills: the
+    /// engine's `flatMap` on the word path. One pass over the line's bytes with no call per word: the end of a
+    /// word is found eight bytes at a time.
+    @inlinable
+    func appendWords<E>(
+        to out: inout ChunkBuffer<E>, _ sink: (UnsafeBufferPointer<E>) throws -> Void
+    ) throws {
+        if let pieces {
+            for word in pieces {
+                out.append(moving: word)
+                if out.isFull { try out.flush(to: sink) }
+            }
+            return
+        }
+        // Contiguous: made so in init (so the closure runs).
+        _ = try line.utf8.withContiguousStorageIfAvailable { bytes in
+            guard let base = bytes.baseAddress else { return }
+            let count = bytes.count
+            let separator = self.separator
+            var position = 0
+            while true {
+                while position < count && base[position] == separator { position &+= 1 }
+                guard position < count else { return }
+                let end = ASCIIWords.end(of: position, in: base, count, separator)
+                // Safe: position..<end lies within the line's bytes.
+                out.append(moving: Word(utf8: UnsafeRawBufferPointer(start: base + position, count: end &- position)))
+                if out.isFull { try out.flush(to: sink) }
+                position = end
+            }
+        }
+    }
+
+    /// The index of the first separator after `start` in the `count` bytes at `base` (or `count`). Eight bytes at
+    /// a time while eight remain: the lowest zero byte of `bytes ^ separators` is the first separator (the
+    /// borrow in the test can only mark bytes above a real zero byte).
+    @inlinable @inline(__always)
+    static func end(of start: Int, in base: UnsafePointer<UInt8>, _ count: Int, _ separator: UInt8) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let separators = UInt64(separator) &* ones
+        var position = start &+ 1  // the byte at start is not a separator
+        while position &+ 8 <= count {
+            // Safe: position + 8 <= count.
+            let x = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self) ^ separators
+            let zeros = (x &- ones) & ~x & (ones << 7)
+            if zeros != 0 { return position &+ zeros.trailingZeroBitCount >> 3 }
+            position &+= 8
+        }
+        while position < count && base[position] != separator { position &+= 1 }
+        return position
+    }
+
     /// The word that starts at or after `position` in `bytes` (skipping separators), moving `position` past
     /// it; nil when only separators are left.
     @inlinable @inline(__always)
     static func word(in bytes: UnsafeRawBufferPointer, from position: inout Int, _ separator: UInt8) -> Word? {
         let count = bytes.count
         while position < count && bytes[position] == separator { position &+= 1 }
-        guard position < count else { return nil }
+        guard position < count, let base = bytes.baseAddress else { return nil }
         let start = position
-        while position < count && bytes[position] != separator { position &+= 1 }
+        position = end(of: start, in: base.assumingMemoryBound(to: UInt8.self), count, separator)
         // Safe: start..<position lies within the bytes.
         return Word(utf8: UnsafeRawBufferPointer(rebasing: bytes[start..<position]))
     }

@@ -24,6 +24,30 @@ import SluiceTesting
     }
 }
 
+extension StringSplitTests {
+    /// The engine's own pass over a line (`flatMap` of `split(ascii:)`, which finds word ends eight bytes at a
+    /// time) against the standard split: words of every length around 8 and 16 bytes, runs of separators at
+    /// either end, multi-byte text, lines of one long word.
+    @Test func flatMapOfSplitMatchesTheStandardSplit() throws {
+        var g = SeededGenerator(seed: 11)
+        let pieces = ["a", "bb", "ccccccc", "dddddddd", "eeeeeeeee", String(repeating: "f", count: 15),
+                      String(repeating: "g", count: 16), String(repeating: "h", count: 23), "é", "日本語", "🙂x"]
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2))
+        for separator: Unicode.Scalar in [" ", ",", "\t", "é"] {
+            let gap = String(separator)
+            let lines = (0..<500).map { _ in
+                (0..<Int.random(in: 0...12, using: &g)).map { _ in
+                    String(repeating: gap, count: Int.random(in: 0...9, using: &g)) + pieces.randomElement(using: &g)!
+                }.joined() + String(repeating: gap, count: Int.random(in: 0...9, using: &g))
+            }
+            let words = try engine.parallelize(lines, numSlices: 3).flatMap { $0.split(ascii: separator) }.collect()
+            let expected = lines.flatMap { $0.split(separator: Character(separator)).map(String.init) }
+            #expect(words.map(\.string) == expected, "separator \(separator.escaped(asASCII: true))")
+            #expect(words.map(\.utf8Count) == expected.map(\.utf8.count))
+        }
+    }
+}
+
 @Suite struct WordTests {
     /// Words of every length around the inline limit, ASCII and multi-byte.
     static func sampleStrings() -> [String] {

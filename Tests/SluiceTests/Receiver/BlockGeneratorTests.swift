@@ -65,6 +65,38 @@ func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
         generator.stop()
     }
 
+    /// The two builders a generator alternates between keep their memory: after the first blocks, making a
+    /// block takes one buffer from the pool (the block's own), not a growth of the builder from nothing.
+    @Test func theBuildersKeepTheirMemoryFromBlockToBlock() throws {
+        let clock = ManualClock()
+        let pushed = PushedBlocks()
+        let pool = BufferPool(allocator: .standard, maxRetainedBytes: 64 << 20)
+        let generator = BlockGenerator<Int>(
+            streamId: 3, interval: .milliseconds(200), queueCapacity: 10,
+            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock, pool: pool,
+            push: { try pushed.push($0) }, onError: { _, _ in })
+        try generator.start()
+        let rows = 50_000
+        var takes: [Int] = []
+        for block in 0..<8 {
+            let before = pool.statistics
+            let stored = try generator.addEncoded(rows: rows) { builder in
+                builder.withColumn(0) { column in
+                    column.withAppender(of: Int64.self) { for i in 0..<rows { $0.append(Int64(block * rows + i)) } }
+                }
+            }
+            #expect(stored)
+            clock.advance(by: .milliseconds(200))
+            #expect(eventually { pushed.all.count == block + 1 })
+            let after = pool.statistics
+            takes.append(after.allocatorCalls + after.reuses - before.allocatorCalls - before.reuses)
+        }
+        generator.stop()
+        #expect(pushed.elements == Array(0..<8 * rows))
+        // A 400 KB column grown from nothing takes about 13 buffers; a block's own buffer is one.
+        #expect(takes.dropFirst(2).allSatisfy { $0 <= 2 }, "buffers taken per block: \(takes)")
+    }
+
     @Test func stopPushesEverythingAddedBeforeItAndRefusesMore() throws {
         let clock = ManualClock()
         let pushed = PushedBlocks(delayMicroseconds: 2_000)
