@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, lowest first; each target imports only those below it (see README "Source layout"):
-//   C shims (CJemalloc, CZstd, CSluiceChecksum, CSluiceIntrinsics)
+//   C shims (CJemalloc, CZstd, CSluiceChecksum, CSluiceIntrinsics; CSluiceLimits, streambench's C floors)
 //   -> SluiceColumnar: memory and format (arena buffers, memory budget, columns, blocks, serializer, codec)
 //   -> SluiceExecution: threads (the work-stealing pool; partitions, shuffle, block store and spill to come)
 //   -> Sluice: the streaming library users import
@@ -38,6 +38,9 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "CSluiceChecksum"),
         .target(name: "CSluiceIntrinsics"),
+        // The C floors streambench reports its figures against (the loops of Benchmarks/Limits/; clang -O2 runs
+        // them as fast as gcc -O3 does).
+        .target(name: "CSluiceLimits"),
         .target(
             name: "SluiceColumnar",
             dependencies: (systemAllocator ? [] : ["CJemalloc"]) + ["CZstd", "CSluiceChecksum"],
@@ -69,7 +72,7 @@ let package = Package(
         .target(
             name: "SluiceBench",
             dependencies: [
-                "Sluice", "SluiceColumnar", "SluiceTesting", "CSluiceIntrinsics",
+                "Sluice", "SluiceColumnar", "SluiceTesting", "CSluiceIntrinsics", "CSluiceLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -21,6 +21,8 @@ struct RunResult {
     var consumerLag: Int64? = nil
     /// Why a batch failed, when the run went on despite it (`--find-max-rate` trials).
     var jobFailure: String? = nil
+    /// The workload's C floor, measured after the run.
+    var floor: CFloor? = nil
 
     var batchMs: Int64 { Int64(settings.batchMs) }
 
@@ -154,6 +156,7 @@ struct RunResult {
         var cpuCores: Double
         var master: String
         var fallsBehindBecause: String?
+        var cFloor: CFloor?
         var perBatch: [Batch]
     }
 
@@ -163,7 +166,7 @@ struct RunResult {
             achievedRate: achievedRate, keepsUp: keepsUp, processingMs: processing, schedulingDelayMs: schedulingDelay,
             endToEndMs: endToEnd, firstBatchSeconds: firstBatchSeconds, peakRSSBytes: peakRSSBytes,
             batches: measured.count, cpuCores: cpuCores, master: settings.master, fallsBehindBecause: fallsBehindBecause,
-            perBatch: batches.map {
+            cFloor: floor, perBatch: batches.map {
                 Report.Batch(
                     time: $0.time, records: $0.records, processingMs: $0.processingMs,
                     schedulingDelayMs: $0.schedulingMs, endMs: $0.endMs,

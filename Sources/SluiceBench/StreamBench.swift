@@ -50,6 +50,12 @@ public struct StreamBench: ParsableCommand {
     @Flag(help: "Find the highest rate that keeps up, by bisection (--rate is the first guess).")
     var findMaxRate = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Skip the C floor: by default, the same word count or grouped count done by a C loop with no engine "
+                + "is measured after the run (a few seconds), and the report gives the run as a share of it."))
+    var noFloor = false
+
     @Option(help: "codec and wal workloads: rows per block.")
     var blockRows: Int = 200_000
 
@@ -198,14 +204,25 @@ public struct StreamBench: ParsableCommand {
             print(text, terminator: "")
             fflush(nil)
         }
+        let floor = { noFloor ? nil : CFloor.measure(for: settings.workload, master: settings.master) }
+        let perRecord = Double(CFloor.unitsPerRecord(settings.workload) ?? 1)
         if findMaxRate {
-            let search = try findMaximumRate(settings, output: write)
+            var search = try findMaximumRate(settings, output: write)
+            search.floor = floor()
             print(search.summary)
+            if let floor = search.floor, let best = search.best {
+                print(floor.line(comparing: Double(best) * perRecord, as: "the highest rate"))
+            }
             if let json { try self.write(try search.json(), to: json) }
             return
         }
-        let result = try runStreaming(settings, output: write)
+        var result = try runStreaming(settings, output: write)
+        result.floor = floor()
         print(result.table())
+        if let floor = result.floor {
+            print(floor.line(comparing: result.achievedRate * perRecord, as: "this run's rate"))
+            print(floor.costLine(achieved: result.achievedRate * perRecord, cpuCores: result.cpuCores))
+        }
         if let json { try self.write(try result.json(), to: json) }
         if let plot { try self.write(result.svg(), to: plot) }
     }
@@ -224,6 +241,8 @@ struct RateSearch {
     var trials: [(rate: Int, fellBehind: String?, p99: Double)]
     /// The highest rate that kept up (nil: none did).
     var best: Int?
+    /// The workload's C floor, measured after the search.
+    var floor: CFloor? = nil
 
     var summary: String {
         var lines = ["", "Sluice streambench --find-max-rate: \(workload.rawValue), batch \(batchMs) ms"]
@@ -254,10 +273,11 @@ struct RateSearch {
             var workload: String
             var batchMs: Int
             var maxRate: Int?
+            var cFloor: CFloor?
             var trials: [Trial]
         }
         return try jsonText(Report(
-            workload: workload.rawValue, batchMs: batchMs, maxRate: best,
+            workload: workload.rawValue, batchMs: batchMs, maxRate: best, cFloor: floor,
             trials: trials.map { Trial(rate: $0.rate, keepsUp: $0.fellBehind == nil, fallsBehindBecause: $0.fellBehind, p99ProcessingMs: $0.p99) }))
     }
 }
