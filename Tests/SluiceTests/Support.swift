@@ -22,14 +22,3 @@ struct Boom: Error, Equatable {
     let value: Int
 }
 
-/// Mounts a tmpfs of `options` (e.g. "size=64k", or "remount,size=16m" to grow a mounted one) at `path`: a real
-/// small filesystem that fills. Mounting needs root, as CI has.
-func mountTmpfs(at path: String, _ options: String) throws {
-    let mount = try ChildProcess("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", path], logPath: "/dev/null")
-    try #require(mount.wait(timeout: .seconds(30)) == 0, "mount -t tmpfs -o \(options) \(path) failed")
-}
-
-/// Unmounts what ``mountTmpfs(at:_:)`` mounted at `path` (best effort, for a `defer`).
-func unmountTmpfs(at path: String) {
-    _ = try? ChildProcess("/bin/umount", [path], logPath: "/dev/null").wait(timeout: .seconds(30))
-}

@@ -105,6 +105,32 @@ struct Opaque: Hashable, Sendable {
             "no half-written file is left")
     }
 
+    /// The same on a real filesystem that fills (a 256 KB tmpfs under the spill directory): the job fails
+    /// naming the spill directory and the cause, leaves no half-written file, and the same job succeeds with the
+    /// same result once space frees (the mount grown).
+    @Test(.enabled(if: canMountTmpfs, "mounting a tmpfs needs root (CI runs as root)"))
+    func aSpillDirectoryOnAFilesystemThatFillsFailsTheJobAndTheJobRunsOnceSpaceFrees() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-spill-tmpfs")
+        defer { directory.remove() }
+        try mountTmpfs(at: directory.path, "size=256k")
+        defer { unmountTmpfs(at: directory.path) }
+        let engine = ExecutionEngine(
+            pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 64 << 10),
+            spillDirectory: directory.path)
+        let input = Self.records(60_000, keys: 20_000)
+        let expected = Dictionary(grouping: input, by: \.0).mapValues(\.count)
+        let grouped = engine.parallelize(input, numSlices: 4).groupByKey().mapValues(\.count)
+        let error = #expect(throws: StorageError.self) { try grouped.collect() }
+        #expect(error?.isNoSpace == true, "\(String(describing: error))")
+        #expect(error.map { "\($0)".contains(directory.path) && "\($0)".contains("No space left") } == true,
+            "\(String(describing: error))")
+        #expect(engine.spill.liveFiles.isEmpty, "no half-written file is left")
+        try mountTmpfs(at: directory.path, "remount,size=64m")
+        let counts = try grouped.collect()
+        #expect(Dictionary(uniqueKeysWithValues: counts) == expected)
+        #expect(engine.spillStatistics.filesWritten > 0, "the second run spilled too")
+    }
+
     @Test func anUnwritableSpillDirectoryIsAClearError() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -353,7 +353,7 @@ import Testing
             .foreachRDD { rdd, time in record(Int(time.milliseconds / 1_000), try rdd.count()) }
     }
 
-    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root (CI runs as root)"))
+    @Test(.enabled(if: canMountTmpfs, "mounting a tmpfs needs root (CI runs as root)"))
     func aFullDiskLosesNoCheckpointAndCheckpointingResumesWhenSpaceFrees() throws {
         let logs = CapturedLogs.shared
         let dir = try TemporaryDirectory(prefix: "sluice-checkpoint-tmpfs")

@@ -164,6 +164,33 @@ import Testing
         #expect(try read(dir.path).lines == [["kept"]])
     }
 
+    /// The same on a real filesystem that fills (a 256 KB tmpfs): the append that does not fit fails naming the
+    /// log's directory and the cause, what was logged before reads back, and appends succeed again once space
+    /// frees (the mount grown), in a new segment.
+    @Test(.enabled(if: canMountTmpfs, "mounting a tmpfs needs root (CI runs as root)"))
+    func aFilesystemThatFillsFailsTheAppendAndTheLogResumesWhenSpaceFrees() throws {
+        let dir = try TemporaryDirectory(prefix: "sluice-wal-tmpfs")
+        defer { dir.remove() }
+        try mountTmpfs(at: dir.path, "size=256k")
+        defer { unmountTmpfs(at: dir.path) }
+        let log = open(dir.path, level: nil)  // stored as they are: the big block cannot shrink to fit
+        defer { log.close() }
+        #expect(try append(log, ["kept 1", "kept 2"], id: 1) == 0)
+        let big = (0..<20_000).map { "does not fit \($0) " + String(repeating: "x", count: 24) }
+        do {
+            _ = try append(log, big, id: 2)
+            Issue.record("a 900 KB append to a 256 KB filesystem succeeded")
+        } catch let error as StreamingError {
+            #expect("\(error)".contains(dir.path) && "\(error)".contains("No space left on device"), "\(error)")
+        }
+        #expect(try read(dir.path).lines == [["kept 1", "kept 2"]], "what was logged before the disk filled")
+        try mountTmpfs(at: dir.path, "remount,size=16m")
+        let sequence = try append(log, ["after"], id: 3)
+        let back = try read(dir.path)
+        #expect(back.lines == [["kept 1", "kept 2"], ["after"]], "warnings: \(back.warnings)")
+        #expect(back.sequences.last == sequence)
+    }
+
     /// A flush must not hold the append lock: while one appender waits for its fsync, another's record reaches
     /// the file. (Failed before the flush moved out of the lock: the second write waited for the fsync.)
     @Test func appendsGoOnWhileAFlushWaitsForTheDisk() throws {
