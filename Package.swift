@@ -78,6 +78,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "streambench", dependencies: ["SluiceBench"]),
+        // The decoders' fuzz targets as one program (scripts/fuzz.sh builds it with libFuzzer).
+        .executableTarget(name: "SluiceFuzz", dependencies: ["SluiceTesting", "SluiceColumnar", "CSluiceIntrinsics"]),
         .executableTarget(name: "NetworkWordCount", dependencies: ["Sluice"], path: "Examples/NetworkWordCount"),
         .executableTarget(name: "CustomReceiver", dependencies: ["Sluice"], path: "Examples/CustomReceiver"),
         .executableTarget(
@@ -88,7 +90,9 @@ let package = Package(
             name: "SluiceTests",
             dependencies: [
                 "Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution", .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            // Inputs fuzzing found, replayed by FuzzTargetTests (read from the source tree, not bundled).
+            exclude: ["Fuzz/Regressions"]),
         .testTarget(
             name: "SluiceBenchTests",
             dependencies: [

@@ -17,4 +17,11 @@ static inline void sluice_prefetch_for_write(const void *address) {
 static inline int sluice_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
 }
+#include <stddef.h>
+#include <stdint.h>
+
+/// libFuzzer's driver, for a program that has a main of its own (SluiceFuzz, which scripts/fuzz.sh links with
+/// libFuzzer's no-main library; defined only in that build): runs the fuzzing loop over `callback` with the
+/// command-line options libFuzzer reads.
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
 #endif

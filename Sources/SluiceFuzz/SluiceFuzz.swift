@@ -1,0 +1,90 @@
+import CSluiceIntrinsics
+import Glibc
+import SluiceColumnar
+import SluiceTesting
+
+// The fuzz targets of `FuzzTarget` (Sources/SluiceTesting/FuzzTargets.swift) as one program. Built by
+// scripts/fuzz.sh with AddressSanitizer, libFuzzer's coverage and `-DSLUICE_FUZZING`, it runs libFuzzer on the
+// target named by $SLUICE_FUZZ_TARGET; built plainly, it writes seed corpora and replays inputs:
+//   SluiceFuzz targets                   the targets' names
+//   SluiceFuzz seeds DIR                 real files of every target, in DIR/<target>/
+//   SluiceFuzz replay TARGET FILE...     runs each file through TARGET, printing whether it decoded
+
+/// A scratch directory for the decoders that read files, in memory when /dev/shm exists.
+let scratch: String = {
+    let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+    let path = "\(base)/sluice-fuzz-\(getpid())"
+    mkdir(path, 0o755)
+    return path
+}()
+
+/// Writes `message` and a newline to standard error.
+func printError(_ message: String) {
+    let line = message + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+#if SLUICE_FUZZING
+let target: FuzzTarget = {
+    let name = getenv("SLUICE_FUZZ_TARGET").map { String(cString: $0) } ?? ""
+    guard let target = FuzzTarget(rawValue: name) else {
+        let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
+        printError("SLUICE_FUZZ_TARGET must name a target (\(names)), not '\(name)'")
+        exit(2)
+    }
+    return target
+}()
+
+/// One input through the target.
+func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    target.run(UnsafeRawBufferPointer(start: data, count: size), scratch: scratch)
+    return 0
+}
+
+/// The program's entry (SwiftPM links an executable's main under this name): libFuzzer's loop.
+@_cdecl("SluiceFuzz_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { fuzzOne($0, $1) }
+}
+#else
+@main
+struct SluiceFuzz {
+    static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "targets" where arguments.count == 1:
+            print(FuzzTarget.allCases.map(\.rawValue).joined(separator: " "))
+        case "seeds" where arguments.count == 2:
+            for target in FuzzTarget.allCases {
+                let directory = "\(arguments[1])/\(target.rawValue)"
+                mkdir(arguments[1], 0o755)
+                mkdir(directory, 0o755)
+                for (i, seed) in try target.seeds(scratch: scratch).enumerated() {
+                    let fd = open("\(directory)/seed-\(i)", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                    guard fd >= 0 else { throw usage("cannot write seeds in '\(directory)'") }
+                    _ = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                }
+            }
+        case "replay" where arguments.count >= 3:
+            guard let target = FuzzTarget(rawValue: arguments[1]) else { throw usage("unknown target '\(arguments[1])'") }
+            for path in arguments.dropFirst(2) {
+                let bytes = try SystemCalls.live.readFile(path)
+                let decoded = bytes.withUnsafeBytes { target.run($0, scratch: scratch) }
+                print("\(path): \(decoded ? "decoded" : "refused with an error")")
+            }
+        default:
+            throw usage("usage: SluiceFuzz targets | SluiceFuzz seeds DIR | SluiceFuzz replay TARGET FILE...")
+        }
+    }
+
+    static func usage(_ message: String) -> some Error {
+        printError(message)
+        return ExitStatus(code: 2)
+    }
+}
+
+struct ExitStatus: Error { let code: Int32 }
+#endif
