@@ -15,11 +15,13 @@ struct CFloor: Encodable {
     /// The median rate on one thread, per second.
     let perSecondOneThread: Double
 
-    /// Words or records of the floor per record of `workload` (nil: the workload has no floor).
+    /// Words or records of the floor per record of `workload` (nil: the workload has no floor: its job is not
+    /// the floor's word count or grouped count).
     static func unitsPerRecord(_ workload: StreamWorkload) -> Int? {
         switch workload {
         case .grouped: 1
-        default: workload.wordsPerRecord
+        case .wordcount, .socket: workload.wordsPerRecord
+        default: nil
         }
     }
 
@@ -49,8 +51,10 @@ struct CFloor: Encodable {
             + "\(trimmed(sluice / perSecond * 100))% of it"
     }
 
-    /// Sluice's CPU time per word or record against the floor's (one thread's) at the rate a run achieved.
-    func costLine(achieved: Double, cpuCores: Double) -> String {
+    /// Sluice's CPU time per word or record against the floor's (one thread's) at the rate a run achieved (nil
+    /// when it achieved nothing).
+    func costLine(achieved: Double, cpuCores: Double) -> String? {
+        guard achieved > 0 else { return nil }
         let sluice = cpuCores / achieved * 1e9
         let floor = 1e9 / perSecondOneThread
         let label = "cost per \(unit.dropLast())"

@@ -221,7 +221,9 @@ public struct StreamBench: ParsableCommand {
         print(result.table())
         if let floor = result.floor {
             print(floor.line(comparing: result.achievedRate * perRecord, as: "this run's rate"))
-            print(floor.costLine(achieved: result.achievedRate * perRecord, cpuCores: result.cpuCores))
+            if let cost = floor.costLine(achieved: result.achievedRate * perRecord, cpuCores: result.cpuCores) {
+                print(cost)
+            }
         }
         if let json { try self.write(try result.json(), to: json) }
         if let plot { try self.write(result.svg(), to: plot) }

@@ -130,7 +130,8 @@ extension StreamingContext {
 
     /// A stream of generated lines of `wordsPerLine` words ("w0" ... "w<vocabulary - 1>", uniform, separated
     /// by one space), `ratePerSecond` lines a second (nil: as fast as possible), the same for the same `seed`.
-    /// Each line is drawn uniformly from 8,192 lines made once, up front (see `LineMaker`).
+    /// Lines come in runs of 16 consecutive lines of a pool of 8,192 made once, up front, each run starting at a
+    /// uniformly drawn line (see `LineMaker`).
     public func generatedLineStream(
         ratePerSecond: Int?, wordsPerLine: Int = 10, vocabulary: Int = 10_000, seed: UInt64 = 1
     ) -> ReceiverInputDStream<String> {

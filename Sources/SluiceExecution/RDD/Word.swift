@@ -265,7 +265,7 @@ public struct ASCIIWords: Sequence, Sendable {
             }
             return
         }
-        // Contiguous: made so in init (so the closure runs).
+        // Contiguous: init made it so, so the closure always runs.
         _ = try line.utf8.withContiguousStorageIfAvailable { bytes in
             guard let base = bytes.baseAddress else { return }
             let count = bytes.count
@@ -284,8 +284,9 @@ public struct ASCIIWords: Sequence, Sendable {
     }
 
     /// The index of the first separator after `start` in the `count` bytes at `base` (or `count`). Eight bytes at
-    /// a time while eight remain: the lowest zero byte of `bytes ^ separators` is the first separator (the
-    /// borrow in the test can only mark bytes above a real zero byte).
+    /// a time while eight remain, loaded little-endian (the platforms Swift runs Sluice on): the lowest zero byte
+    /// of `bytes ^ separators` is the first separator (the borrow in the test can only mark bytes above a real
+    /// zero byte).
     @inlinable @inline(__always)
     static func end(of start: Int, in base: UnsafePointer<UInt8>, _ count: Int, _ separator: UInt8) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101
