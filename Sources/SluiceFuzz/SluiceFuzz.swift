@@ -51,40 +51,46 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
 #else
 @main
 struct SluiceFuzz {
-    static func main() throws {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+    /// Runs the command; a bad command line or a file that cannot be read or written is a message and exit
+    /// status 2, not a trap.
+    static func main() {
+        do {
+            try run(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            printError("\(error)")
+            exit(2)
+        }
+    }
+
+    static func run(_ arguments: [String]) throws {
         switch arguments.first {
         case "targets" where arguments.count == 1:
             print(FuzzTarget.allCases.map(\.rawValue).joined(separator: " "))
         case "seeds" where arguments.count == 2:
+            mkdir(arguments[1], 0o755)
             for target in FuzzTarget.allCases {
                 let directory = "\(arguments[1])/\(target.rawValue)"
-                mkdir(arguments[1], 0o755)
                 mkdir(directory, 0o755)
                 for (i, seed) in try target.seeds(scratch: scratch).enumerated() {
-                    let fd = open("\(directory)/seed-\(i)", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-                    guard fd >= 0 else { throw usage("cannot write seeds in '\(directory)'") }
-                    _ = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                    close(fd)
+                    _ = try seed.withUnsafeBytes { try FuzzTarget.file($0, in: directory, named: "seed-\(i)") }
                 }
             }
         case "replay" where arguments.count >= 3:
-            guard let target = FuzzTarget(rawValue: arguments[1]) else { throw usage("unknown target '\(arguments[1])'") }
+            guard let target = FuzzTarget(rawValue: arguments[1]) else { throw Usage("unknown target '\(arguments[1])'") }
             for path in arguments.dropFirst(2) {
                 let bytes = try SystemCalls.live.readFile(path)
                 let decoded = bytes.withUnsafeBytes { target.run($0, scratch: scratch) }
                 print("\(path): \(decoded ? "decoded" : "refused with an error")")
             }
         default:
-            throw usage("usage: SluiceFuzz targets | SluiceFuzz seeds DIR | SluiceFuzz replay TARGET FILE...")
+            throw Usage("usage: SluiceFuzz targets | SluiceFuzz seeds DIR | SluiceFuzz replay TARGET FILE...")
         }
-    }
-
-    static func usage(_ message: String) -> some Error {
-        printError(message)
-        return ExitStatus(code: 2)
     }
 }
 
-struct ExitStatus: Error { let code: Int32 }
+/// A command line SluiceFuzz does not take.
+struct Usage: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
 #endif

@@ -90,7 +90,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     /// Writes `bytes` to `name` in `directory` (replacing it); returns its path.
-    static func file(_ bytes: UnsafeRawBufferPointer, in directory: String, named name: String) throws -> String {
+    public static func file(_ bytes: UnsafeRawBufferPointer, in directory: String, named name: String) throws -> String {
         let path = "\(directory)/\(name)"
         var sink = try FileSink(creating: path)
         try sink.write(bytes)

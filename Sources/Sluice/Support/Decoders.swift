@@ -9,11 +9,11 @@ package enum Decoders {
         try Checkpoint.read(from: path, calls: .live).time.milliseconds
     }
 
-    /// Reads the write-ahead log segments in `directory` (stream 0); returns the blocks and allocations found
-    /// (torn tails dropped and reported through `warn`).
+    /// Reads the write-ahead log segments in `directory` (stream 0); returns the number of blocks and
+    /// allocations found (torn tails dropped and reported through `warn`).
     package static func readWriteAheadLog(in directory: String, warn: (String) -> Void) throws -> Int {
         let found = try WriteAheadLog.readAll(directory: directory, streamId: 0, calls: .live, warn: warn)
-        return found.blocks.reduce(0) { $0 + $1.block.rowCount } + found.allocations.count
+        return found.blocks.count + found.allocations.count
     }
 
     /// The name the log gives the segment whose first record is `sequence` (in its directory).

@@ -38,11 +38,11 @@ func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
 
 @Suite struct BlockGeneratorTests {
     func generator(
-        clock: ManualClock, pushed: PushedBlocks, queue: Int = 10
+        clock: ManualClock, pushed: PushedBlocks, queue: Int = 10, pool: BufferPool = .shared
     ) -> BlockGenerator<Int> {
         BlockGenerator(
             streamId: 3, interval: .milliseconds(200), queueCapacity: queue,
-            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock,
+            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock, pool: pool,
             push: { try pushed.push($0) }, onError: { _, _ in })
     }
 
@@ -71,10 +71,7 @@ func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
         let clock = ManualClock()
         let pushed = PushedBlocks()
         let pool = BufferPool(allocator: .standard, maxRetainedBytes: 64 << 20)
-        let generator = BlockGenerator<Int>(
-            streamId: 3, interval: .milliseconds(200), queueCapacity: 10,
-            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock, pool: pool,
-            push: { try pushed.push($0) }, onError: { _, _ in })
+        let generator = generator(clock: clock, pushed: pushed, pool: pool)
         try generator.start()
         let rows = 50_000
         var takes: [Int] = []
