@@ -23,3 +23,6 @@ public typealias BlockBuilder = SluiceColumnar.BlockBuilder
 public typealias RowReader = SluiceColumnar.RowReader
 /// A column's physical kind and nullability.
 public typealias ColumnType = SluiceColumnar.ColumnType
+
+/// What a part of the memory budget holds memory for (``BatchInfo/memoryByCategory``).
+public typealias MemoryCategory = SluiceColumnar.MemoryCategory

@@ -78,6 +78,8 @@ struct BatchSample: Sendable, Equatable {
     var schedulingMs: Int64
     /// When its output finished, ms since the epoch.
     var endMs: Int64
+    /// The memory budget's reservations per category when it completed.
+    var memory: [MemoryCategory: Int] = [:]
 }
 
 /// Collects completed batches.
@@ -90,7 +92,7 @@ final class BatchRecorder: StreamingListener {
         else { return }
         let sample = BatchSample(
             time: batch.batchTime.milliseconds, records: batch.numRecords, processingMs: processing,
-            schedulingMs: scheduling, endMs: end)
+            schedulingMs: scheduling, endMs: end, memory: batch.memoryByCategory ?? [:])
         samples.withLock { $0.append(sample) }
     }
 
@@ -167,7 +169,7 @@ func runStreaming(
     }
     return RunResult(
         settings: settings, batches: recorder.all, startWall: startWall, measureFrom: measureFrom,
-        measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS(),
+        measureTo: measureTo, cpuCores: cpuUsed, peakRSSBytes: peakRSS(), memoryLimit: ssc.engine.memory.limit,
         checkpoints: ssc.checkpointDirectory == nil ? nil : ssc.checkpointStatistics, writeAheadLog: logged,
         consumerLag: lag, jobFailure: failure)
 }

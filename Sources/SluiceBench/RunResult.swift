@@ -13,6 +13,8 @@ struct RunResult {
     /// CPU cores used on average over the measured window.
     let cpuCores: Double
     let peakRSSBytes: Int
+    /// `sluice.memory.limit` (`Int.max`: none).
+    var memoryLimit: Int = .max
     /// The checkpoints written, when the job checkpoints.
     var checkpoints: CheckpointStatistics? = nil
     /// Whether the receiver write-ahead log was on.
@@ -110,6 +112,7 @@ struct RunResult {
             "  end-to-end latency  p50 \(ms(e.p50))  p99 \(ms(e.p99)) ms (record generated -> its batch's output done)",
             "  first batch done    \(firstBatchSeconds.map { "\(trimmed($0)) s" } ?? "never") after start",
             "  peak RSS            \(peakRSSBytes / 1_000_000) MB",
+            "  memory budget       " + budgetLine,
             "  CPU                 \(trimmed(cpuCores)) cores",
         ]
         if let c = checkpoints {
@@ -132,6 +135,22 @@ struct RunResult {
         return lines.joined(separator: "\n")
     }
 
+    /// The most each category of the memory budget held when a measured batch completed.
+    var peakMemoryByCategory: [MemoryCategory: Int] {
+        measured.reduce(into: [:]) { peak, batch in
+            for (category, bytes) in batch.memory { peak[category] = Swift.max(peak[category] ?? 0, bytes) }
+        }
+    }
+
+    /// The budget's peak use per category, and its limit.
+    private var budgetLine: String {
+        let peaks = peakMemoryByCategory
+        let parts = MemoryCategory.allCases.compactMap { c in peaks[c].map { "\(c.rawValue) \($0 / 1_000_000)" } }
+        let limit = memoryLimit == .max ? "no limit" : "limit \(memoryLimit / 1_000_000) MB"
+        return (parts.isEmpty ? "nothing reserved" : "peak MB per category: " + parts.joined(separator: ", "))
+            + " (\(limit), sluice.memory.limit)"
+    }
+
     /// The report as `--json` writes it (absent optional fields: none).
     struct Report: Encodable {
         struct Batch: Encodable {
@@ -152,6 +171,9 @@ struct RunResult {
         var endToEndMs: Percentiles
         var firstBatchSeconds: Double?
         var peakRSSBytes: Int
+        /// The most each category of the memory budget held when a measured batch completed.
+        var peakMemoryBytes: [MemoryCategory: Int]
+        var memoryLimitBytes: Int?
         var batches: Int
         var cpuCores: Double
         var master: String
@@ -165,6 +187,7 @@ struct RunResult {
             workload: settings.workload.rawValue, batchMs: settings.batchMs, targetRate: settings.rate,
             achievedRate: achievedRate, keepsUp: keepsUp, processingMs: processing, schedulingDelayMs: schedulingDelay,
             endToEndMs: endToEnd, firstBatchSeconds: firstBatchSeconds, peakRSSBytes: peakRSSBytes,
+            peakMemoryBytes: peakMemoryByCategory, memoryLimitBytes: memoryLimit == .max ? nil : memoryLimit,
             batches: measured.count, cpuCores: cpuCores, master: settings.master, fallsBehindBecause: fallsBehindBecause,
             cFloor: floor, perBatch: batches.map {
                 Report.Batch(

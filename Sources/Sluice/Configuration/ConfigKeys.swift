@@ -156,7 +156,8 @@ enum ConfigKeys {
             meaning: "socket streams: the longest record (line, delimited record) kept; a longer one is reported, "
                 + "with its offset, and dropped up to its end, so that a peer cannot make a receiver hold unbounded memory"),
         ConfigKey(name: "sluice.memory.limit", kind: .size, defaultValue: nil,
-            meaning: "bytes that shuffles, caches, windows and state may hold before spilling (unset: unlimited)"),
+            meaning: "bytes that shuffles, caches, windows, received blocks and state may hold: past it they spill "
+                + "(memory-only receivers pause; state is kept and counted) (unset: unlimited)"),
         ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,
             meaning: "directory for spilled data (default: spark.local.dir, $TMPDIR, /tmp)"),
         ConfigKey(name: "sluice.zstd.level", kind: .int(minimum: -7, maximum: 22), defaultValue: "1",

@@ -107,6 +107,8 @@ public final class StreamingContext: Sendable {
         self.applicationId = "local-\(wallClockMilliseconds())"
         let workers = try Master.workers(for: conf.get("spark.master") ?? "local[*]")
         let memory = MemoryBudget(limit: try conf.bytes("sluice.memory.limit") ?? .max)
+        // Free buffers kept for reuse, and freed pages, are memory too.
+        BufferPool.bound(toBudget: memory.limit)
         self.engine = ExecutionEngine(
             pool: try WorkStealingPool(workers: workers), memory: memory,
             spillDirectory: conf.get("sluice.spill.dir") ?? conf.get("spark.local.dir"),
@@ -128,7 +130,7 @@ public final class StreamingContext: Sendable {
         // The scheduler's threads reach back to the context through a weak link, bound once it exists.
         let link = ContextLink()
         self.scheduler = JobScheduler(
-            threads: concurrentJobs, bus: bus,
+            threads: concurrentJobs, bus: bus, memory: engine.memory,
             reportError: { link.context?.reportError(StreamingError(.generationFailed, $0, underlying: $1)) },
             batchFinished: { link.context?.batchFinished($0, failed: $1) })
         self.generator = JobGenerator(

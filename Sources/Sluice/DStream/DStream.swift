@@ -1,3 +1,4 @@
+import SluiceColumnar
 import SluiceExecution
 import Synchronization
 
@@ -113,7 +114,7 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
         guard try isTimeValid(time) else { return nil }
         guard var rdd = try compute(time) else { return nil }
         let (level, keeps) = meta.withLock { ($0.storageLevel, $0.keepsDataReadWithin != nil) }
-        if level != .none { rdd = rdd.persist(level, releasingLineage: keeps) }
+        if level != .none { rdd = rdd.persist(level, releasingLineage: keeps, category: memoryCategory(keeps: keeps)) }
         return generated.withLock { generated in
             if let raced = generated[time] { return raced }
             generated[time] = rdd
@@ -123,9 +124,15 @@ public class DStream<Element: Sendable>: @unchecked Sendable, GraphNode {
 
     /// Makes `rdd` the stream's RDD at `time` (restored from a checkpoint), persisted at the stream's level.
     func restoreRDD(_ rdd: RDD<Element>, at time: Time) {
-        let level = meta.withLock { $0.storageLevel }
-        let kept = level == .none ? rdd : rdd.persist(level)
+        let (level, keeps) = meta.withLock { ($0.storageLevel, $0.keepsDataReadWithin != nil) }
+        let kept = level == .none ? rdd : rdd.persist(level, releasingLineage: false, category: memoryCategory(keeps: keeps))
         generated.withLock { $0[time] = kept }
+    }
+
+    /// What the stream's persisted RDDs count as in memory reports: state, a window's batches, or a cache.
+    private func memoryCategory(keeps: Bool) -> MemoryCategory {
+        if self is any StatefulNode { return .state }
+        return keeps ? .window : .cache
     }
 
     /// The times this stream has RDDs for now (for tests and monitoring).

@@ -261,6 +261,8 @@ final class MapWithStateCore<K: Hashable & Sendable, V: Sendable, S: Sendable, M
         self.partitioner = HashPartitioner(numPartitions: n)
         self.timeline = StateTimeline(
             name: "mapWithState", partitions: n, slide: parent.slideDuration, empty: MapWithStateStore(),
+            memory: parent.context.engine.memory,
+            bytesPerKey: StateTimeline<MapWithStateStore<K, S>, Void>.estimatedBytesPerKey(K.self, MapWithStateStore<K, S>.Entry.self),
             keyCount: { $0.entries.count })
     }
 

@@ -30,7 +30,8 @@ final class ReducedWindowedDStream<K: Hashable & Sendable, V: Sendable>: DStream
         self.partitioner = HashPartitioner(numPartitions: numPartitions)
         self.timeline = StateTimeline(
             name: "reduceByKeyAndWindow", partitions: numPartitions, slide: slideDuration, empty: [:],
-            keyCount: { $0.count })
+            memory: parent.context.engine.memory,
+            bytesPerKey: StateTimeline<[K: V], Void>.estimatedBytesPerKey(K.self, V.self), keyCount: { $0.count })
         super.init(
             context: parent.context, name: "reduceByKeyAndWindow", slideDuration: slideDuration, parents: [reduced])
         reduced.keepData(at: .memoryAndDisk, readWithin: slideDuration)

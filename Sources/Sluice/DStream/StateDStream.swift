@@ -27,6 +27,7 @@ final class StateDStream<K: Hashable & Sendable, V: Sendable, S: Sendable>: DStr
         self.initialState = initialState.map { kernel.partitionStates($0, numPartitions) }
         self.timeline = StateTimeline(
             name: "updateStateByKey", partitions: numPartitions, slide: parent.slideDuration, empty: [:],
+            memory: parent.context.engine.memory, bytesPerKey: StateTimeline<[K: S], Void>.estimatedBytesPerKey(K.self, S.self),
             keyCount: { $0.count })
         super.init(parent: parent, name: "updateStateByKey")
     }

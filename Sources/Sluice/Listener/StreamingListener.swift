@@ -1,3 +1,5 @@
+import SluiceColumnar
+
 /// Receives a streaming context's events (Spark's `StreamingListener`): every method has a default that does
 /// nothing. Events arrive in order on one thread of the context's own; a slow listener delays later events,
 /// never a batch (events past `sluice.listener.queueCapacity` waiting are dropped and counted).
@@ -159,6 +161,9 @@ public struct BatchInfo: Sendable, Equatable, Codable {
     public var processingEndTime: Int64?
     /// Its output operations.
     public var outputOperationInfos: [Int: OutputOperationInfo]
+    /// Bytes of the memory budget (`sluice.memory.limit`) reserved when the batch completed, per category
+    /// (received blocks, shuffles, cached RDDs, state, windows); nil before then. Sluice's addition.
+    public var memoryByCategory: [MemoryCategory: Int]?
 
     public init(
         batchTime: Time, streamIdToInputInfo: [Int: StreamInputInfo], submissionTime: Int64,

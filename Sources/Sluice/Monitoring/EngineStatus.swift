@@ -8,6 +8,8 @@ public struct EngineStatus: Codable, Sendable, Equatable {
         public var reservedBytes: Int
         /// nil: no limit.
         public var limitBytes: Int?
+        /// Reserved bytes per category (`receive`, `shuffle`, `cache`, `state`, `window`); empty ones left out.
+        public var byCategory: [MemoryCategory: Int]
     }
 
     /// Data spilled to disk under the budget.
@@ -47,7 +49,9 @@ extension StreamingContext {
         let spill = engine.spillStatistics
         let limit = engine.memory.limit
         return EngineStatus(
-            memory: EngineStatus.Memory(reservedBytes: engine.memory.reservedBytes, limitBytes: limit == .max ? nil : limit),
+            memory: EngineStatus.Memory(
+                reservedBytes: engine.memory.reservedBytes, limitBytes: limit == .max ? nil : limit,
+                byCategory: engine.memory.reservedByCategory),
             spill: EngineStatus.Spill(
                 bytesSpilled: spill.bytesSpilled, bytesOnDisk: spill.bytesOnDisk, bytesReadBack: spill.bytesReadBack,
                 filesWritten: spill.filesWritten, liveFiles: spill.liveFiles),

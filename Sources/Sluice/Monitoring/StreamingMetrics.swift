@@ -68,6 +68,12 @@ final class StreamingMetrics: StreamingListener {
         receiversActive.record(now.numActiveReceivers)
         memoryUsed.record(engine.memory.reservedBytes)
         if let limit = engine.memory.limitBytes { memoryLimit.record(limit) }
+        for category in MemoryCategory.allCases {
+            Metrics.Gauge(
+                label: "sluice_memory_reserved_category_bytes", dimensions: [("category", category.rawValue)],
+                factory: factory
+            ).record(engine.memory.byCategory[category] ?? 0)
+        }
         spillFilesLive.record(engine.spill.liveFiles)
         for state in engine.states {
             Metrics.Gauge(

@@ -339,7 +339,8 @@ enum StreamingPage {
               const facts = el("dl", { class: "facts", id: "engine" });
               const add = (term, value) => facts.append(el("dt", {}, term), el("dd", {}, value));
               add("Memory budget used", bytes(engine.memory.reservedBytes) + " of " +
-                (engine.memory.limitBytes === undefined ? "no limit" : bytes(engine.memory.limitBytes)));
+                (engine.memory.limitBytes === undefined ? "no limit" : bytes(engine.memory.limitBytes)) +
+                Object.entries(engine.memory.byCategory || {}).map(([c, b]) => ", " + c + " " + bytes(b)).join(""));
               add("Spilled", bytes(engine.spill.bytesSpilled) + " (" + bytes(engine.spill.bytesOnDisk) + " on disk, " +
                 engine.spill.liveFiles + " files live)");
               add("Checkpoints", engine.checkpoints.count + " written, mean " +

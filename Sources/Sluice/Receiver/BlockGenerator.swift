@@ -122,6 +122,10 @@ struct PendingRecords<Element: Sendable>: Sendable {
 /// A batch at time T can wait until the blocks of every tick up to T are pushed (``waitUntilPushed(through:)``),
 /// so that it holds exactly the records stored before T (in Spark a block cut at T goes to this batch or the
 /// next, by a race).
+///
+/// With a ``ReceiveMemory``, each block takes its memory from the budget when it is cut, before it is queued;
+/// while a block waits for memory, adding records waits too (the receiver pauses), so what is buffered stays
+/// within one block interval's records.
 final class BlockGenerator<Element: Sendable>: Sendable {
     /// Spark's states, in order.
     enum Phase: Int, Sendable, Comparable {
@@ -155,11 +159,15 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     private let waiter: ClockWaiter
     private let threads = Mutex<(timer: JoinableThread?, pusher: JoinableThread?)>((nil, nil))
     private let progress = PthreadCondition()
+    /// The budget blocks take their memory from (nil: not counted).
+    let memory: ReceiveMemory?
+    /// True while a block waits for memory: adding records waits.
+    private let paused = Atomic<Bool>(false)
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
         codec: ElementCodec<Element>? = ElementCodecs.lookup(Element.self), pool: BufferPool = .shared,
-        push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
+        memory: ReceiveMemory? = nil, push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
         onError: @escaping @Sendable (String, any Error) -> Void
     ) {
         self.streamId = streamId
@@ -167,6 +175,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         self.limiter = limiter
         self.codec = codec
         self.pool = pool
+        self.memory = memory
         self.push = push
         self.onError = onError
         self.queue = BoundedQueue(capacity: queueCapacity)
@@ -198,6 +207,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     /// Adds one record (after waiting for the rate limit).
     /// - Throws: ``StreamingError`` when the generator is not running; what encoding the record throws.
     func add(_ element: Element) throws {
+        waitWhilePaused()
         limiter.waitToPush()
         try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
@@ -208,6 +218,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     /// Adds `elements`, rate-limited one by one, then all at once: they land in the same block.
     /// - Throws: ``StreamingError`` when the generator is not running.
     func add(contentsOf elements: [Element]) throws {
+        waitWhilePaused()
         limiter.acquire(elements.count)
         try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
@@ -219,10 +230,57 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     /// limit); false when this generator keeps elements (no block encoding), with nothing added.
     /// - Throws: ``StreamingError`` when the generator is not running.
     func addEncoded(rows: Int, _ write: (inout BlockBuilder) -> Void) throws -> Bool {
+        waitWhilePaused()
         limiter.acquire(rows)
         return try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             return c.pending.appendEncoded(rows: rows, write)
+        }
+    }
+
+    /// Waits while a block waits for memory (the receiver pauses), unless the generator stops meanwhile.
+    @inline(__always)
+    private func waitWhilePaused() {
+        guard paused.load(ordering: .relaxed) else { return }
+        progress.locked {
+            while paused.load(ordering: .acquiring) && phase == .active { progress.wait(nanoseconds: 10_000_000) }
+        }
+    }
+
+    /// Where `block` is kept under the memory budget (see ``ReceiveMemory``): in memory when it fits, else in a
+    /// spill file, else it waits for memory. Adding records pauses while the block spills or waits, so that
+    /// the next block cannot grow meanwhile. A block is kept over the budget once the generator stops, so
+    /// stopping never waits for memory and loses nothing.
+    func admit(_ block: ReceivedBlock<Element>) -> ReceivedBlock<Element> {
+        guard let memory else { return block }
+        if let kept = memory.reserve(block, force: phase != .active) { return kept }
+        paused.store(true, ordering: .releasing)
+        defer {
+            paused.store(false, ordering: .releasing)
+            progress.locked { progress.broadcast() }
+        }
+        var waited = false
+        var spillFailed = false
+        while true {
+            if let kept = memory.reserve(block, force: phase != .active) { return kept }
+            if !spillFailed {
+                do {
+                    if let spilled = try memory.spill(block) { return spilled }
+                } catch {
+                    onError("Block \(block.id) could not spill; receiving pauses until memory frees", error)
+                    spillFailed = true
+                }
+            }
+            if !waited {
+                waited = true
+                let budget = memory.reservation.budget
+                onError(
+                    "Receiving paused: block \(block.id) (\(block.memoryBytes) bytes) waits for memory",
+                    MemoryError(.budgetExceeded(
+                        consumer: memory.reservation.consumer, requested: block.memoryBytes,
+                        reserved: budget.reservedBytes, limit: budget.limit)))
+            }
+            memory.waitForRelease(nanoseconds: 50_000_000)
         }
     }
 
@@ -263,20 +321,23 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         do {
             let block = try taken.seal(id: id)
             current.withLock { c in if c.spare == nil { c.spare = taken.builder } }
-            queue.put(block)
+            queue.put(admit(block))
         } catch {
             current.withLock { _ = $0.unpushed.popLast() }
             onError("Block \(id) of \(taken.count) records could not be made; its records are lost", error)
         }
     }
 
-    /// Waits until every tick up to `time` was cut and its block pushed, the generator stopped adding data, or
-    /// `timeoutMilliseconds` passed; true unless it timed out.
+    /// Waits until every tick up to `time` was cut and its block pushed, the generator stopped adding data, a
+    /// block waits for memory, or `timeoutMilliseconds` passed; true unless it timed out.
     @discardableResult
     func waitUntilPushed(through time: Time, timeoutMilliseconds: Int) -> Bool {
         let deadline = monotonicNanoseconds() &+ UInt64(max(0, timeoutMilliseconds)) &* 1_000_000
         return progress.locked {
             while true {
+                // A block waiting for memory goes to a later batch: a batch never waits for memory that only
+                // finished batches give back.
+                if paused.load(ordering: .acquiring) { return true }
                 let done = current.withLock { c in
                     // Before the first tick nothing was stored (a batch run again after recovery).
                     let cut = c.lastTick.map { $0 >= time } ?? (c.nextTick.map { $0 > time } ?? false)
@@ -316,6 +377,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         }
         guard wasActive else { return }
         waiter.interrupt()
+        memory?.wakeAll()
         let (timer, pusher) = threads.withLock { $0 }
         timer?.join()
         if let tick = current.withLock({ $0.nextTick }) { cutBlock(at: tick) }

@@ -8,13 +8,44 @@ struct ReceivedBlock<Element: Sendable>: Sendable {
     enum Data: Sendable {
         case columnar(Block)
         case elements([Element])
+        /// A columnar block moved to disk because the memory budget was short.
+        case spilled(SpilledBlock)
     }
 
     let id: StreamBlockId
     let count: Int
-    let data: Data
+    var data: Data
     /// Its sequence number in the receiver's write-ahead log, when the log is on.
     var logSequence: Int64?
+    /// Its bytes reserved from the memory budget (see ``ReceiveMemory``); nil for blocks not counted (spilled,
+    /// replayed from the write-ahead log, or made with no budget).
+    var hold: MemoryHold?
+
+    init(id: StreamBlockId, count: Int, data: Data, logSequence: Int64? = nil) {
+        self.id = id
+        self.count = count
+        self.data = data
+        self.logSequence = logSequence
+    }
+
+    /// The bytes the block occupies in memory (estimated for elements).
+    var memoryBytes: Int {
+        switch data {
+        case .columnar(let block): block.byteCount
+        case .elements(let elements): SizeEstimate.of(elements)
+        case .spilled: 0
+        }
+    }
+
+    /// The block's columns, read back from disk when it was spilled; nil when it holds elements.
+    /// - Throws: ``StorageError`` when a spilled block cannot be read back.
+    func columns() throws -> Block? {
+        switch data {
+        case .columnar(let block): block
+        case .spilled(let file): try file.read(what: "received block \(id)")
+        case .elements: nil
+        }
+    }
 }
 
 /// What the context asks of a receiver-fed stream (Spark's `ReceiverTracker` duties, per stream).
@@ -147,9 +178,16 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     /// logged first (a block that cannot be logged is still kept, and the failure reported).
     private func add(_ block: ReceivedBlock<Element>) throws {
         guard block.count > 0 else { return }
-        guard let log = logging.withLock({ $0.log }), case .columnar(let columns) = block.data else {
-            blocks.withLock { $0.unallocated.append(block) }
-            return
+        func keep() { blocks.withLock { $0.unallocated.append(block) } }
+        guard let log = logging.withLock({ $0.log }) else { return keep() }
+        let columns: Block
+        do {
+            // A spilled block is read back to be logged: the log needs its bytes, memory holds it only meanwhile.
+            guard let read = try block.columns() else { return keep() }
+            columns = read
+        } catch {
+            keep()
+            throw error
         }
         // Logged and queued under one lock, so that batches take blocks in sequence order; not the blocks'
         // lock, so that a batch taking its blocks never waits for a flush.
@@ -276,8 +314,8 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         // Sliceable: a task may compute part of a block (a batch of few large blocks spreads over every worker).
         return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage(), sliceable: true) { p, sink in
             switch batch[p].data {
-            case .columnar(let block):
-                guard let codec else {
+            case .columnar, .spilled:
+                guard let codec, let block = try batch[p].columns() else {
                     throw StreamingError(.internalFailure, "block \(batch[p].id) is columnar but \(Element.self) has no codec")
                 }
                 try decodeChunks(block, codec, sink)

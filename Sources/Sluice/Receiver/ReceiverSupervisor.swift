@@ -53,6 +53,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
             streamId: streamId, interval: interval,
             queueCapacity: try context.conf.int("spark.streaming.blockQueueSize") ?? 10,
             limiter: RateLimiter(maxRate: maxRate, initialRate: initialRate), clock: context.clock,
+            memory: ReceiveMemory(engine: context.engine, streamId: streamId, storageLevel: receiver.storageLevel),
             push: store, onError: { errors.report($0, $1) })
         errors.set { [weak self] message, error in self?.reportError(message, error) }
         try receiver.attach(self)
@@ -169,7 +170,8 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         var pending = PendingRecords<Element>()
         if let codec = generator.codec { pending.builder = try codec.makeBuilder() }
         try pending.append(contentsOf: elements, codec: generator.codec)
-        try store(try pending.seal(id: StreamBlockId(streamId: streamId, uniqueId: id)))
+        // Waits for memory when the budget is short, as blocks of single records do (the caller is paused).
+        try store(generator.admit(try pending.seal(id: StreamBlockId(streamId: streamId, uniqueId: id))))
     }
 }
 

@@ -1,5 +1,6 @@
 import DequeModule
 import Glibc
+import SluiceColumnar
 import SluiceExecution
 import Synchronization
 
@@ -13,6 +14,8 @@ final class JobScheduler: Sendable {
     private let reportError: @Sendable (String, any Error) -> Void
     /// Called when a batch's jobs all finished, with whether one failed.
     private let batchFinished: @Sendable (BatchInfo, Bool) -> Void
+    /// The budget whose use a completed batch reports.
+    private let memory: MemoryBudget
 
     private struct State {
         var queue = Deque<(JobSet, StreamingJob)>()
@@ -25,10 +28,12 @@ final class JobScheduler: Sendable {
     private let wake = PthreadCondition()
 
     init(
-        threads: Int, bus: ListenerBus, reportError: @escaping @Sendable (String, any Error) -> Void,
+        threads: Int, bus: ListenerBus, memory: MemoryBudget,
+        reportError: @escaping @Sendable (String, any Error) -> Void,
         batchFinished: @escaping @Sendable (BatchInfo, Bool) -> Void
     ) {
         self.threadCount = max(1, threads)
+        self.memory = memory
         self.bus = bus
         self.reportError = reportError
         self.batchFinished = batchFinished
@@ -99,11 +104,15 @@ final class JobScheduler: Sendable {
         }
         let (finished, complete) = jobSet.jobCompleted(job, failure: failure)
         bus.post(.outputOperationCompleted(finished))
-        if complete { bus.post(.batchCompleted(jobSet.info)) }
+        var info = jobSet.info
+        if complete {
+            info.memoryByCategory = memory.reservedByCategory
+            bus.post(.batchCompleted(info))
+        }
         if let failure {
             reportError("Error running job for output operation \(job.outputOpId) (\(job.name)) of batch \(job.time)", failure)
         }
-        if complete { batchFinished(jobSet.info, jobSet.hasFailure) }
+        if complete { batchFinished(info, jobSet.hasFailure) }
     }
 
     /// Whether no job is queued or running.

@@ -49,12 +49,45 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
     private let slide: Duration
     /// How many keys a state holds.
     private let keyCount: @Sendable (State) -> Int
+    /// The live state's estimated size, reserved from the memory budget (category `state`).
+    private let memory: MemoryReservation
+    private let bytesPerKey: Int
+    private let accounting = Mutex(())
 
-    init(name: String, partitions: Int, slide: Duration, empty: State, keyCount: @escaping @Sendable (State) -> Int) {
+    /// A timeline of `partitions` states starting `empty`, each of `keyCount` keys of about `bytesPerKey` bytes
+    /// (see ``estimatedBytesPerKey(_:_:)``), whose size is reserved from `memory`.
+    init(
+        name: String, partitions: Int, slide: Duration, empty: State, memory: MemoryBudget, bytesPerKey: Int,
+        keyCount: @escaping @Sendable (State) -> Int
+    ) {
         self.name = name
         self.slide = slide
         self.keyCount = keyCount
+        self.bytesPerKey = bytesPerKey
+        self.memory = memory.reservation(for: "state of \(name)", category: .state)
         self.partitions = (0..<partitions).map { _ in Slot(empty) }
+    }
+
+    /// The bytes a hash table entry of key `K` and value `V` takes, estimated from their inline sizes at the
+    /// table's maximum load (3/4); what they own on the heap (long strings, arrays) is not counted.
+    static func estimatedBytesPerKey<K, V>(_ key: K.Type, _ value: V.Type) -> Int {
+        (MemoryLayout<K>.stride + MemoryLayout<V>.stride) * 4 / 3 + 1
+    }
+
+    /// Sets partition `slot`'s key count and resizes the budget's reservation to the state's estimated size.
+    /// State cannot wait or spill: what the budget refuses is held over it (and shown), so that receivers and
+    /// shuffles see less room.
+    private func setKeys(_ count: Int, of slot: Slot) {
+        slot.keys.store(count, ordering: .relaxed)
+        accounting.withLock { _ in
+            let wanted = keys * bytesPerKey
+            let held = memory.size
+            if wanted > held {
+                if !memory.tryGrow(by: wanted - held) { memory.overcommit(by: wanted - held) }
+            } else {
+                memory.shrink(by: held - wanted)
+            }
+        }
     }
 
     var partitionCount: Int { partitions.count }
@@ -139,7 +172,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
                     throw error
                 }
             }
-            partitions[p].keys.store(keyCount(partition.state), ordering: .relaxed)
+            setKeys(keyCount(partition.state), of: partitions[p])
             if partition.applied == time, let output = partition.history[time]?.output {
                 return try body(partition.state, output)
             }
@@ -244,7 +277,7 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
             slot.partition.withLock { partition in
                 partition = Partition(state: state, applied: time, history: [time: (nil, output)])
             }
-            slot.keys.store(keyCount(state), ordering: .relaxed)
+            setKeys(keyCount(state), of: slot)
         }
         steps.withLock { $0 = ([], time) }
         recording.withLock { $0 = true }

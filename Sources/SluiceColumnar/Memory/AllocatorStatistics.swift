@@ -10,6 +10,16 @@ enum JemallocArena {
         let rc = mallctl("arenas.create", &arena, &size, nil, 0)
         return rc == 0 ? arena : 0
     }()
+
+    /// Sets how long the buffer arena keeps freed pages before giving them back to the system (jemalloc's
+    /// `dirty_decay_ms` and `muzzy_decay_ms`; its default is 10 s); false when jemalloc refused.
+    static func setDecay(milliseconds: Int) -> Bool {
+        var value = milliseconds
+        let size = MemoryLayout<Int>.size
+        return ["dirty_decay_ms", "muzzy_decay_ms"].allSatisfy { name in
+            mallctl("arena.\(buffers).\(name)", nil, nil, &value, size) == 0
+        }
+    }
 }
 #endif
 

@@ -12,7 +12,9 @@ import Synchronization
 /// Thread-safe: one short critical section per buffer taken or released, none per element.
 public final class BufferPool: Sendable {
     /// The process-wide pool over ``BufferAllocator/standard`` (jemalloc), retaining at most 256 MiB of free buffers.
-    public static let shared = BufferPool(allocator: .standard, maxRetainedBytes: 256 << 20)
+    public static let shared = BufferPool(allocator: .standard, maxRetainedBytes: defaultRetainedBytes)
+    /// What the shared pool keeps of free buffers when no memory budget says less.
+    public static let defaultRetainedBytes = 256 << 20
 
     /// Sizes are `64 << sizeClass` for `sizeClass` in `0..<classCount` (64 B to 1 GiB).
     static let classCount = 25
@@ -20,14 +22,15 @@ public final class BufferPool: Sendable {
 
     /// The allocator behind the pool.
     public let allocator: BufferAllocator
-    /// At most this many bytes of free buffers are kept for reuse.
-    public let maxRetainedBytes: Int
+    /// At most this many bytes of free buffers are kept for reuse (see ``retainAtMost(_:)``).
+    public var maxRetainedBytes: Int { state.withLock { $0.limit } }
 
     private struct State {
         // Addresses as plain integers: Sendable, unlike pointers.
         var freeMemory: [[UInt]] = Array(repeating: [], count: BufferPool.classCount)
         var freeStorage: [[ArenaStorage]] = Array(repeating: [], count: BufferPool.classCount)
         var retainedBytes = 0
+        var limit: Int
         var statistics = BufferPool.Statistics()
     }
 
@@ -48,8 +51,29 @@ public final class BufferPool: Sendable {
     /// A pool over `allocator` that keeps at most `maxRetainedBytes` of free buffers.
     public init(allocator: BufferAllocator, maxRetainedBytes: Int) {
         self.allocator = allocator
-        self.maxRetainedBytes = maxRetainedBytes
-        self.state = Mutex(State())
+        self.state = Mutex(State(limit: max(0, maxRetainedBytes)))
+    }
+
+    /// Bounds the memory behind the shared pool for a process under a memory budget of `limit` bytes (`.max`:
+    /// none): free buffers kept for reuse stay within a quarter of it, and pages the pool gives back return to
+    /// the system at once rather than after jemalloc's 10 s decay. Without a limit, the defaults apply.
+    public static func bound(toBudget limit: Int) {
+        shared.retainAtMost(limit == .max ? defaultRetainedBytes : min(defaultRetainedBytes, limit / 4))
+        #if !SLUICE_SYSTEM_ALLOCATOR
+        _ = JemallocArena.setDecay(milliseconds: limit == .max ? 10_000 : 0)
+        #endif
+    }
+
+    /// Keeps at most `bytes` of free buffers from now on, giving back to the allocator what is over: a process
+    /// under a memory budget (`sluice.memory.limit`) keeps its free buffers within a share of it.
+    public func retainAtMost(_ bytes: Int) {
+        var evicted = Evicted()
+        state.withLock { state in
+            state.limit = max(0, bytes)
+            _ = Self.makeRoom(0, keeping: -1, limit: state.limit, in: &state, evicted: &evicted)
+            state.statistics.bytesRetained = state.retainedBytes
+        }
+        release(evicted)
     }
 
     /// The counters now.
@@ -153,7 +177,7 @@ public final class BufferPool: Sendable {
         var evicted = Evicted()
         state.withLock { state in
             // When it cannot be kept, the storage's deinit returns (or frees) its memory.
-            guard Self.makeRoom(storage.capacity, keeping: sizeClass, limit: maxRetainedBytes,
+            guard Self.makeRoom(storage.capacity, keeping: sizeClass, limit: state.limit,
                 in: &state, evicted: &evicted) else { return }
             state.statistics.bytesInUse -= storage.capacity
             state.retainedBytes += storage.capacity
@@ -168,7 +192,7 @@ public final class BufferPool: Sendable {
         var evicted = Evicted()
         let kept: Bool = state.withLock { state in
             state.statistics.bytesInUse -= capacity
-            guard sizeClass >= 0, Self.makeRoom(capacity, keeping: sizeClass, limit: maxRetainedBytes,
+            guard sizeClass >= 0, Self.makeRoom(capacity, keeping: sizeClass, limit: state.limit,
                 in: &state, evicted: &evicted) else { return false }
             state.retainedBytes += capacity
             state.statistics.bytesRetained = state.retainedBytes

@@ -1,5 +1,21 @@
 import Synchronization
 
+/// What a reservation holds memory for, so that a report can say where the budget went.
+public enum MemoryCategory: String, Sendable, Hashable, Codable, CodingKeyRepresentable, CaseIterable {
+    /// Blocks receivers stored and batches have not yet dropped.
+    case receive
+    /// Shuffles' map and reduce tables.
+    case shuffle
+    /// Persisted RDDs (`persist`, `cache`) other than state and windows.
+    case cache
+    /// The state of `updateStateByKey`, `mapWithState` and windows reduced with an inverse.
+    case state
+    /// Batches kept for the windows that read them.
+    case window
+    /// Anything else.
+    case other
+}
+
 /// The process-wide memory budget (`sluice.memory.limit`): named consumers reserve bytes from it, and a
 /// reservation that would pass the limit fails, so that its owner can spill instead of the process dying
 /// (the idea of DataFusion's memory pool).
@@ -12,6 +28,7 @@ public final class MemoryBudget: Sendable {
     private struct State {
         var reserved = 0
         var byConsumer: [String: Int] = [:]
+        var byCategory: [MemoryCategory: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -21,9 +38,10 @@ public final class MemoryBudget: Sendable {
         self.limit = limit
     }
 
-    /// A new, empty reservation in the name of `consumer` (e.g. "block store", "shuffle 3").
-    public func reservation(for consumer: String) -> MemoryReservation {
-        MemoryReservation(budget: self, consumer: consumer)
+    /// A new, empty reservation in the name of `consumer` (e.g. "block store", "shuffle 3"), counted under
+    /// `category` in reports.
+    public func reservation(for consumer: String, category: MemoryCategory = .other) -> MemoryReservation {
+        MemoryReservation(budget: self, consumer: consumer, category: category)
     }
 
     /// Bytes reserved by all consumers.
@@ -36,32 +54,43 @@ public final class MemoryBudget: Sendable {
         limit == .max ? .max : max(0, limit - reservedBytes)
     }
 
-    func tryReserve(_ bytes: Int, for consumer: String) -> Result<Void, MemoryError> {
+    /// Reserves `bytes` if they fit under the limit, or regardless with `overcommit`.
+    func tryReserve(
+        _ bytes: Int, for consumer: String, _ category: MemoryCategory, overcommit: Bool = false
+    ) -> Result<Void, MemoryError> {
         state.withLock { state in
-            guard bytes <= limit - state.reserved else {
+            guard overcommit || bytes <= limit - state.reserved else {
                 return .failure(MemoryError(.budgetExceeded(
                     consumer: consumer, requested: bytes, reserved: state.reserved, limit: limit)))
             }
             state.reserved += bytes
             state.byConsumer[consumer, default: 0] += bytes
+            state.byCategory[category, default: 0] += bytes
             return .success(())
         }
     }
 
-    func release(_ bytes: Int, for consumer: String) {
+    func release(_ bytes: Int, for consumer: String, _ category: MemoryCategory) {
         guard bytes > 0 else { return }
         state.withLock { state in
             state.reserved -= bytes
             let left = state.byConsumer[consumer, default: 0] - bytes
             state.byConsumer[consumer] = left > 0 ? left : nil
+            let inCategory = state.byCategory[category, default: 0] - bytes
+            state.byCategory[category] = inCategory > 0 ? inCategory : nil
         }
+    }
+
+    /// Bytes reserved per category now (categories holding nothing are left out).
+    public var reservedByCategory: [MemoryCategory: Int] {
+        state.withLock { $0.byCategory }
     }
 
     /// What the budget and the allocator hold now.
     public func report() -> MemoryReport {
-        let (reserved, byConsumer) = state.withLock { ($0.reserved, $0.byConsumer) }
+        let (reserved, byConsumer, byCategory) = state.withLock { ($0.reserved, $0.byConsumer, $0.byCategory) }
         return MemoryReport(
-            limit: limit, reserved: reserved, byConsumer: byConsumer,
+            limit: limit, reserved: reserved, byConsumer: byConsumer, byCategory: byCategory,
             pool: BufferPool.shared.statistics, allocator: AllocatorStatistics.current())
     }
 }
@@ -74,6 +103,8 @@ public struct MemoryReport: Sendable {
     public var reserved: Int
     /// Bytes reserved per consumer name.
     public var byConsumer: [String: Int]
+    /// Bytes reserved per category.
+    public var byCategory: [MemoryCategory: Int]
     /// The shared buffer pool's counters.
     public var pool: BufferPool.Statistics
     /// jemalloc's statistics, `nil` when unavailable.
@@ -88,15 +119,18 @@ public final class MemoryReservation: Sendable {
     public let budget: MemoryBudget
     /// The consumer's name, shown in errors and reports.
     public let consumer: String
+    /// What the bytes are for, in reports.
+    public let category: MemoryCategory
     private let bytes = Mutex(0)
 
-    init(budget: MemoryBudget, consumer: String) {
+    init(budget: MemoryBudget, consumer: String, category: MemoryCategory) {
         self.budget = budget
         self.consumer = consumer
+        self.category = category
     }
 
     deinit {
-        budget.release(bytes.withLock { $0 }, for: consumer)
+        budget.release(bytes.withLock { $0 }, for: consumer, category)
     }
 
     /// Bytes this reservation holds.
@@ -109,7 +143,17 @@ public final class MemoryReservation: Sendable {
     public func grow(by extra: Int) throws(MemoryError) {
         precondition(extra >= 0, "a reservation grows by a non-negative amount")
         try bytes.withLock { (held: inout Int) throws(MemoryError) in
-            try budget.tryReserve(extra, for: consumer).get()
+            try budget.tryReserve(extra, for: consumer, category).get()
+            held += extra
+        }
+    }
+
+    /// Reserves `extra` more bytes even past the limit: for memory that is held whatever the budget says (data
+    /// that cannot wait and has nowhere else to go), so that the report shows it.
+    public func overcommit(by extra: Int) {
+        precondition(extra >= 0, "a reservation grows by a non-negative amount")
+        bytes.withLock { held in
+            _ = budget.tryReserve(extra, for: consumer, category, overcommit: true)
             held += extra
         }
     }
@@ -131,7 +175,7 @@ public final class MemoryReservation: Sendable {
             held -= r
             return r
         }
-        budget.release(released, for: consumer)
+        budget.release(released, for: consumer, category)
     }
 
     /// Grows or shrinks to exactly `newSize` bytes.

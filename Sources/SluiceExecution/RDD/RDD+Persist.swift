@@ -1,3 +1,4 @@
+import SluiceColumnar
 import Synchronization
 
 extension RDD {
@@ -10,10 +11,13 @@ extension RDD {
     /// As ``persist(_:)``; with `releasingLineage` and a level that keeps everything (one that uses disk),
     /// once every partition is stored the RDD lets go of what it was computed from (the parent RDDs and their
     /// data), so that keeping it keeps only its own partitions. Reading it after `unpersist()` is then an error:
-    /// for RDDs that are dropped when they are unpersisted (a stream's old batches).
-    package func persist(_ level: StorageLevel, releasingLineage: Bool) -> RDD<Element> {
+    /// for RDDs that are dropped when they are unpersisted (a stream's old batches). Memory reports count the
+    /// partitions under `category`.
+    package func persist(
+        _ level: StorageLevel, releasingLineage: Bool, category: MemoryCategory = .cache
+    ) -> RDD<Element> {
         guard level != .none else { return self }
-        let cache = PersistedPartitions<Element>(engine: engine, level: level)
+        let cache = PersistedPartitions<Element>(engine: engine, level: level, category: category)
         let source = Mutex<Producer?>(produce)
         let release = releasingLineage && level.useDisk
         let count = numPartitions

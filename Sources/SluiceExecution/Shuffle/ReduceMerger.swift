@@ -16,7 +16,7 @@ final class ReduceMerger<Keys: KeyColumn, C: Sendable> {
     init(stage: ShuffleStage<Keys, C>, partition: Int) {
         self.stage = stage
         self.partition = partition
-        self.memory = stage.engine.memory.reservation(for: "shuffle \(stage.id) reduce \(partition)")
+        self.memory = stage.engine.memory.reservation(for: "shuffle \(stage.id) reduce \(partition)", category: .shuffle)
     }
 
     /// Removes the runs and gives back the memory.

@@ -98,7 +98,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         self.inputs = Mutex(inputs)
         self.mergeCombiners = mergeCombiners
         self.traits = traits
-        self.memory = engine.memory.reservation(for: "shuffle \(id) map")
+        self.memory = engine.memory.reservation(for: "shuffle \(id) map", category: .shuffle)
     }
 
     /// An RDD of the reduce side's partitions, keyed by `K` (the same type as `Keys.Key`).

@@ -4,13 +4,15 @@ import Synchronization
 /// A holder of cached partitions that the block store may ask to give memory back.
 protocol CacheOwner: AnyObject, Sendable {
     var id: Int { get }
+    /// What the cached partitions are for, in memory reports (`.cache`, `.state` or `.window`).
+    var category: MemoryCategory { get }
     /// Moves partition `partition` out of memory: to disk if its storage level allows, else drops it.
     /// Returns whether it left memory (a failed disk write keeps it where it was).
     func evict(partition: Int) -> Bool
 }
 
 /// The engine's cached partitions as far as memory goes: what each holds of the budget (as the "block store"
-/// consumer), and least-recently-used eviction when a new partition needs room. A partition is never evicted
+/// consumer of its owner's category: cached RDDs, state, windows), and least-recently-used eviction when a new partition needs room. A partition is never evicted
 /// to make room for another partition of the same RDD (Spark's rule), so a cache larger than memory keeps its
 /// first partitions and sends the rest to disk or recomputation.
 final class BlockStore: Sendable {
@@ -22,39 +24,61 @@ final class BlockStore: Sendable {
     private struct Entry {
         var bytes: Int
         var lastUse: UInt64
+        let category: MemoryCategory
     }
 
     private struct State {
         var entries: [Key: Entry] = [:]
         var owners: [Int: WeakOwner] = [:]
+        var categories: [Int: MemoryCategory] = [:]
         var clock: UInt64 = 0
     }
 
-    let reservation: MemoryReservation
+    /// The budget's reservations, one per category of owner.
+    private let cached, states, windows: MemoryReservation
+    private let budget: MemoryBudget
     private let state = Mutex(State())
 
     init(memory: MemoryBudget) {
-        reservation = memory.reservation(for: "block store")
+        budget = memory
+        cached = memory.reservation(for: "block store (cache)", category: .cache)
+        states = memory.reservation(for: "block store (state)", category: .state)
+        windows = memory.reservation(for: "block store (window)", category: .window)
     }
 
     func register(_ owner: some CacheOwner) {
         let box = WeakOwner(owner)
-        state.withLock { $0.owners[owner.id] = box }
+        let category = owner.category
+        state.withLock {
+            $0.owners[owner.id] = box
+            $0.categories[owner.id] = category
+        }
     }
 
     func unregister(owner: Int) {
-        state.withLock { $0.owners[owner] = nil }
+        state.withLock {
+            $0.owners[owner] = nil
+            $0.categories[owner] = nil
+        }
     }
 
     /// Bytes of the budget cached partitions hold.
-    var bytesInMemory: Int { reservation.size }
+    var bytesInMemory: Int { cached.size + states.size + windows.size }
+
+    /// The reservation partitions of `category` hold (other categories count as cached RDDs).
+    private func reservation(_ category: MemoryCategory) -> MemoryReservation {
+        switch category {
+        case .state: states
+        case .window: windows
+        default: cached
+        }
+    }
 
     /// Reserves `bytes` for partition `partition` of `owner`, evicting least recently used partitions of other
     /// owners when the budget is short. Returns false when there is still no room.
     func reserve(_ bytes: Int, owner: Int, partition: Int) -> Bool {
         let key = Key(owner: owner, partition: partition)
         if tryAdd(key, bytes) { return true }
-        let budget = reservation.budget
         let victims = state.withLock { state -> [(Key, WeakOwner)] in
             var needed = bytes - budget.availableBytes
             var chosen: [(Key, WeakOwner)] = []
@@ -72,12 +96,14 @@ final class BlockStore: Sendable {
     }
 
     private func tryAdd(_ key: Key, _ bytes: Int) -> Bool {
-        guard reservation.tryGrow(by: bytes) else { return false }
-        state.withLock { state in
+        let category = state.withLock { $0.categories[key.owner] } ?? .cache
+        guard reservation(category).tryGrow(by: bytes) else { return false }
+        let replaced = state.withLock { state -> Entry? in
             state.clock += 1
-            if let old = state.entries[key] { reservation.shrink(by: old.bytes) }
-            state.entries[key] = Entry(bytes: bytes, lastUse: state.clock)
+            defer { state.entries[key] = Entry(bytes: bytes, lastUse: state.clock, category: category) }
+            return state.entries[key]
         }
+        if let replaced { reservation(replaced.category).shrink(by: replaced.bytes) }
         return true
     }
 
@@ -85,7 +111,7 @@ final class BlockStore: Sendable {
     func release(owner: Int, partition: Int) {
         let key = Key(owner: owner, partition: partition)
         if let entry = state.withLock({ $0.entries.removeValue(forKey: key) }) {
-            reservation.shrink(by: entry.bytes)
+            reservation(entry.category).shrink(by: entry.bytes)
         }
     }
 

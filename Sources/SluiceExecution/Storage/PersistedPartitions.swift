@@ -32,12 +32,14 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
 
     let id: Int
     let storageLevel: StorageLevel
+    let category: MemoryCategory
     let engine: ExecutionEngine
     private let partitions = Mutex<[Int: Stored]>([:])
 
-    init(engine: ExecutionEngine, level: StorageLevel) {
+    init(engine: ExecutionEngine, level: StorageLevel, category: MemoryCategory) {
         self.id = engine.makeId()
         self.storageLevel = level
+        self.category = category
         self.engine = engine
         engine.blockStore.register(self)
     }

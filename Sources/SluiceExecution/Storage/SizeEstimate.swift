@@ -1,9 +1,9 @@
 /// Rough sizes of values in memory, for reserving budget for data held as Swift values (cached partitions).
 /// Inline sizes are exact (`MemoryLayout`); heap sizes (string bytes past the 15 stored inline, array
 /// storage) are estimated from a sample of up to 16 elements by reflection.
-enum SizeEstimate {
+package enum SizeEstimate {
     /// The bytes `elements` occupy, estimated.
-    static func of<T>(_ elements: [T]) -> Int {
+    package static func of<T>(_ elements: [T]) -> Int {
         let inline = elements.capacity * MemoryLayout<T>.stride
         guard !elements.isEmpty else { return inline }
         let step = max(1, elements.count / 16)

@@ -126,6 +126,22 @@ import SluiceTesting
         #expect(pool.statistics.bytesInUse == 0)
     }
 
+    @Test func loweringTheRetentionGivesBackWhatIsOver() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 8 << 20)
+        do {
+            let buffers = try (0..<8).map { _ in try ArenaBuffer(minimumCapacity: 512 << 10, pool: pool) }
+            #expect(buffers.count == 8)
+        }
+        #expect(pool.statistics.bytesRetained == 4 << 20)
+        pool.retainAtMost(1 << 20)
+        #expect(pool.maxRetainedBytes == 1 << 20)
+        #expect(pool.statistics.bytesRetained <= 1 << 20)
+        #expect(counting.liveBytes == pool.statistics.bytesRetained, "what is over went back to the allocator")
+        _ = try ArenaBuffer(minimumCapacity: 4 << 20, pool: pool)
+        #expect(pool.statistics.bytesRetained <= 1 << 20, "the lower limit holds from then on")
+    }
+
     @Test func concurrentUseKeepsCountsConsistent() async throws {
         let counting = CountingAllocator()
         let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 8 << 20)
@@ -159,6 +175,23 @@ import SluiceTesting
         store.shrink(by: 100)
         #expect(budget.reservedBytes == 900)
         #expect(budget.report().byConsumer == ["block store": 500, "shuffle 3": 400])
+    }
+
+    @Test func categoriesAddUpAndAnOvercommitIsShown() throws {
+        let budget = MemoryBudget(limit: 1_000)
+        let receive = budget.reservation(for: "receiver 0", category: .receive)
+        let state = budget.reservation(for: "state of mapWithState", category: .state)
+        try receive.grow(by: 700)
+        #expect(!state.tryGrow(by: 400))
+        state.overcommit(by: 400)  // held whatever the budget says
+        #expect(budget.reservedBytes == 1_100)
+        #expect(budget.availableBytes == 0)
+        #expect(budget.reservedByCategory == [.receive: 700, .state: 400])
+        #expect(budget.report().byCategory == [.receive: 700, .state: 400])
+        receive.free()
+        #expect(budget.reservedByCategory == [.state: 400])
+        #expect(receive.tryGrow(by: 600))
+        #expect(!receive.tryGrow(by: 1))
     }
 
     @Test func releasedWhenFreedOrDropped() throws {

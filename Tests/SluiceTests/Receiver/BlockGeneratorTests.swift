@@ -15,9 +15,12 @@ final class PushedBlocks: Sendable {
     func push(_ block: ReceivedBlock<Int>) throws {
         if delay > 0 { usleep(delay) }
         let elements: [Int]
-        switch block.data {
-        case .columnar(let columns): elements = try #require(ElementCodecs.lookup(Int.self)).decode(columns)
-        case .elements(let list): elements = list
+        if let columns = try block.columns() {
+            elements = try #require(ElementCodecs.lookup(Int.self)).decode(columns)
+        } else if case .elements(let list) = block.data {
+            elements = list
+        } else {
+            elements = []
         }
         #expect(elements.count == block.count)
         blocks.withLock { $0.append((block.id, elements)) }

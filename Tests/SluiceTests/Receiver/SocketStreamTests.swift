@@ -105,13 +105,6 @@ import SluiceTesting
 
 /// The socket source against peers that misbehave: an endless line, a reset, a half-close, a trickle.
 extension SocketStreamTests {
-    /// The process's resident memory now, from /proc/self/statm.
-    func residentBytes() -> Int {
-        let text = (try? SystemCalls.live.readFile("/proc/self/statm")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
     @Test func aGigabyteLineIsDroppedWithAClearErrorAndMemoryStaysBounded() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
