@@ -100,6 +100,9 @@ struct PendingRecords<Element: Sendable>: Sendable {
         return true
     }
 
+    /// Bytes of the records written into the columnar builder (0 when records are kept as elements).
+    var byteCount: Int { builder?.byteCount ?? 0 }
+
     /// The block of these records (the builder is left empty, for reuse).
     mutating func seal(id: StreamBlockId) throws -> ReceivedBlock<Element> {
         if var builder = builder.take(), count > 0, elements.isEmpty {
@@ -163,6 +166,11 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     let memory: ReceiveMemory?
     /// True while a block waits for memory: adding records waits.
     private let paused = Atomic<Bool>(false)
+    /// Under a memory limit, the most bytes a block gathers (a quarter of the limit): past it, adding waits for
+    /// the next tick, so that a burst cannot make one block larger than the budget.
+    private let maxBlockBytes: Int
+    /// True while the block being gathered is full: adding records waits for the next tick.
+    private let full = Atomic<Bool>(false)
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
@@ -176,6 +184,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         self.codec = codec
         self.pool = pool
         self.memory = memory
+        let limit = memory?.reservation.budget.limit ?? .max
+        self.maxBlockBytes = limit == .max ? .max : max(1 << 20, limit / 4)
         self.push = push
         self.onError = onError
         self.queue = BoundedQueue(capacity: queueCapacity)
@@ -212,6 +222,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             try c.pending.append(element, codec: codec)
+            checkFull(c.pending)
         }
     }
 
@@ -223,6 +234,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             try c.pending.append(contentsOf: elements, codec: codec)
+            checkFull(c.pending)
         }
     }
 
@@ -234,16 +246,26 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         limiter.acquire(rows)
         return try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
+            defer { checkFull(c.pending) }
             return c.pending.appendEncoded(rows: rows, write)
         }
     }
 
-    /// Waits while a block waits for memory (the receiver pauses), unless the generator stops meanwhile.
+    /// Marks the block being gathered full once it holds ``maxBlockBytes``.
+    @inline(__always)
+    private func checkFull(_ pending: PendingRecords<Element>) {
+        if maxBlockBytes != .max && pending.byteCount >= maxBlockBytes { full.store(true, ordering: .releasing) }
+    }
+
+    /// Waits while a block waits for memory or the block being gathered is full (the receiver pauses), unless
+    /// the generator stops meanwhile.
     @inline(__always)
     private func waitWhilePaused() {
-        guard paused.load(ordering: .relaxed) else { return }
+        guard paused.load(ordering: .relaxed) || full.load(ordering: .relaxed) else { return }
         progress.locked {
-            while paused.load(ordering: .acquiring) && phase == .active { progress.wait(nanoseconds: 10_000_000) }
+            while (paused.load(ordering: .acquiring) || full.load(ordering: .acquiring)) && phase == .active {
+                progress.wait(nanoseconds: 10_000_000)
+            }
         }
     }
 
@@ -311,6 +333,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
             c.unpushed.append(tick)
             return fresh
         }
+        if full.exchange(false, ordering: .acquiringAndReleasing) { progress.locked { progress.broadcast() } }
         // Moved out, not copied: a second reference to the builder would make its reset (in seal) copy the
         // columns and drop their memory, and every block would grow its buffers again from nothing.
         guard var taken = cut.take() else {

@@ -13,6 +13,13 @@ public struct BlockBuilder: Sendable {
     @usableFromInline var _rowCount = 0
     /// Rows written so far.
     public var rowCount: Int { _rowCount }
+    /// Bytes of column data written so far (what a block of these rows holds, less its header and directory).
+    public var byteCount: Int {
+        columns.reduce(0) { total, column in
+            let lengths = column.bufferLengths
+            return total + lengths.validity + lengths.values + lengths.data
+        }
+    }
     let pool: BufferPool
     /// Scratch space for values stored through their row encoding.
     var scratch: BinaryWriter?

@@ -257,6 +257,30 @@ func residentBytes() -> Int {
         #expect(engine.memory.reservedBytes > engine.memory.limit, "kept over the budget, and shown")
     }
 
+    /// Under a 4 MiB limit a block gathers at most 1 MiB: a burst waits for the next tick instead of making a
+    /// block larger than the budget.
+    @Test func aBlockStopsGrowingAtAQuarterOfTheLimit() throws {
+        let (clock, pushed, generator, _) = try setUp(limit: 4 << 20, level: .memoryOnlySer)
+        try generator.start()
+        let perAdd = 8_192
+        let adds = 48  // 3 MiB of Ints
+        let adder = try JoinableThread(name: "burst") {
+            for a in 0..<adds { try? generator.add(contentsOf: Array((a * perAdd)..<((a + 1) * perAdd))) }
+        }
+        var tick = 1_000
+        while pushed.elements.count < adds * perAdd && tick < 100_000 {
+            usleep(20_000)
+            tick += 200
+            clock.set(to: Time(milliseconds: Int64(tick)))
+        }
+        adder.join()
+        generator.stop()
+        #expect(pushed.elements == Array(0..<(adds * perAdd)), "nothing lost, in order")
+        let largest = pushed.all.map(\.1.count).max() ?? 0
+        #expect(largest <= (1 << 20) / 8 + perAdd, "the largest block held \(largest) Ints")
+        #expect(pushed.all.count >= 3)
+    }
+
     @Test func aStreamThatUsesDiskSpillsTheBlockAndReadsItBack() throws {
         let (clock, pushed, generator, engine) = try setUp(limit: 1 << 20, level: .memoryAndDiskSer)
         let other = engine.memory.reservation(for: "someone else")
