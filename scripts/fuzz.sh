@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes every decoder of bytes from disk (Sources/SluiceTesting/FuzzTargets.swift: block, row codec, zstd
-# envelope, framed file, spill file, checkpoint, write-ahead log segment, properties file) with libFuzzer and
+# Fuzzes every decoder of bytes from disk or the network (Sources/SluiceTesting/FuzzTargets.swift: block, row
+# codec, zstd envelope, framed file, spill file, checkpoint, write-ahead log segment, properties file, socket
+# framing of lines, delimited and fixed-length records) with libFuzzer and
 # AddressSanitizer, from seeds written by Sluice's own writers. An input that crashes, hangs (10 s), or makes
 # one allocation over 512 MB (a length field trusted before it was checked against the bytes present) is a
 # finding: saved in .build-fuzz/findings/<target>/, and the script fails. Replay one with

@@ -23,6 +23,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case wal
     /// A spark-style properties file (`StreamingConf(propertiesFile:)`).
     case properties
+    /// A socket stream's framing (`SocketFramer`): lines, a delimiter or fixed-length records, cut from reads
+    /// of varying size, under a small record limit. The first 4 bytes choose the framing, the limit and the
+    /// read sizes; the rest is the connection's data. Every record must be the connection's own bytes at its
+    /// offset, with no delimiter inside, the buffer must stay within twice the limit, and the records must not
+    /// depend on how the data was split into reads (see ``checkFraming(_:)``).
+    case socketFraming
 
     /// A record of many shapes, for the row codec.
     struct Record: Codable, Equatable {
@@ -64,6 +70,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = try Decoders.readWriteAheadLog(in: directory) { _ in }
             case .properties:
                 _ = try StreamingConf(propertiesFile: try Self.file(bytes, in: scratch, named: "sluice.properties"))
+            case .socketFraming:
+                Self.checkFraming(bytes)
             }
             return true
         } catch {
@@ -132,6 +140,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try log.append(block, id: StreamBlockId(streamId: 0, uniqueId: 2), count: lines.count)
             log.close()
             return [try bytes(of: "\(directory)/\(Decoders.writeAheadLogSegmentName(first: 0))")]
+        case .socketFraming:
+            let long = String(repeating: "x", count: 100)
+            return [
+                [0, 0, 16, 3] + Array("a b\nc\r\n\n\(long)\nlast".utf8),
+                [1, UInt8(ascii: ";"), 8, 7] + Array("1;22;333;\(long);;tail".utf8),
+                [2, 4, 1, 1] + Array("abcdefghijklmn".utf8),
+            ]
         case .properties:
             let text = "# tuning\nspark.master local[2]\nspark.streaming.blockInterval=50ms\nsluice.memory.limit : 64m\n"
                 + "spark.app.name a\\\n  continued name\n"
@@ -164,5 +179,104 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
         ssc.stop()
         return (directoryNames(directory) ?? []).filter { $0.hasPrefix("checkpoint-") }.sorted().map { "\(directory)/\($0)" }
+    }
+}
+
+extension FuzzTarget {
+    /// One thing a framer reported, with the record's bytes copied.
+    public enum Framed: Equatable, Sendable {
+        case record(offset: Int64, bytes: [UInt8])
+        case tooLong(offset: Int64)
+        case torn(offset: Int64, count: Int)
+    }
+
+    /// Frames `input` (see ``socketFraming``) and checks what came out; a broken promise traps, which is how a
+    /// fuzzer records a finding.
+    public static func checkFraming(_ input: UnsafeRawBufferPointer) {
+        guard input.count >= 4 else { return }
+        let framing: SocketFraming
+        switch input[0] % 3 {
+        case 0: framing = .lines
+        case 1: framing = .delimiter(input[1])
+        default: framing = .fixedLength(1 + Int(input[1] % 32))
+        }
+        let maxRecordBytes = 1 + Int(input[2] % 64)
+        let data = Array(input[4...])
+        let (events, capacity) = frame(data, framing, maxRecordBytes: maxRecordBytes, readSeed: input[3])
+        func fail(_ what: String) -> Never {
+            preconditionFailure("socket framing \(framing), limit \(maxRecordBytes), \(data.count) bytes: \(what)")
+        }
+        let unit: Int
+        if case .fixedLength(let length) = framing { unit = length } else { unit = maxRecordBytes }
+        if capacity > max(8, 2 * unit) { fail("the buffer grew to \(capacity) bytes") }
+        var next: Int64 = 0  // no record starts before this
+        for event in events {
+            switch event {
+            case .record(let offset, let bytes):
+                let start = Int(offset)
+                guard offset >= next, start + bytes.count <= data.count,
+                    Array(data[start..<(start + bytes.count)]) == bytes
+                else { fail("a record at \(offset) is not the data's bytes there") }
+                var after = start + bytes.count
+                switch framing {
+                case .fixedLength(let length):
+                    if bytes.count != length || offset % Int64(length) != 0 { fail("a fixed record of \(bytes.count) bytes at \(offset)") }
+                case .lines, .delimiter:
+                    let delimiter: UInt8
+                    if case .delimiter(let d) = framing { delimiter = d } else { delimiter = UInt8(ascii: "\n") }
+                    if bytes.contains(delimiter) { fail("a record at \(offset) holds its delimiter") }
+                    if framing == .lines, after < data.count, data[after] == UInt8(ascii: "\r") { after += 1 }
+                    if after < data.count && data[after] != delimiter { fail("a record at \(offset) ends before its delimiter") }
+                }
+                if case .fixedLength = framing { next = Int64(after) } else { next = Int64(after) + 1 }
+            case .tooLong(let offset):
+                if offset < next { fail("a long record reported at \(offset), before \(next)") }
+                next = offset
+            case .torn(let offset, let count):
+                guard case .fixedLength(let length) = framing, count < length, Int(offset) + count == data.count else {
+                    fail("a torn record of \(count) bytes at \(offset)")
+                }
+            }
+        }
+        // With nothing dropped, how the data was split into reads changes nothing.
+        if !events.contains(where: { if case .tooLong = $0 { true } else { false } }) {
+            let whole = frame(data, framing, maxRecordBytes: .max, readSeed: nil).events
+            if whole != events { fail("the records depend on how the data was split into reads") }
+        }
+    }
+
+    /// What a framer reports for `data` read in pieces of 1 to 23 bytes varied by `readSeed` (nil: one read),
+    /// and the largest its buffer grew.
+    public static func frame(
+        _ data: [UInt8], _ framing: SocketFraming, maxRecordBytes: Int, readSeed: UInt8?
+    ) -> (events: [Framed], capacity: Int) {
+        var framer = SocketFramer(
+            framing: framing, maxRecordBytes: maxRecordBytes, initialCapacity: readSeed == nil ? data.count + 1 : 8)
+        var events: [Framed] = []
+        func keep(_ event: SocketFramer.Event) {
+            switch event {
+            case .record(let bytes, let offset): events.append(.record(offset: offset, bytes: Array(bytes)))
+            case .tooLong(let offset): events.append(.tooLong(offset: offset))
+            case .tornRecord(let offset, let count): events.append(.torn(offset: offset, count: count))
+            }
+        }
+        var position = 0
+        var reads = 0
+        var capacity = framer.capacity
+        while position < data.count {
+            let want = readSeed.map { 1 + Int(($0 &+ UInt8(truncatingIfNeeded: reads &* 37)) % 23) } ?? data.count
+            reads += 1
+            let n = framer.read { space in
+                let k = min(want, space.count, data.count - position)
+                data.withUnsafeBytes { space.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[position..<(position + k)])) }
+                return k
+            }
+            position += n
+            framer.cut(keep)
+            capacity = max(capacity, framer.capacity)
+        }
+        _ = framer.read { _ in 0 }  // the end of the data
+        framer.finish(keep)
+        return (events, capacity)
     }
 }

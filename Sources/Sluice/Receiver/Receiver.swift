@@ -63,6 +63,10 @@ open class Receiver<Element: Sendable>: @unchecked Sendable {
 
     // MARK: Internal
 
+    /// Checks the receiver's settings when its stream starts.
+    /// - Throws: ``StreamingError`` (`invalidArgument`) naming what is wrong.
+    func validate() throws {}
+
     /// Stores `elements` as ``store(_:)`` does each (rate-limited, buffered), in one step: they reach the same
     /// block.
     func storeBuffered(_ elements: [Element]) throws {

@@ -154,6 +154,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     // MARK: Receiving
 
     func startReceiver() throws {
+        try receiver.validate()
         guard floor <= 1 else {
             throw ConfigurationError(key: "sluice.backpressure.floor", value: "\(floor)", expected: "a number from 0 to 1")
         }

@@ -37,6 +37,13 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         super.init(storageLevel: storageLevel)
     }
 
+    override func validate() throws {
+        if case .fixedLength(let length) = framing, length < 1 {
+            throw StreamingError(
+                .invalidArgument, "socket stream from \(host):\(port): a fixed record length must be at least 1 byte, got \(length)")
+        }
+    }
+
     override func onStart() {
         do {
             try DetachedThread.run("socket receiver") { [self] in receive() }
@@ -108,110 +115,39 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
 
     /// Reads records until the end of data (or a stop), storing each read's records together.
     private func read(_ fd: Int32) throws {
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var start = 0  // the first byte of the record being read
-        var end = 0  // bytes in the buffer
-        var offset: Int64 = 0  // the connection offset of buffer[0]
+        var framer = SocketFramer(framing: framing, maxRecordBytes: maxRecordBytes)
         var records: [Element] = []
-        /// A record too long to keep is being dropped: bytes are skipped up to the next delimiter.
-        var dropping = false
         while !isStopped {
-            if end == buffer.count {
-                if start > 0 {
-                    buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
-                    offset += Int64(start)
-                    end -= start
-                    start = 0
-                } else {
-                    buffer.append(contentsOf: repeatElement(0, count: buffer.count))  // a record longer than the buffer
-                }
-            }
-            let n = buffer.withUnsafeMutableBytes { bytes in
-                recv(fd, bytes.baseAddress! + end, bytes.count - end, 0)  // Safe: end < count, checked above.
-            }
+            let n = framer.read { space in recv(fd, space.baseAddress, space.count, 0) }
             if n < 0 {
                 if errno == EINTR { continue }
                 if isStopped { return }
                 throw SocketError(message: String(cString: strerror(errno)))
             }
             if n == 0 {
-                if !dropping { emitTail(buffer[start..<end], offset: offset + Int64(start), into: &records) }
+                framer.finish { handle($0, &records) }
                 try flush(&records)
                 return
             }
-            end += n
-            if dropping {
-                guard let delimiter = firstDelimiter(buffer, from: start, to: end) else {
-                    start = end
-                    continue
-                }
-                start = delimiter + 1
-                dropping = false
-            }
-            start = cut(buffer, from: start, to: end, offset: offset, into: &records)
+            framer.cut { handle($0, &records) }
             try flush(&records)
-            if delimiter != nil, end - start > maxRecordBytes {
-                reportError(
-                    "The record at offset \(offset + Int64(start)) of \(host):\(port) is longer than "
-                        + "sluice.receiver.maxRecordBytes (\(maxRecordBytes) bytes, no \(framing == .lines ? "newline" : "delimiter") "
-                        + "yet); dropped up to its end", nil)
-                dropping = true
-                start = end
-            }
         }
     }
 
-    /// The byte that ends a record (nil: fixed-length records).
-    private var delimiter: UInt8? {
-        switch framing {
-        case .lines: UInt8(ascii: "\n")
-        case .delimiter(let d): d
-        case .fixedLength: nil
-        }
-    }
-
-    /// The position of the first delimiter in `buffer[from..<to]`, if any.
-    private func firstDelimiter(_ buffer: [UInt8], from: Int, to: Int) -> Int? {
-        guard let delimiter, from < to else { return nil }
-        return buffer.withUnsafeBytes { bytes in
-            // Safe: from..<to is within the buffer.
-            memchr(bytes.baseAddress! + from, Int32(delimiter), to - from).map { bytes.baseAddress!.distance(to: UnsafeRawPointer($0)) }
-        }
-    }
-
-    /// Converts the complete records in `buffer[from..<to]`; returns where the incomplete rest starts.
-    private func cut(_ buffer: [UInt8], from: Int, to: Int, offset: Int64, into records: inout [Element]) -> Int {
-        var start = from
-        buffer.withUnsafeBytes { bytes in
-            switch framing {
-            case .lines, .delimiter:
-                while let stop = firstDelimiter(buffer, from: start, to: to) {
-                    var last = stop
-                    if framing == .lines, last > start, bytes[last - 1] == UInt8(ascii: "\r") { last -= 1 }
-                    append(UnsafeRawBufferPointer(rebasing: bytes[start..<last]), offset + Int64(start), &records)
-                    start = stop + 1
-                }
-            case .fixedLength(let length):
-                while to - start >= length {
-                    append(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), offset + Int64(start), &records)
-                    start += length
-                }
-            }
-        }
-        return start
-    }
-
-    private func emitTail(_ tail: ArraySlice<UInt8>, offset: Int64, into records: inout [Element]) {
-        guard !tail.isEmpty else { return }
-        if case .fixedLength(let length) = framing {
+    private func handle(_ event: SocketFramer.Event, _ records: inout [Element]) {
+        switch event {
+        case .record(let bytes, let offset):
+            append(bytes, offset, &records)
+        case .tooLong(let offset):
             reportError(
-                "\(host):\(port) closed in the middle of a record at offset \(offset): \(tail.count) of \(length) "
+                "The record at offset \(offset) of \(host):\(port) is longer than sluice.receiver.maxRecordBytes "
+                    + "(\(maxRecordBytes) bytes, no \(framing == .lines ? "newline" : "delimiter") yet); dropped up to its end", nil)
+        case .tornRecord(let offset, let count):
+            guard case .fixedLength(let length) = framing else { return }
+            reportError(
+                "\(host):\(port) closed in the middle of a record at offset \(offset): \(count) of \(length) "
                     + "bytes, dropped", nil)
-            return
         }
-        var bytes = Array(tail)
-        if framing == .lines, bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        bytes.withUnsafeBytes { append($0, offset, &records) }
     }
 
     private func append(_ record: UnsafeRawBufferPointer, _ offset: Int64, _ records: inout [Element]) {

@@ -83,6 +83,16 @@ import SluiceTesting
         }
     }
 
+    @Test func aFixedLengthBelowOneByteIsRefusedAtStart() throws {
+        try StreamTest.exclusively {
+            let (_, ssc, _) = try setUp()
+            ssc.socketStream("127.0.0.1", 9, framing: .fixedLength(0)) { $0.count }.foreachRDD { _ in }
+            let error = #expect(throws: StreamingError.self) { try ssc.start() }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("a fixed record length must be at least 1 byte, got 0"))
+            ssc.stop()
+        }
+    }
+
     @Test func fixedLengthRecordsAndATornLastRecord() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
