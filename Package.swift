@@ -12,6 +12,8 @@ import PackageDescription
 /// allocator instead of jemalloc, which replaces `malloc` in the whole process and so cannot run beside a
 /// sanitizer's own allocator.
 let systemAllocator = Context.environment["SLUICE_SYSTEM_ALLOCATOR"] == "1"
+/// Every Swift target sees the setting: in those builds `Mutex` is a pthread mutex (see `PthreadMutex`).
+let sanitizerSettings: [SwiftSetting] = systemAllocator ? [.define("SLUICE_SYSTEM_ALLOCATOR")] : []
 
 let package = Package(
     name: "Sluice",
@@ -44,12 +46,12 @@ let package = Package(
         .target(
             name: "SluiceColumnar",
             dependencies: (systemAllocator ? [] : ["CJemalloc"]) + ["CZstd", "CSluiceChecksum"],
-            swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")]
-                + (systemAllocator ? [.define("SLUICE_SYSTEM_ALLOCATOR")] : [])
+            swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")] + sanitizerSettings
         ),
         .target(
             name: "SluiceExecution",
-            dependencies: ["SluiceColumnar", .product(name: "DequeModule", package: "swift-collections")]
+            dependencies: ["SluiceColumnar", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: sanitizerSettings
         ),
         .target(
             name: "Sluice",
@@ -63,11 +65,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: sanitizerSettings
         ),
         .target(
             name: "SluiceTesting",
-            dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum", "CRdKafka"]
+            dependencies: ["Sluice", "SluiceColumnar", "SluiceExecution", "CSluiceChecksum", "CRdKafka"],
+            swiftSettings: sanitizerSettings
         ),
         .target(
             name: "SluiceBench",
@@ -75,7 +79,8 @@ let package = Package(
                 "Sluice", "SluiceColumnar", "SluiceTesting", "CSluiceIntrinsics", "CSluiceLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            swiftSettings: sanitizerSettings
         ),
         .executableTarget(name: "streambench", dependencies: ["SluiceBench"]),
         // The decoders' fuzz targets as one program (scripts/fuzz.sh builds it with libFuzzer).
@@ -84,20 +89,25 @@ let package = Package(
         .executableTarget(name: "CustomReceiver", dependencies: ["Sluice"], path: "Examples/CustomReceiver"),
         .executableTarget(
             name: "RecoverableWordCount", dependencies: ["Sluice"], path: "Examples/RecoverableWordCount"),
-        .testTarget(name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"]),
-        .testTarget(name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"]),
+        .testTarget(
+            name: "SluiceColumnarTests", dependencies: ["SluiceColumnar", "SluiceTesting", "CSluiceChecksum"],
+            swiftSettings: sanitizerSettings),
+        .testTarget(
+            name: "SluiceExecutionTests", dependencies: ["SluiceExecution", "SluiceTesting"],
+            swiftSettings: sanitizerSettings),
         .testTarget(
             name: "SluiceTests",
             dependencies: [
                 "Sluice", "SluiceTesting", "SluiceColumnar", "SluiceExecution", .product(name: "Logging", package: "swift-log"),
             ],
             // Inputs fuzzing found, replayed by FuzzTargetTests (read from the source tree, not bundled).
-            exclude: ["Fuzz/Regressions"]),
+            exclude: ["Fuzz/Regressions"], swiftSettings: sanitizerSettings),
         .testTarget(
             name: "SluiceBenchTests",
             dependencies: [
                 "SluiceBench", "Sluice", "SluiceTesting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: sanitizerSettings
         ),
     ],
     swiftLanguageModes: [.v6]

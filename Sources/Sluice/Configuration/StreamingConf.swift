@@ -16,7 +16,13 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
     /// A configuration with Spark's defaults, plus the properties file named by the environment variable
     /// `SLUICE_CONF`, if it is set.
     public init() {
-        guard let path = getenv("SLUICE_CONF").map({ String(cString: $0) }), !path.isEmpty else { return }
+        self.init(environment: { getenv($0).map { String(cString: $0) } })
+    }
+
+    /// A configuration with Spark's defaults, plus the properties file that `environment` names as
+    /// `SLUICE_CONF` (tests pass their own, since the process environment is shared by tests running at once).
+    init(environment: (String) -> String?) {
+        guard let path = environment("SLUICE_CONF"), !path.isEmpty else { return }
         do {
             self = try StreamingConf(propertiesFile: path)
         } catch let error as ConfigurationError {

@@ -73,8 +73,16 @@ struct Unstorable: Sendable, Equatable {
     @Test func leastRecentlyUsedPartitionsOfAnotherRDDAreEvicted() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        // Room for one such RDD, not two. Its size is measured first: an array's capacity, and so the estimate,
+        // depends on the allocator (jemalloc, or the system's in sanitizer builds).
+        let probe = ExecutionEngine(pool: try WorkStealingPool(workers: 1))
+        let measured = probe.parallelize(Array(0..<20_000), numSlices: 4).persist(.memoryAndDisk)
+        _ = try measured.count()
+        let oneRDD = withExtendedLifetime(measured) { probe.memory.reservedBytes }
+        #expect(oneRDD > 0)
         let engine = ExecutionEngine(
-            pool: try WorkStealingPool(workers: 1), memory: MemoryBudget(limit: 170_000), spillDirectory: directory.path)
+            pool: try WorkStealingPool(workers: 1), memory: MemoryBudget(limit: oneRDD * 3 / 2),
+            spillDirectory: directory.path)
         let first = engine.parallelize(Array(0..<20_000), numSlices: 4).persist(.memoryAndDisk)
         #expect(try first.count() == 20_000)
         #expect(first.cachedPlacement.values.allSatisfy { $0 == .memory })

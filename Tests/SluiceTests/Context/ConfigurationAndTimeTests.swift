@@ -112,11 +112,9 @@ import SluiceTesting
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = write("spark.streaming.concurrentJobs 3\n", in: directory)
-        setenv("SLUICE_CONF", path, 1)
-        defer { unsetenv("SLUICE_CONF") }
-        #expect(StreamingConf().get("spark.streaming.concurrentJobs") == "3")
-        setenv("SLUICE_CONF", "\(path).missing", 1)
-        let broken = StreamingConf()
+        // Not the process environment: tests running at the same time would read the file too.
+        #expect(StreamingConf(environment: { $0 == "SLUICE_CONF" ? path : nil }).get("spark.streaming.concurrentJobs") == "3")
+        let broken = StreamingConf(environment: { $0 == "SLUICE_CONF" ? "\(path).missing" : nil })
         #expect(throws: ConfigurationError.self) { try broken.validate() }
     }
 }
