@@ -216,13 +216,22 @@ func residentBytes() -> Int {
         return (clock, pushed, generator, engine)
     }
 
-    @Test func aBlockWaitsForMemoryWhileAddingPausesAndGoesOnWhenMemoryFrees() throws {
-        let (clock, pushed, generator, engine) = try setUp(limit: 1 << 20, level: .memoryOnlySer)
+    /// A 1 MiB budget someone else holds whole (the reservation returned); the generator started, `records`
+    /// added and its first block cut.
+    func startWithNoRoom(level: StorageLevel, records: Int) throws
+        -> (ManualClock, PushedBlocks, BlockGenerator<Int>, ExecutionEngine, MemoryReservation)
+    {
+        let (clock, pushed, generator, engine) = try setUp(limit: 1 << 20, level: level)
         let other = engine.memory.reservation(for: "someone else")
-        try other.grow(by: 1 << 20)  // nothing fits
+        try other.grow(by: 1 << 20)
         try generator.start()
-        try generator.add(contentsOf: Array(0..<100))
+        try generator.add(contentsOf: Array(0..<records))
         clock.set(to: Time(milliseconds: 1_200))
+        return (clock, pushed, generator, engine, other)
+    }
+
+    @Test func aBlockWaitsForMemoryWhileAddingPausesAndGoesOnWhenMemoryFrees() throws {
+        let (clock, pushed, generator, engine, other) = try startWithNoRoom(level: .memoryOnlySer, records: 100)
         usleep(100_000)
         #expect(pushed.all.isEmpty, "the block waits for memory")
         // Adding waits too: a second thread's add returns only once memory frees.
@@ -244,12 +253,8 @@ func residentBytes() -> Int {
     }
 
     @Test func stoppingKeepsAWaitingBlockOverTheBudgetRatherThanWaitOrLoseIt() throws {
-        let (clock, pushed, generator, engine) = try setUp(limit: 1 << 20, level: .memoryOnlySer)
-        let other = engine.memory.reservation(for: "someone else")
-        try other.grow(by: 1 << 20)
-        try generator.start()
-        try generator.add(contentsOf: Array(0..<100))
-        clock.set(to: Time(milliseconds: 1_200))
+        let (_, pushed, generator, engine, other) = try startWithNoRoom(level: .memoryOnlySer, records: 100)
+        defer { withExtendedLifetime(other) {} }  // the budget stays full
         usleep(100_000)
         #expect(pushed.all.isEmpty, "the block waits for memory")
         generator.stop()
@@ -282,12 +287,8 @@ func residentBytes() -> Int {
     }
 
     @Test func aStreamThatUsesDiskSpillsTheBlockAndReadsItBack() throws {
-        let (clock, pushed, generator, engine) = try setUp(limit: 1 << 20, level: .memoryAndDiskSer)
-        let other = engine.memory.reservation(for: "someone else")
-        try other.grow(by: 1 << 20)
-        try generator.start()
-        try generator.add(contentsOf: Array(0..<1_000))
-        clock.set(to: Time(milliseconds: 1_200))
+        let (_, pushed, generator, engine, other) = try startWithNoRoom(level: .memoryAndDiskSer, records: 1_000)
+        defer { withExtendedLifetime(other) {} }  // the budget stays full
         #expect(eventually { pushed.all.count == 1 }, "spilled, not waiting")
         #expect(engine.spillStatistics.filesWritten == 1)
         #expect(pushed.elements == Array(0..<1_000), "read back whole")
