@@ -106,30 +106,32 @@ import SluiceTesting
         return outcome
     }
 
+    /// What both kinds of stream promise: every line once, received blocks within the limit, bounded RSS.
+    func expectEveryLineOnceWithinTheLimit(_ outcome: Outcome) {
+        #expect(outcome.count == Self.lines, "every line arrives once")
+        #expect(outcome.sum == Self.lines * (Self.lines - 1) / 2, "every line arrives once")
+        #expect(outcome.peakReceive <= Self.limit, "received blocks held \(outcome.peakReceive >> 20) MB")
+        #expect(outcome.residentGrowth < Self.residentGrowthBound, "memory grew by \(outcome.residentGrowth >> 20) MB")
+    }
+
     @Test func aMemoryOnlyStreamPausesItsReceiverAndLosesNothingWithTheLogOn() throws {
         try StreamTest.exclusively {
             let outcome = try run(storageLevel: .memoryOnlySer, writeAheadLog: true)
-            #expect(outcome.count == Self.lines, "every line arrives once")
-            #expect(outcome.sum == Self.lines * (Self.lines - 1) / 2, "every line arrives once")
-            #expect(outcome.peakReceive <= Self.limit, "received blocks held \(outcome.peakReceive >> 20) MB")
+            expectEveryLineOnceWithinTheLimit(outcome)
             #expect(outcome.peakReserved <= Self.limit)
             #expect(outcome.events.contains { $0.contains("Receiving paused") }, "\(outcome.events)")
             #expect(outcome.spill?.filesWritten == 0, "memory-only blocks never spill")
-            #expect(outcome.residentGrowth < Self.residentGrowthBound, "memory grew by \(outcome.residentGrowth >> 20) MB")
         }
     }
 
     @Test func aStreamWhoseLevelUsesDiskSpillsWhatDoesNotFitAndReadsItBack() throws {
         try StreamTest.exclusively {
             let outcome = try run(storageLevel: .memoryAndDiskSer2, writeAheadLog: false)
-            #expect(outcome.count == Self.lines, "every line arrives once")
-            #expect(outcome.sum == Self.lines * (Self.lines - 1) / 2, "every line arrives once")
-            #expect(outcome.peakReceive <= Self.limit, "received blocks held \(outcome.peakReceive >> 20) MB")
+            expectEveryLineOnceWithinTheLimit(outcome)
             let spill = try #require(outcome.spill)
             #expect(spill.filesWritten > 0 && spill.bytesReadBack > 0, "\(spill)")
             #expect(outcome.spillFilesAfterStop.isEmpty, "spill files of dropped blocks are removed")
             #expect(!outcome.events.contains { (event: String) in event.contains("Receiving paused") }, "spilling keeps the receiver going")
-            #expect(outcome.residentGrowth < Self.residentGrowthBound, "memory grew by \(outcome.residentGrowth >> 20) MB")
         }
     }
 
