@@ -181,6 +181,6 @@ func progressLine(_ batches: [BatchSample], start: Double, batchMs: Int) -> Stri
     let last = batches.last
     return "elapsed \(trimmed(now() - start)) s | rate \(formatRate(rate))/s | batches \(batches.count) | "
         + "last \(last.map { "\($0.processingMs)" } ?? "-") ms | delay \(last.map { "\($0.schedulingMs)" } ?? "-") ms | "
-        + "RSS \(currentRSS() / 1_000_000) MB"
+        + "RSS \(residentBytes() / 1_000_000) MB"
 }
 

@@ -73,9 +73,6 @@ func peakRSS() -> Int {
     }()
 }
 
-/// Current resident set size in bytes (`VmRSS`), or 0.
-func currentRSS() -> Int { statusField("VmRSS:") ?? 0 }
-
 private func statusField(_ name: String) -> Int? {
     guard let file = fopen("/proc/self/status", "r") else { return nil }
     defer { fclose(file) }

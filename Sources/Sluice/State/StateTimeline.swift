@@ -81,11 +81,10 @@ final class StateTimeline<State: Sendable, Output: Sendable>: @unchecked Sendabl
         slot.keys.store(count, ordering: .relaxed)
         accounting.withLock { _ in
             let wanted = keys * bytesPerKey
-            let held = memory.size
-            if wanted > held {
-                if !memory.tryGrow(by: wanted - held) { memory.overcommit(by: wanted - held) }
-            } else {
-                memory.shrink(by: held - wanted)
+            do {
+                try memory.resize(to: wanted)
+            } catch {
+                memory.overcommit(by: wanted - memory.size)
             }
         }
     }

@@ -30,7 +30,6 @@ final class BlockStore: Sendable {
     private struct State {
         var entries: [Key: Entry] = [:]
         var owners: [Int: WeakOwner] = [:]
-        var categories: [Int: MemoryCategory] = [:]
         var clock: UInt64 = 0
     }
 
@@ -48,18 +47,11 @@ final class BlockStore: Sendable {
 
     func register(_ owner: some CacheOwner) {
         let box = WeakOwner(owner)
-        let category = owner.category
-        state.withLock {
-            $0.owners[owner.id] = box
-            $0.categories[owner.id] = category
-        }
+        state.withLock { $0.owners[owner.id] = box }
     }
 
     func unregister(owner: Int) {
-        state.withLock {
-            $0.owners[owner] = nil
-            $0.categories[owner] = nil
-        }
+        state.withLock { $0.owners[owner] = nil }
     }
 
     /// Bytes of the budget cached partitions hold.
@@ -96,7 +88,7 @@ final class BlockStore: Sendable {
     }
 
     private func tryAdd(_ key: Key, _ bytes: Int) -> Bool {
-        let category = state.withLock { $0.categories[key.owner] } ?? .cache
+        let category = state.withLock { $0.owners[key.owner]?.category } ?? .cache
         guard reservation(category).tryGrow(by: bytes) else { return false }
         let replaced = state.withLock { state -> Entry? in
             state.clock += 1
@@ -128,5 +120,10 @@ final class BlockStore: Sendable {
 final class WeakOwner: @unchecked Sendable {
     // @unchecked: `weak` storage is read and cleared atomically by the runtime.
     weak var owner: (any CacheOwner)?
-    init(_ owner: any CacheOwner) { self.owner = owner }
+    /// The owner's category, kept for its partitions after it is gone.
+    let category: MemoryCategory
+    init(_ owner: any CacheOwner) {
+        self.owner = owner
+        self.category = owner.category
+    }
 }

@@ -53,8 +53,7 @@ extension SpillDirectory {
         _ purpose: String, what: String, codec: ElementCodec<Row>, level: Int32,
         _ body: (inout SpillFrameWriter<Row>) throws -> Void
     ) throws -> SpillFile {
-        let path = try newFile(purpose)
-        do {
+        try writeNewFile(purpose, what: what) { path in
             var writer = SpillFrameWriter(
                 file: try FramedFileWriter(creating: path, level: level, calls: calls),
                 builder: try codec.makeBuilder(), codec: codec)
@@ -66,6 +65,16 @@ extension SpillDirectory {
             try writer.file.finish()
             recordWrite(uncompressed: uncompressed, onDisk: onDisk)
             return SpillFile(path: path, frameOffsets: offsets, rows: rows, uncompressedBytes: uncompressed)
+        }
+    }
+
+    /// Runs `body` with the path of a new spill file named after `purpose` and returns what it returns; when
+    /// `body` throws, the file is removed and the error says what was being spilled and where.
+    /// - Throws: ``StorageError`` (`writeFailed`), with `body`'s error (a full disk, ...) underneath.
+    func writeNewFile<R>(_ purpose: String, what: String, _ body: (_ path: String) throws -> R) throws -> R {
+        let path = try newFile(purpose)
+        do {
+            return try body(path)
         } catch {
             remove(path)
             throw StorageError(.writeFailed, "spilling \(what) to '\(path)' failed", underlying: error)

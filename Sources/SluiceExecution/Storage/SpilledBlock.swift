@@ -30,20 +30,15 @@ package final class SpilledBlock: Sendable {
     package static func write(
         _ block: Block, what: String, purpose: String, to directory: SpillDirectory, level: Int32
     ) throws -> SpilledBlock {
-        let path = try directory.newFile(purpose)
-        let frameOffset: Int
-        do {
+        try directory.writeNewFile(purpose, what: what) { path in
             var file = try FramedFileWriter(creating: path, level: level, calls: directory.calls)
-            frameOffset = file.byteOffset
+            let frameOffset = file.byteOffset
             try file.append(block)
             let onDisk = file.byteOffset
             try file.finish()
             directory.recordWrite(uncompressed: block.byteCount, onDisk: onDisk)
-        } catch {
-            directory.remove(path)
-            throw StorageError(.writeFailed, "spilling \(what) to '\(path)' failed", underlying: error)
+            return SpilledBlock(path: path, frameOffset: frameOffset, byteCount: block.byteCount, directory: directory)
         }
-        return SpilledBlock(path: path, frameOffset: frameOffset, byteCount: block.byteCount, directory: directory)
     }
 
     /// Reads the block back.
