@@ -50,7 +50,9 @@ let package = Package(
         ),
         .target(
             name: "SluiceExecution",
-            dependencies: ["SluiceColumnar", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                "SluiceColumnar", "CSluiceIntrinsics", .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: sanitizerSettings
         ),
         .target(

@@ -8,6 +8,11 @@ static inline void sluice_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
 
+/// As `sluice_prefetch_for_write`, for a line that will only be read.
+static inline void sluice_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 #include <signal.h>
 #include <sys/prctl.h>
 

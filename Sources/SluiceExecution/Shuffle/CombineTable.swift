@@ -1,3 +1,5 @@
+import CSluiceIntrinsics
+
 /// How values of a key combine (Spark's `Aggregator`): a combiner is created from a key's first value, values
 /// merge into it in place, and combiners from different tasks merge with each other.
 @usableFromInline
@@ -22,6 +24,13 @@ struct Aggregator<V, C>: Sendable {
         self.reduce = reduce
     }
 }
+
+/// Tables of at least this many slots (32 KiB of them, an L1 cache) prefetch the lookups of a chunk's pairs a
+/// few ahead; smaller ones are in cache already.
+@usableFromInline let prefetchingSlots = 4096
+
+/// How many pairs ahead a table prefetches: enough for a slot's line to arrive before its key's is asked for.
+@usableFromInline let lookahead = 16
 
 /// The high half of a slot: the top 32 bits of the hash of the entry it points to (a tag that rules out almost
 /// every other entry without reading it).
@@ -61,7 +70,8 @@ func findEntry(
 /// side of every shuffle.
 ///
 /// Entries are dense (keys, hashes and combiners in insertion order, in parallel arrays: columns), and a
-/// power-of-two slot array with linear probing maps hashes to entries, kept at most half full. Reading the
+/// power-of-two slot array with linear probing maps hashes to entries, kept at most 70% full (the 32-bit tag in
+/// each slot makes the longer probes cheap, and a smaller slot array stays in cache). Reading the
 /// entries out is a walk over the dense arrays.
 @usableFromInline
 struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
@@ -96,7 +106,9 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
                 try hashes.withUnsafeBufferPointer { hashes in
                     try combiners.withUnsafeMutableBufferPointer { combiners in
                         try keys.withProber { prober -> (hash: UInt64, slot: Int)? in
+                            let prefetching = Keys.Prober.hashesCheaply && slots.count >= prefetchingSlots
                             while i < pairs.count {
+                                if prefetching { CombineTable.prefetch(ahead: i, pairs, slots, combiners, prober) }
                                 let found = prober.find(pairs[i].0, slots, hashes)
                                 if found.entry < 0 { return (found.hash, found.slot) }
                                 try merge(&combiners[found.entry], pairs[i].1)
@@ -112,6 +124,34 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
             insert(hash: hash, slot: slot, combiner: combiner)
             keys.append(pairs[i].0)
             i &+= 1
+        }
+    }
+
+    /// Brings what the lookups of pairs a few after `i` read into cache, in two steps so that the loads of one
+    /// lookup overlap those of the next ones instead of waiting in turn: the slot of pair `i + 2 * lookahead`,
+    /// then the key and combiner of pair `i + lookahead`'s slot (read from the line prefetched before; its first
+    /// probe, where a key present almost always is).
+    @inlinable @inline(__always)
+    static func prefetch<V>(
+        ahead i: Int, _ pairs: UnsafeBufferPointer<(Keys.Key, V)>, _ slots: UnsafeBufferPointer<UInt64>,
+        _ combiners: UnsafeMutableBufferPointer<C>, _ prober: Keys.Prober
+    ) {
+        let mask = slots.count &- 1
+        guard let slotBase = slots.baseAddress, let combinerBase = combiners.baseAddress else { return }
+        // Safe (every pointer below): masked slot indices are within slots, and a stored entry index is below
+        // the combiners' count; a prefetch never faults.
+        let far = i &+ 2 &* lookahead
+        if far < pairs.count {
+            sluice_prefetch(slotBase + (Int(truncatingIfNeeded: prober.hash(pairs[far].0)) & mask))
+        }
+        let near = i &+ lookahead
+        if near < pairs.count {
+            let packed = slotBase[Int(truncatingIfNeeded: prober.hash(pairs[near].0)) & mask]
+            if packed != 0 {
+                let entry = Int(truncatingIfNeeded: packed & ~slotTagMask) &- 1
+                prober.prefetchKey(entry: entry)
+                sluice_prefetch_for_write(combinerBase + entry)
+            }
         }
     }
 
@@ -157,7 +197,7 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
         slots[slot] = slotValue(entry: hashes.count, hash: hash)
         hashes.append(hash)
         combiners.append(combiner)
-        if hashes.count &* 2 > slots.count { grow() }
+        if hashes.count &* 10 > slots.count &* 7 { grow() }
     }
 
     @usableFromInline

@@ -1,3 +1,4 @@
+import CSluiceIntrinsics
 import Glibc
 
 /// How a combine table stores, hashes and compares its keys. Three kinds: `Int` keys (hashed by a bijective
@@ -38,6 +39,19 @@ protocol KeyProber {
     func find(
         _ key: Key, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
     ) -> (hash: UInt64, entry: Int, slot: Int)
+    /// Whether ``hash(_:)`` costs about a load (a hash the key carries, or a few instructions), so that a
+    /// table may hash keys ahead of their lookup to prefetch what the lookup reads.
+    static var hashesCheaply: Bool { get }
+    /// `key`'s table hash (as `find` computes it).
+    func hash(_ key: Key) -> UInt64
+    /// Brings what comparing a key with entry `e` reads into cache (nothing when the hash alone decides).
+    func prefetchKey(entry e: Int)
+}
+
+extension KeyProber {
+    @inlinable static var hashesCheaply: Bool { false }
+    @inlinable func hash(_ key: Key) -> UInt64 { 0 }
+    @inlinable func prefetchKey(entry e: Int) {}
 }
 
 /// MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output.
@@ -92,12 +106,15 @@ struct IntKeys: KeyColumn {
     struct Prober: KeyProber {
         @inlinable init() {}
 
+        @inlinable static var hashesCheaply: Bool { true }
+        @inlinable @inline(__always) func hash(_ key: Int) -> UInt64 { mix64(UInt64(bitPattern: Int64(key))) }
+
         @inlinable @inline(__always)
         func find(
             _ key: Int, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             // mix64 is a bijection: an entry with an equal hash holds an equal key.
-            let hash = mix64(UInt64(bitPattern: Int64(key)))
+            let hash = self.hash(key)
             let (entry, slot) = findEntry(hash, slots, hashes) { _ in true }
             return (hash, entry, slot)
         }
@@ -218,53 +235,112 @@ struct StringKeys: KeyColumn {
     }
 }
 
-/// ``Word`` keys: stored as they are (an inline word is its own copy of the bytes), found by the hash each word
-/// carries and compared by bytes.
+/// ``Word`` keys, packed: an inline word as its two integers (16 bytes a key, no tag byte, no hash: the table's
+/// `hashes` hold it), a long word as its index among the strings kept beside them. A probe for an inline word
+/// compares two integers of one dense array, so that a table of the word count's 10,000 keys (slots, keys and
+/// combiners) stays in a core's L2 cache.
 @usableFromInline
 struct WordKeys: KeyColumn {
-    @usableFromInline var keys: [Word] = []
+    /// An inline word's packed bytes, or a long word's index in `long` with ``longMarker`` as `high`.
+    @usableFromInline var packed: [(low: UInt64, high: UInt64)] = []
+    /// The long words' strings.
+    @usableFromInline var long: [String] = []
     /// Bytes the long words' strings hold.
     @usableFromInline var longBytes = 0
 
+    /// The `high` of a long word's entry: an inline word's top byte is its length, at most 15.
+    @usableFromInline static let longMarker: UInt64 = 0xFF << 56
+
     @usableFromInline
     struct Prober: KeyProber {
-        @usableFromInline let keys: UnsafeBufferPointer<Word>
+        @usableFromInline let packed: UnsafeBufferPointer<(low: UInt64, high: UInt64)>
+        @usableFromInline let long: UnsafeBufferPointer<String>
 
-        @inlinable init(keys: UnsafeBufferPointer<Word>) { self.keys = keys }
+        @inlinable
+        init(packed: UnsafeBufferPointer<(low: UInt64, high: UInt64)>, long: UnsafeBufferPointer<String>) {
+            self.packed = packed
+            self.long = long
+        }
+
+        @inlinable static var hashesCheaply: Bool { true }
+        @inlinable @inline(__always) func hash(_ key: Word) -> UInt64 { key.hash }
+
+        @inlinable @inline(__always)
+        func prefetchKey(entry e: Int) {
+            // Safe: a prefetch never faults; e is an entry index below packed.count.
+            sluice_prefetch(packed.baseAddress.map { UnsafeRawPointer($0 + e) })
+        }
 
         @inlinable @inline(__always)
         func find(
             _ key: Word, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            let (entry, slot) = findEntry(key.hash, slots, hashes, checkHash: false) { keys[$0] == key }
-            return (key.hash, entry, slot)
+            switch key.storage {
+            case .inline(let low, let high):
+                // Equal packed integers are equal bytes; the slot's tag has already ruled out most entries.
+                let (entry, slot) = findEntry(key.hash, slots, hashes, checkHash: false) {
+                    packed[$0].low == low && packed[$0].high == high
+                }
+                return (key.hash, entry, slot)
+            case .string(let string):
+                let (entry, slot) = findEntry(key.hash, slots, hashes) {
+                    packed[$0].high == WordKeys.longMarker
+                        && long[Int(truncatingIfNeeded: packed[$0].low)].utf8.elementsEqual(string.utf8)
+                }
+                return (key.hash, entry, slot)
+            }
         }
     }
 
     @inlinable init() {}
-    @inlinable var count: Int { keys.count }
+    @inlinable var count: Int { packed.count }
     @inlinable var extraBytes: Int { longBytes }
 
     @inlinable
     func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
-        try keys.withUnsafeBufferPointer { try body(Prober(keys: $0)) }
+        try packed.withUnsafeBufferPointer { packed in
+            try long.withUnsafeBufferPointer { long in try body(Prober(packed: packed, long: long)) }
+        }
     }
 
     @inlinable
     mutating func append(_ key: Word) {
-        if case .string(let string) = key.storage { longBytes &+= string.utf8.count }
-        keys.append(key)
+        switch key.storage {
+        case .inline(let low, let high):
+            packed.append((low, high))
+        case .string(let string):
+            packed.append((UInt64(truncatingIfNeeded: long.count), WordKeys.longMarker))
+            long.append(string)
+            longBytes &+= string.utf8.count
+        }
     }
 
-    @inlinable mutating func append(entry e: Int, of other: WordKeys) { append(other.keys[e]) }
-    @inlinable func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool { keys[e] == other.keys[o] }
-    @inlinable func key(at e: Int) -> Word { keys[e] }
-    @inlinable func hashCode(at e: Int) -> Int32 { keys[e].javaHashCode }
+    @inlinable mutating func append(entry e: Int, of other: WordKeys) { append(other.key(at: e)) }
+
+    @inlinable
+    func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool {
+        let (mine, theirs) = (packed[e], other.packed[o])
+        if mine.high == WordKeys.longMarker && theirs.high == WordKeys.longMarker {
+            return long[Int(truncatingIfNeeded: mine.low)].utf8
+                .elementsEqual(other.long[Int(truncatingIfNeeded: theirs.low)].utf8)
+        }
+        return mine == theirs
+    }
+
+    @inlinable
+    func key(at e: Int) -> Word {
+        let (low, high) = packed[e]
+        if high == WordKeys.longMarker { return Word(long[Int(truncatingIfNeeded: low)]) }
+        return Word(low: low, high: high)
+    }
+
+    @inlinable func hashCode(at e: Int) -> Int32 { key(at: e).javaHashCode }
     @inlinable static func equal(_ a: Word, _ b: Word) -> Bool { a == b }
 
     @inlinable
     mutating func removeAll() {
-        keys.removeAll(keepingCapacity: true)
+        packed.removeAll(keepingCapacity: true)
+        long.removeAll(keepingCapacity: true)
         longBytes = 0
     }
 }

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import SluiceColumnar
 import SluiceTesting
 @testable import SluiceExecution
 
@@ -66,6 +67,42 @@ struct Coordinate: Hashable, Comparable, Sendable {
 
         let longs = try engine.parallelize((0..<1_000).map { (Int64($0 % 10), 1) }, numSlices: 3).reduceByKey(+).collect()
         #expect(sortedPairs(longs) == (0..<10).map { Pair(Int64($0), 100) })
+    }
+
+    /// Word keys in tables large enough to prefetch (past 4,096 slots), inline and long words mixed (long ones
+    /// kept beside the packed keys), merged across map tasks and reduce partitions: the same counts as a
+    /// dictionary of Strings, unlimited and with the shuffle spilling its tables under a small budget.
+    @Test func manyWordKeysInLargeTablesCountAsStringsDo() throws {
+        var g = SeededGenerator(seed: 19)
+        let vocabulary = (0..<12_000).map { i in
+            switch i % 4 {
+            case 0: "w\(i)"
+            case 1: "a-word-longer-than-fifteen-bytes-\(i)"
+            case 2: "fünfzehn-\(i)"  // multi-byte, inline or long by its number's length
+            default: "exactly15bytes\(i % 10)"  // 15 bytes: the longest inline word
+            }
+        }
+        let lines = (0..<6_000).map { _ in
+            (0..<Int.random(in: 1...12, using: &g)).map { _ in vocabulary.randomElement(using: &g)! }
+                .joined(separator: " ")
+        }
+        var expected: [String: Int] = [:]
+        for line in lines { for word in line.split(separator: " ") { expected[String(word), default: 0] += 1 } }
+        func counts(_ engine: ExecutionEngine, reducers: Int) throws -> [String: Int] {
+            let pairs = try engine.parallelize(lines, numSlices: 3).flatMap { $0.split(ascii: " ") }.map { ($0, 1) }
+                .reduceByKey(+, numPartitions: reducers).collect()
+            let byString = Dictionary(pairs.map { ($0.0.string, $0.1) }, uniquingKeysWith: +)
+            #expect(byString.count == pairs.count, "each word comes out once")
+            return byString
+        }
+        for reducers in [1, 3] { #expect(try counts(engine, reducers: reducers) == expected, "\(reducers) reducers") }
+
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let limited = ExecutionEngine(
+            pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 256 << 10), spillDirectory: directory.path)
+        #expect(try counts(limited, reducers: 1) == expected)
+        #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
     }
 
     @Test func keysLandInTheirSparkHashPartition() throws {
