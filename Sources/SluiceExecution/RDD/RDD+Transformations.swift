@@ -8,10 +8,27 @@ extension RDD {
         return derive(elementwise: true) { p, sink in
             var out = ChunkBuffer<U>()
             try parent(p) { chunk in
-                // Elements read in place (borrowed, not copied) and results moved into the buffer.
-                for i in chunk.indices {
+                // Four calls, then four appends: a closure's result comes back through memory it has just written
+                // a field at a time, and copying it out at once (16 bytes wide) cannot be forwarded from those
+                // stores, a stall of some 15 cycles a call. Copied after the next three calls, the first three
+                // results are in cache by then.
+                var i = 0
+                while i &+ 4 <= chunk.count {
+                    if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
+                    let r0 = try f(chunk[i])
+                    let r1 = try f(chunk[i &+ 1])
+                    let r2 = try f(chunk[i &+ 2])
+                    let r3 = try f(chunk[i &+ 3])
+                    out.append(r0)
+                    out.append(r1)
+                    out.append(r2)
+                    out.append(r3)
+                    i &+= 4
+                }
+                while i < chunk.count {
                     if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
                     out.append(try f(chunk[i]))
+                    i &+= 1
                 }
                 try out.flush(to: sink)
             }

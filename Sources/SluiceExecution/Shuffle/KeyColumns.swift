@@ -97,14 +97,23 @@ func hashBytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     return mix64(h)
 }
 
-/// `Int` keys.
+/// `Int` keys. Besides the table's hashed slots, a key in `0..<denseKeys` (a `% n` grouping, a small id) has its
+/// entry in a direct-mapped array, so that finding it is one load: no hash, no probe (the slots still hold
+/// every key, for merges and inserts).
 @usableFromInline
 struct IntKeys: KeyColumn {
     @usableFromInline var keys: [Int] = []
+    /// For each key below ``denseKeys`` that is stored, its entry + 1 (0: absent); empty until one is stored.
+    @usableFromInline var dense: [Int32] = []
+
+    /// Keys below this are direct-mapped: 16 KiB of entries, an L1 cache's share.
+    @usableFromInline static let denseKeys = 4_096
 
     @usableFromInline
     struct Prober: KeyProber {
-        @inlinable init() {}
+        @usableFromInline let dense: UnsafeBufferPointer<Int32>
+
+        @inlinable init(dense: UnsafeBufferPointer<Int32>) { self.dense = dense }
 
         @inlinable static var hashesCheaply: Bool { true }
         @inlinable @inline(__always) func hash(_ key: Int) -> UInt64 { mix64(UInt64(bitPattern: Int64(key))) }
@@ -113,6 +122,12 @@ struct IntKeys: KeyColumn {
         func find(
             _ key: Int, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
+            // Safe: a non-negative key below dense.count indexes it (dense is empty or denseKeys long).
+            if UInt(bitPattern: key) < UInt(dense.count) {
+                let entry = Int(dense[key]) &- 1
+                // A hit needs no hash or slot (only an insert uses them).
+                if entry >= 0 { return (0, entry, -1) }
+            }
             // mix64 is a bijection: an entry with an equal hash holds an equal key.
             let hash = self.hash(key)
             let (entry, slot) = findEntry(hash, slots, hashes) { _ in true }
@@ -122,15 +137,34 @@ struct IntKeys: KeyColumn {
 
     @inlinable init() {}
     @inlinable var count: Int { keys.count }
-    @inlinable var extraBytes: Int { 0 }
-    @inlinable func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R { try body(Prober()) }
-    @inlinable mutating func append(_ key: Int) { keys.append(key) }
-    @inlinable mutating func append(entry e: Int, of other: IntKeys) { keys.append(other.keys[e]) }
+    @inlinable var extraBytes: Int { dense.capacity &* 4 }
+
+    @inlinable
+    func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
+        try dense.withUnsafeBufferPointer { try body(Prober(dense: $0)) }
+    }
+
+    @inlinable
+    mutating func append(_ key: Int) {
+        // An entry past Int32's range (2^31 keys) is found through the slots alone.
+        if UInt(bitPattern: key) < UInt(IntKeys.denseKeys) && keys.count < Int(Int32.max) {
+            if dense.isEmpty { dense = Array(repeating: 0, count: IntKeys.denseKeys) }
+            dense[key] = Int32(truncatingIfNeeded: keys.count &+ 1)
+        }
+        keys.append(key)
+    }
+
+    @inlinable mutating func append(entry e: Int, of other: IntKeys) { append(other.keys[e]) }
     @inlinable func matches(_ e: Int, entry o: Int, of other: IntKeys) -> Bool { true }
     @inlinable func key(at e: Int) -> Int { keys[e] }
     @inlinable func hashCode(at e: Int) -> Int32 { SparkHashCode.long(Int64(keys[e])) }
     @inlinable static func equal(_ a: Int, _ b: Int) -> Bool { a == b }
-    @inlinable mutating func removeAll() { keys.removeAll(keepingCapacity: true) }
+
+    @inlinable
+    mutating func removeAll() {
+        for key in keys where UInt(bitPattern: key) < UInt(dense.count) { dense[key] = 0 }
+        keys.removeAll(keepingCapacity: true)
+    }
 }
 
 /// `String` keys: their UTF-8 bytes end to end in one buffer, with end offsets.

@@ -105,6 +105,24 @@ struct Coordinate: Hashable, Comparable, Sendable {
         #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
     }
 
+    /// Int keys on both sides of the direct-mapped range (0..<4096): negative ones, its edges, large and extreme
+    /// ones, counted through map tables and reduce tables as a dictionary counts them.
+    @Test func intKeysAroundTheDirectMappedRangeCountAsADictionaryDoes() throws {
+        var g = SeededGenerator(seed: 23)
+        let edges = [Int.min, -1, 0, 1, 4_095, 4_096, 4_097, Int.max]
+        let keys = (0..<50_000).map { _ in
+            Int.random(in: 0..<3, using: &g) == 0
+                ? edges.randomElement(using: &g)! : Int.random(in: -6_000...6_000, using: &g)
+        }
+        let expected = Dictionary(keys.map { ($0, 1) }, uniquingKeysWith: +)
+        for reducers in [1, 4] {
+            let counts = try engine.parallelize(keys, numSlices: 5).map { ($0, 1) }
+                .reduceByKey(+, numPartitions: reducers).collect()
+            #expect(counts.count == expected.count, "each key comes out once")
+            #expect(Dictionary(counts, uniquingKeysWith: +) == expected, "\(reducers) reducers")
+        }
+    }
+
     @Test func keysLandInTheirSparkHashPartition() throws {
         // Java's hash codes: Long.hashCode(k) == k for small non-negative k; "a" is 97, "hello" is 99162322.
         #expect(SparkHashCode.of("a") == 97)
