@@ -39,18 +39,17 @@ protocol KeyProber {
     func find(
         _ key: Key, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
     ) -> (hash: UInt64, entry: Int, slot: Int)
+    /// `key`'s table hash (as `find` computes it).
+    func hash(_ key: Key) -> UInt64
     /// Whether ``hash(_:)`` costs about a load (a hash the key carries, or a few instructions), so that a
     /// table may hash keys ahead of their lookup to prefetch what the lookup reads.
     static var hashesCheaply: Bool { get }
-    /// `key`'s table hash (as `find` computes it).
-    func hash(_ key: Key) -> UInt64
     /// Brings what comparing a key with entry `e` reads into cache (nothing when the hash alone decides).
     func prefetchKey(entry e: Int)
 }
 
 extension KeyProber {
     @inlinable static var hashesCheaply: Bool { false }
-    @inlinable func hash(_ key: Key) -> UInt64 { 0 }
     @inlinable func prefetchKey(entry e: Int) {}
 }
 
@@ -189,11 +188,20 @@ struct StringKeys: KeyColumn {
         func find(
             _ key: String, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            if let found = key.utf8.withContiguousStorageIfAvailable({ find(UnsafeRawBufferPointer($0), slots, hashes) }) {
-                return found
+            withBytes(of: key) { find($0, slots, hashes) }
+        }
+
+        @inlinable
+        func hash(_ key: String) -> UInt64 { withBytes(of: key) { hashBytes($0) } }
+
+        /// Calls `body` with `key`'s UTF-8 bytes.
+        @inlinable @inline(__always)
+        func withBytes<R>(of key: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+            if let result = key.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+                return result
             }
             var copy = key  // a bridged or lazy string: make it contiguous once
-            return copy.withUTF8 { find(UnsafeRawBufferPointer($0), slots, hashes) }
+            return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
         }
 
         @inlinable @inline(__always)
@@ -394,10 +402,13 @@ struct HashableKeys<K: Hashable & Sendable>: KeyColumn {
         func find(
             _ key: K, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            let hash = UInt64(bitPattern: Int64(key.hashValue))
+            let hash = self.hash(key)
             let (entry, slot) = findEntry(hash, slots, hashes) { keys[$0] == key }
             return (hash, entry, slot)
         }
+
+        @inlinable
+        func hash(_ key: K) -> UInt64 { UInt64(bitPattern: Int64(key.hashValue)) }
     }
 
     @inlinable init() {}
