@@ -348,16 +348,25 @@ struct WordKeys: KeyColumn {
     @inlinable
     mutating func append(_ key: Word) {
         switch key.storage {
-        case .inline(let low, let high):
-            packed.append((low, high))
-        case .string(let string):
-            packed.append((UInt64(truncatingIfNeeded: long.count), WordKeys.longMarker))
-            long.append(string)
-            longBytes &+= string.utf8.count
+        case .inline(let low, let high): packed.append((low, high))
+        case .string(let string): append(long: string)
         }
     }
 
-    @inlinable mutating func append(entry e: Int, of other: WordKeys) { append(other.key(at: e)) }
+    /// Stores a long word's string (shared, not copied).
+    @inlinable
+    mutating func append(long string: String) {
+        packed.append((UInt64(truncatingIfNeeded: long.count), WordKeys.longMarker))
+        long.append(string)
+        longBytes &+= string.utf8.count
+    }
+
+    @inlinable
+    mutating func append(entry e: Int, of other: WordKeys) {
+        let (low, high) = other.packed[e]
+        guard high == WordKeys.longMarker else { return packed.append((low, high)) }
+        append(long: other.long[Int(truncatingIfNeeded: low)])
+    }
 
     @inlinable
     func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool {
@@ -372,8 +381,11 @@ struct WordKeys: KeyColumn {
     @inlinable
     func key(at e: Int) -> Word {
         let (low, high) = packed[e]
-        if high == WordKeys.longMarker { return Word(long[Int(truncatingIfNeeded: low)]) }
-        return Word(low: low, high: high)
+        guard high == WordKeys.longMarker else { return Word(low: low, high: high) }
+        // The stored string itself (no copy of its bytes), with the hash Word.long gives the same bytes.
+        var string = long[Int(truncatingIfNeeded: low)]
+        let hash = string.withUTF8 { hashBytes(UnsafeRawBufferPointer($0)) }
+        return Word(storage: .string(string), hash: hash)
     }
 
     @inlinable func hashCode(at e: Int) -> Int32 { key(at: e).javaHashCode }
