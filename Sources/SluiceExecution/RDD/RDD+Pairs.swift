@@ -87,16 +87,23 @@ extension RDD {
     }
 
     /// The elements moved to the partition a router names (in `0..<n`) through a shuffle that keeps every
-    /// element: the map side appends each element to its target's list (one list per target, not per key), the
-    /// reduce side of partition r emits the lists for r. `makeRoute(p)` makes the router of input partition p,
-    /// used by that partition's task only (so it may keep state, such as a round-robin position).
+    /// element: the map side appends each chunk's elements to their targets' lists (one list per target, not
+    /// per key), the reduce side of partition r emits every map spill's and table's list for r, one after
+    /// another (not merged into one list first: that would copy every element once more), so that each input
+    /// partition's elements keep their order even when the map side spilled. `makeRoute(p)` makes
+    /// the router of input partition p, used by that partition's task only (so it may keep state, such as a
+    /// round-robin position).
     @inlinable
     func routed(into n: Int, _ makeRoute: @escaping @Sendable (Int) -> (Element) -> Int) -> RDD<Element> {
         let parent = produce
         let input = ShuffleInput<IntKeys, [Element]>(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
             let route = makeRoute(p)
+            var sorter = RouteSorter<Element>(targetCount: n)
             try parent(p) { chunk in
-                for x in chunk { table.upsert(route(x), create: { [x] }, merge: { $0.append(x) }) }
+                sorter.sort(chunk, by: route) { target, elements in
+                    table.upsert(target, create: { Array(elements) }, merge: { $0.append(contentsOf: elements) })
+                    table.heldValues &+= elements.count &- 1  // upsert counted one
+                }
                 try stage.chunkDone(&table)
             }
         }
@@ -104,7 +111,7 @@ extension RDD {
         let stage = ShuffleStage(
             engine: engine, partitioner: HashPartitioner(numPartitions: n), inputs: [input],
             mergeCombiners: { $0.append(contentsOf: $1) }, traits: .grouping(Element.self))
-        let lists = stage.rdd(keyedBy: Int.self)
+        let lists = stage.rdd(keyedBy: Int.self, merging: false)
         let produceLists = lists.produce
         return RDD(engine: engine, numPartitions: n, lineage: lists.lineage) { r, sink in
             try produceLists(r) { chunk in

@@ -101,14 +101,17 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         self.memory = engine.memory.reservation(for: "shuffle \(id) map", category: .shuffle)
     }
 
-    /// An RDD of the reduce side's partitions, keyed by `K` (the same type as `Keys.Key`).
+    /// An RDD of the reduce side's partitions, keyed by `K` (the same type as `Keys.Key`). `merging`: each key
+    /// once, its combiners from every map table and spill merged; else each map table's and spill's entries as
+    /// they are, one after another (a key may come several times), for a reader that only concatenates them.
     @usableFromInline
-    func rdd<K: Sendable>(keyedBy: K.Type) -> RDD<(K, C)> {
+    func rdd<K: Sendable>(keyedBy: K.Type, merging: Bool = true) -> RDD<(K, C)> {
         RDD(
             engine: engine, numPartitions: partitioner.numPartitions, partitioner: partitioner,
             lineage: Lineage([self])
         ) { r, sink in
-            try self.read(partition: r) { chunk in try sink(chunk.same(as: (K, C).self)) }
+            let typed: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void = { chunk in try sink(chunk.same(as: (K, C).self)) }
+            if merging { try self.read(partition: r, into: typed) } else { try self.readEntries(partition: r, into: typed) }
         }
     }
 
@@ -290,6 +293,34 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
             }
         }
         try merger.finish(into: sink)
+    }
+
+    /// Pushes every map spill's and map table's entries for reduce partition `r` into `sink` as they are, not
+    /// merged by key, running the map side first if needed. Spills come first, in the order they were written,
+    /// then the tables: a map task's entries for `r` then come in the order the task added them (its earlier
+    /// ones went to disk first, the rest stayed in its table).
+    func readEntries(partition r: Int, into sink: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void) throws {
+        let output = try mapOutput()
+        var out = ChunkBuffer<(Keys.Key, C)>()
+        func emit(_ entry: (Keys.Key, C)) throws {
+            out.append(entry)
+            if out.isFull {
+                try out.flush(to: sink)
+                WorkStealingPool.yieldPoint()
+            }
+        }
+        for spill in output.spills where !spill.frames[r].isEmpty {
+            let reader = try SpillReader(
+                spill.file, frames: spill.frames[r], codec: spill.codec, directory: engine.spill,
+                what: "shuffle \(id)'s map output")
+            while let rows = try reader.nextFrame() {
+                for row in rows { try emit(row) }
+            }
+        }
+        for (t, table) in output.tables.enumerated() {
+            for e in output.index[t][r] { try emit((table.keys.key(at: Int(e)), table.combiners[Int(e)])) }
+        }
+        try out.flush(to: sink)
     }
 
     private func mapOutput() throws -> MapOutput<Keys, C> {

@@ -148,6 +148,41 @@ struct Coordinate: Hashable, Comparable, Sendable {
         #expect(try sortedPairs(partitioned.collect()) == sortedPairs(pairs))
     }
 
+    /// partitionBy on random inputs, against a plain computation: every pair lands in the partition its key's
+    /// Java hash code names, none is lost or repeated, and within a partition the pairs of each input partition
+    /// keep their input order; the same when the map side spills (a budget far below the data).
+    @Test func partitionByPlacesEveryPairAndKeepsEachInputPartitionsOrder() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let spilling = ExecutionEngine(
+            pool: engine.pool, memory: MemoryBudget(limit: 64 << 10), spillDirectory: directory.path)
+        var g = SeededGenerator(seed: 19)
+        for trial in 0..<24 {
+            let count = Int.random(in: 0...20_000, using: &g)
+            // Keys with negative and large hash codes; values name their position in the input.
+            let keys = (0..<count).map { _ in Int.random(in: Int.min...Int.max, using: &g) >> Int.random(in: 0...62, using: &g) }
+            let pairs = keys.enumerated().map { ($0.element, "v\($0.offset)") }
+            let slices = Int.random(in: 1...6, using: &g)
+            let n = Int.random(in: 1...9, using: &g)
+            let target = HashPartitioner(numPartitions: n)
+            for current in [engine, spilling] {
+                let parts = try current.parallelize(pairs, numSlices: slices).partitionBy(n).glom().collect()
+                #expect(parts.count == n)
+                #expect(parts.map(\.count).reduce(0, +) == count, "trial \(trial): every pair once")
+                for (p, part) in parts.enumerated() {
+                    #expect(part.allSatisfy { target.partition(for: $0.0) == p }, "trial \(trial), partition \(p)")
+                    // Positions of one input partition's pairs (parallelize cuts contiguous ranges) only increase.
+                    let positions = part.map { Int($0.1.dropFirst())! }
+                    let bySlice = Dictionary(grouping: positions) { i in (0..<slices).last { $0 * count / slices <= i } }
+                    #expect(bySlice.values.allSatisfy { $0 == $0.sorted() }, "trial \(trial), partition \(p)")
+                }
+                let placed = parts.flatMap { $0 }.map { Int($0.1.dropFirst())! }.sorted()
+                #expect(placed == Array(0..<count), "trial \(trial)")
+            }
+        }
+        #expect(spilling.spillStatistics.filesWritten > 0, "the map side spilled")
+    }
+
     @Test func numPartitionsFollowsSparksDefaultPartitioner() throws {
         let a = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 6)
         let b = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 3)
