@@ -165,19 +165,23 @@ struct Coordinate: Hashable, Comparable, Sendable {
             let slices = Int.random(in: 1...6, using: &g)
             let n = Int.random(in: 1...9, using: &g)
             let target = HashPartitioner(numPartitions: n)
-            for current in [engine, spilling] {
-                let parts = try current.parallelize(pairs, numSlices: slices).partitionBy(n).glom().collect()
+            // Each pair as (key, its position in the input).
+            func check(_ parts: [[(Int, Int)]], _ what: String) {
                 #expect(parts.count == n)
-                #expect(parts.map(\.count).reduce(0, +) == count, "trial \(trial): every pair once")
                 for (p, part) in parts.enumerated() {
-                    #expect(part.allSatisfy { target.partition(for: $0.0) == p }, "trial \(trial), partition \(p)")
+                    #expect(part.allSatisfy { target.partition(for: $0.0) == p }, "trial \(trial), \(what), partition \(p)")
                     // Positions of one input partition's pairs (parallelize cuts contiguous ranges) only increase.
-                    let positions = part.map { Int($0.1.dropFirst())! }
-                    let bySlice = Dictionary(grouping: positions) { i in (0..<slices).last { $0 * count / slices <= i } }
-                    #expect(bySlice.values.allSatisfy { $0 == $0.sorted() }, "trial \(trial), partition \(p)")
+                    let bySlice = Dictionary(grouping: part.map(\.1)) { i in (0..<slices).last { $0 * count / slices <= i } }
+                    #expect(bySlice.values.allSatisfy { $0 == $0.sorted() }, "trial \(trial), \(what), partition \(p)")
                 }
-                let placed = parts.flatMap { $0 }.map { Int($0.1.dropFirst())! }.sorted()
-                #expect(placed == Array(0..<count), "trial \(trial)")
+                #expect(parts.flatMap { $0 }.map(\.1).sorted() == Array(0..<count), "trial \(trial), \(what): every pair once")
+            }
+            for current in [engine, spilling] {
+                let strings = try current.parallelize(pairs, numSlices: slices).partitionBy(n).glom().collect()
+                check(strings.map { $0.map { ($0.0, Int($0.1.dropFirst())!) } }, "strings")
+                // Plain values (no reference to count) take another path through the map side.
+                let plain = keys.enumerated().map { ($0.element, $0.offset) }
+                check(try current.parallelize(plain, numSlices: slices).partitionBy(n).glom().collect(), "plain values")
             }
         }
         #expect(spilling.spillStatistics.filesWritten > 0, "the map side spilled")
