@@ -103,14 +103,17 @@ struct PendingRecords<Element: Sendable>: Sendable {
     /// Bytes of the records written into the columnar builder (0 when records are kept as elements).
     var byteCount: Int { builder?.byteCount ?? 0 }
 
-    /// The block of these records (the builder is left empty, for reuse).
+    /// The block of these records (the builder is left empty, for reuse). A one-column block is sealed where
+    /// its records were written, without copying them (see `BlockBuilder.sealTakingBuffers()`).
     mutating func seal(id: StreamBlockId) throws -> ReceivedBlock<Element> {
         if var builder = builder.take(), count > 0, elements.isEmpty {
-            defer {
-                builder.reset()
-                self.builder = builder
+            defer { self.builder = builder }
+            do {
+                return ReceivedBlock(id: id, count: count, data: .columnar(try builder.sealTakingBuffers()))
+            } catch {
+                builder.reset()  // as before: a block that cannot be sealed is dropped with the error
+                throw error
             }
-            return ReceivedBlock(id: id, count: count, data: .columnar(try builder.seal()))
         }
         return ReceivedBlock(id: id, count: count, data: .elements(elements))
     }

@@ -31,11 +31,17 @@ public struct BlockBuilder: Sendable {
         self.pool = pool
         var columns: [ColumnBuilder] = []
         columns.reserveCapacity(schema.count)
+        // One column, not nullable nor bool: its main buffer keeps room for the header, so that
+        // sealTakingBuffers() need not copy it.
+        let inPlace = schema.count == 1 && !schema[0].nullable && schema[0].kind != .bool
         for type in schema {
-            columns.append(try ColumnBuilder(type: type, pool: pool))
+            columns.append(try ColumnBuilder(type: type, pool: pool, headroom: inPlace ? BlockBuilder.headerRoom : 0))
         }
         self.columns = columns
     }
+
+    /// The header and directory of a one-column block, rounded up to the buffers' alignment.
+    static let headerRoom = BlockLayout.align(BlockLayout.directoryEnd(columns: 1))
 
     /// Forgets all rows, keeping the memory.
     public mutating func reset() {
@@ -124,50 +130,28 @@ public struct BlockBuilder: Sendable {
     ///   the column and the row), or when columns differ in length;
     ///   ``MemoryError`` when memory runs out.
     public func seal() throws -> Block {
-        let rows = columns.first?.count ?? rowCount
-        guard rows <= Int(UInt32.max) else {
-            throw FormatError(.tooLarge, at: 12, "\(rows) rows do not fit one block (at most \(UInt32.max))")
-        }
-        for (i, column) in columns.enumerated() where column.overflowed { throw column.overflowError(column: i) }
-        for column in columns { if let failure = column.allocationFailure { throw failure } }
-        for (i, column) in columns.enumerated() where column.count != rows {
-            throw FormatError(.inconsistent, at: 12, "column \(i) has \(column.count) rows, column 0 has \(rows)")
-        }
+        let rows = try sealableRows()
         var total = BlockLayout.align(BlockLayout.directoryEnd(columns: columns.count))
         for column in columns {
             let lengths = column.bufferLengths
             total += BlockLayout.align(lengths.validity) + BlockLayout.align(lengths.values)
                 + BlockLayout.align(lengths.data)
         }
-        guard total <= Int(UInt32.max) else {
-            throw FormatError(.tooLarge, at: 16, "a block of \(total) bytes is over the format's 4 GiB")
-        }
+        try checkSize(total)
         var out = try ArenaBuffer(minimumCapacity: total, pool: pool)
-        out.append(littleEndian: BlockLayout.magic)
-        out.append(littleEndian: BlockLayout.version)
-        out.append(littleEndian: UInt16(0))
-        out.append(littleEndian: UInt32(columns.count))
-        out.append(littleEndian: UInt32(rows))
-        out.append(littleEndian: UInt64(total))
-        out.append(littleEndian: UInt32(0))  // checksum, filled in below
-        out.append(littleEndian: UInt32(0))
+        Self.appendHeader(to: &out, columns: columns.count, rows: rows, total: total)
         // Directory: buffer offsets follow from the lengths, in column order.
         var next = BlockLayout.align(BlockLayout.directoryEnd(columns: columns.count))
         for column in columns {
             let lengths = column.bufferLengths
-            out.append(littleEndian: column.type.kind.rawValue)
-            out.append(littleEndian: UInt8(column.type.nullable ? 1 : 0))
-            out.append(littleEndian: UInt16(0))
-            out.append(littleEndian: UInt32(column.nullCount))
-            // Three calls, not a loop over an array literal: sealing a recycled block allocates nothing.
-            func entry(_ length: Int) {
-                out.append(littleEndian: UInt32(next))
-                out.append(littleEndian: UInt32(length))
-                next += BlockLayout.align(length)
-            }
-            entry(lengths.validity)
-            entry(lengths.values)
-            entry(lengths.data)
+            let validity = (next, lengths.validity)
+            next += BlockLayout.align(lengths.validity)
+            let values = (next, lengths.values)
+            next += BlockLayout.align(lengths.values)
+            let data = (next, lengths.data)
+            next += BlockLayout.align(lengths.data)
+            Self.appendDirectoryEntry(
+                to: &out, type: column.type, nullCount: column.nullCount, validity: validity, values: values, data: data)
         }
         out.pad(toMultipleOf: BlockLayout.bufferAlignment)
         for column in columns {
@@ -182,5 +166,121 @@ public struct BlockBuilder: Sendable {
         out.set(littleEndian: checksum, at: BlockLayout.checksumOffset)
         try out.checkAllocation()
         return Block(storage: out.storage, byteCount: total, rowCount: rows, columnCount: columns.count)
+    }
+
+    /// Seals the block and leaves the builder empty (as ``seal()`` then ``reset()``). A builder of one column
+    /// that is neither nullable nor bool (the schema of a stream of `Int`s, `String`s or bytes) seals it in the
+    /// memory its rows were written to: the header and directory go in the room kept in front of the column's
+    /// bytes (or values), a string column's offsets after them, and the builder takes a fresh buffer from the
+    /// pool for its next rows; the rows themselves are not copied. The block's buffers are then in another
+    /// order than ``seal()``'s (the format allows any), and it keeps the buffer's spare capacity.
+    /// - Throws: as ``seal()``; the builder is unchanged when it throws.
+    public mutating func sealTakingBuffers() throws -> Block {
+        let room = Self.headerRoom
+        guard columns.count == 1, columns[0].headroom >= room else {
+            let block = try seal()
+            reset()
+            return block
+        }
+        let rows = try sealableRows()
+        // No copy of the column builder is kept: the buffer taken out of it must be this function's alone.
+        let (type, nullCount, headroom) = (columns[0].type, columns[0].nullCount, columns[0].headroom)
+        let dataIsMain = columns[0].mainIsData
+        let lengths = columns[0].bufferLengths
+        let mainLength = dataIsMain ? lengths.data : lengths.values
+        let sideLength = dataIsMain ? lengths.values : 0  // a string column's offsets
+        let sideOffset = room + BlockLayout.align(mainLength)
+        let total = sideOffset + BlockLayout.align(sideLength)
+        try checkSize(total)
+        var header = try ArenaBuffer(minimumCapacity: room, pool: pool)
+        Self.appendHeader(to: &header, columns: 1, rows: rows, total: total)
+        let (main, side) = ((room, mainLength), (sideOffset, sideLength))
+        Self.appendDirectoryEntry(
+            to: &header, type: type, nullCount: nullCount, validity: (room, 0), values: dataIsMain ? side : main,
+            data: dataIsMain ? main : (total, 0))
+        header.pad(toMultipleOf: room)
+        try header.checkAllocation()
+        // The next rows' buffer (as large as these rows took) goes in; the rows' buffer comes out.
+        var rowsBuffer = try ArenaBuffer(minimumCapacity: mainLength, headroom: headroom, pool: pool)
+        func exchange() {
+            if dataIsMain { swap(&rowsBuffer, &columns[0].data) } else { swap(&rowsBuffer, &columns[0].values) }
+        }
+        exchange()
+        do {
+            // Room after the rows for padding and the offsets (a copy, into a larger buffer, only when it is full).
+            try rowsBuffer.reserveCapacity(total - room)
+        } catch {
+            exchange()  // the builder as it was
+            throw error
+        }
+        rowsBuffer.pad(toMultipleOf: BlockLayout.bufferAlignment)
+        if dataIsMain { columns[0].values.withUnsafeBytes { rowsBuffer.append(contentsOf: $0) } }
+        rowsBuffer.pad(toMultipleOf: BlockLayout.bufferAlignment)
+        // Safe: the buffer keeps `headroom >= room` bytes of its allocation in front of its bytes, its storage
+        // is this function's alone (taken out of the column; `append` made it unique if it grew), and it holds
+        // total - room bytes after them.
+        let storage = rowsBuffer.storage
+        let start = storage.pointer - room
+        header.withUnsafeBytes { start.copyMemory(from: $0.baseAddress.unsafelyUnwrapped, byteCount: room) }
+        let checksum = BlockLayout.checksum(UnsafeRawBufferPointer(start: start, count: total))
+        (start + BlockLayout.checksumOffset).storeBytes(of: checksum.littleEndian, as: UInt32.self)
+        let block = Block(
+            storage: storage.rebased(headroom: storage.headroom - room), byteCount: total, rowCount: rows,
+            columnCount: 1)
+        reset()
+        return block
+    }
+
+    /// The row count of the block to seal, after checking that one can be: the same in every column, within
+    /// the format's bounds, nothing left out for want of memory.
+    private func sealableRows() throws -> Int {
+        let rows = columns.first?.count ?? rowCount
+        guard rows <= Int(UInt32.max) else {
+            throw FormatError(.tooLarge, at: 12, "\(rows) rows do not fit one block (at most \(UInt32.max))")
+        }
+        for (i, column) in columns.enumerated() where column.overflowed { throw column.overflowError(column: i) }
+        for column in columns { if let failure = column.allocationFailure { throw failure } }
+        for (i, column) in columns.enumerated() where column.count != rows {
+            throw FormatError(.inconsistent, at: 12, "column \(i) has \(column.count) rows, column 0 has \(rows)")
+        }
+        return rows
+    }
+
+    private func checkSize(_ total: Int) throws {
+        guard total <= Int(UInt32.max) else {
+            throw FormatError(.tooLarge, at: 16, "a block of \(total) bytes is over the format's 4 GiB")
+        }
+    }
+
+    /// Appends a block header: `columns` columns, `rows` rows, `total` bytes, the checksum left 0.
+    private static func appendHeader(to out: inout ArenaBuffer, columns: Int, rows: Int, total: Int) {
+        out.append(littleEndian: BlockLayout.magic)
+        out.append(littleEndian: BlockLayout.version)
+        out.append(littleEndian: UInt16(0))
+        out.append(littleEndian: UInt32(columns))
+        out.append(littleEndian: UInt32(rows))
+        out.append(littleEndian: UInt64(total))
+        out.append(littleEndian: UInt32(0))  // checksum, filled in when the bytes are all there
+        out.append(littleEndian: UInt32(0))
+    }
+
+    /// Appends `column`'s directory entry: where its validity, values and data buffers lie in the block, as
+    /// (offset from the block's start, length).
+    private static func appendDirectoryEntry(
+        to out: inout ArenaBuffer, type: ColumnType, nullCount: Int, validity: (Int, Int), values: (Int, Int),
+        data: (Int, Int)
+    ) {
+        out.append(littleEndian: type.kind.rawValue)
+        out.append(littleEndian: UInt8(type.nullable ? 1 : 0))
+        out.append(littleEndian: UInt16(0))
+        out.append(littleEndian: UInt32(nullCount))
+        // Three calls, not a loop over an array literal: sealing a recycled block allocates nothing.
+        func entry(_ buffer: (offset: Int, length: Int)) {
+            out.append(littleEndian: UInt32(buffer.offset))
+            out.append(littleEndian: UInt32(buffer.length))
+        }
+        entry(validity)
+        entry(values)
+        entry(data)
     }
 }

@@ -20,17 +20,33 @@ public struct ColumnBuilder: Sendable {
     public var overflowed: Bool { _overflowed }
     @usableFromInline var _overflowed = false
 
+    /// Bytes kept free in front of the column's main buffer (``mainIsData`` says which), through every growth:
+    /// room for a block's header, so that the block of a one-column builder is sealed where its rows were
+    /// written (`BlockBuilder.sealTakingBuffers()`).
+    let headroom: Int
+
     /// An empty builder whose buffers come from `pool`.
     /// - Throws: ``MemoryError`` when the pool's allocator has no memory.
     public init(type: ColumnType, pool: BufferPool = .shared) throws(MemoryError) {
+        try self.init(type: type, pool: pool, headroom: 0)
+    }
+
+    /// An empty builder whose main buffer keeps `headroom` bytes free in front of it.
+    init(type: ColumnType, pool: BufferPool, headroom: Int) throws(MemoryError) {
         self.type = type
+        self.headroom = headroom
+        let dataIsMain = type.kind.isVariableWidth
         self.validity = try ArenaBuffer(pool: pool)
-        self.values = try ArenaBuffer(pool: pool)
-        self.data = try ArenaBuffer(pool: pool)
+        self.values = try ArenaBuffer(minimumCapacity: 0, headroom: dataIsMain ? 0 : headroom, pool: pool)
+        self.data = try ArenaBuffer(minimumCapacity: 0, headroom: dataIsMain ? headroom : 0, pool: pool)
         if type.kind.isVariableWidth {
             values.append(littleEndian: UInt32(0))
         }
     }
+
+    /// Whether the column's bulk is its data (string and binary columns: the bytes, beside 4-byte offsets),
+    /// else its values.
+    var mainIsData: Bool { type.kind.isVariableWidth }
 
     /// Makes room for `rows` more rows (and `bytes` more bytes of string or binary data).
     /// - Throws: ``MemoryError`` when the allocator has no memory.

@@ -20,8 +20,16 @@ public struct ArenaBuffer: Sendable {
     /// An empty buffer with room for at least `minimumCapacity` bytes.
     /// - Throws: ``MemoryError`` when the allocator has no memory.
     public init(minimumCapacity: Int = 0, pool: BufferPool = .shared) throws(MemoryError) {
-        guard let storage = pool.takeStorage(minimumCapacity: minimumCapacity) else {
-            throw MemoryError(.allocationFailed(bytes: minimumCapacity))
+        try self.init(minimumCapacity: minimumCapacity, headroom: 0, pool: pool)
+    }
+
+    /// An empty buffer with room for at least `minimumCapacity` bytes, and `headroom` bytes of its allocation
+    /// kept free in front of them, through every growth: room for a block's header, so that a block can be
+    /// sealed where its one column was written (see `BlockBuilder.sealTakingBuffers()`).
+    /// - Throws: ``MemoryError`` when the allocator has no memory.
+    init(minimumCapacity: Int, headroom: Int, pool: BufferPool) throws(MemoryError) {
+        guard let storage = pool.takeStorage(minimumCapacity: minimumCapacity, headroom: headroom) else {
+            throw MemoryError(.allocationFailed(bytes: minimumCapacity + headroom))
         }
         self.storage = storage
         self._count = 0
@@ -43,7 +51,7 @@ public struct ArenaBuffer: Sendable {
     }
 
     private mutating func reallocate(capacity: Int) throws(MemoryError) {
-        guard let fresh = storage.pool.takeStorage(minimumCapacity: capacity) else {
+        guard let fresh = storage.pool.takeStorage(minimumCapacity: capacity, headroom: storage.headroom) else {
             throw MemoryError(.allocationFailed(bytes: capacity))
         }
         // Safe: both regions hold at least `count` bytes and are distinct allocations.
@@ -152,7 +160,7 @@ public struct ArenaBuffer: Sendable {
         _refusedBytes = 0
         if keepingCapacity && isKnownUniquelyReferenced(&storage) {
             _count = 0
-        } else if let fresh = storage.pool.takeStorage(minimumCapacity: 0) {
+        } else if let fresh = storage.pool.takeStorage(minimumCapacity: 0, headroom: storage.headroom) {
             storage = fresh
             _count = 0
         } else {

@@ -89,6 +89,14 @@ public final class BufferPool: Sendable {
         return c < classCount ? c : nil
     }
 
+    /// A buffer's storage of at least `minimumCapacity` bytes after `headroom` bytes kept in front of them (for
+    /// a header to be written there later, see ``ArenaStorage/rebased(headroom:)``), or `nil` when the
+    /// allocator is exhausted.
+    func takeStorage(minimumCapacity: Int, headroom: Int) -> ArenaStorage? {
+        guard headroom > 0 else { return takeStorage(minimumCapacity: minimumCapacity) }
+        return takeStorage(minimumCapacity: minimumCapacity + headroom)?.rebased(headroom: headroom)
+    }
+
     /// A buffer's storage of at least `minimumCapacity` bytes, or `nil` when the allocator is exhausted.
     func takeStorage(minimumCapacity: Int) -> ArenaStorage? {
         guard let sizeClass = Self.sizeClass(for: minimumCapacity) else {
@@ -173,7 +181,8 @@ public final class BufferPool: Sendable {
     /// Takes back a whole storage object (memory and object) that no one else references.
     func recycle(_ storage: ArenaStorage) {
         let sizeClass = storage.sizeClass
-        guard sizeClass >= 0 else { return }  // unpooled: its deinit frees it
+        // Unpooled, or with headroom (the free lists hold whole allocations): its deinit frees or returns it.
+        guard sizeClass >= 0, storage.headroom == 0, storage.ownsMemory else { return }
         var evicted = Evicted()
         state.withLock { state in
             // When it cannot be kept, the storage's deinit returns (or frees) its memory.
@@ -230,17 +239,40 @@ public final class BufferPool: Sendable {
 final class ArenaStorage: @unchecked Sendable {
     // Safe (@unchecked Sendable): the bytes are written only through a uniquely referenced owner; a shared
     // storage is immutable, so concurrent readers never race a writer.
+    /// The buffer's bytes: `capacity` of them, `headroom` bytes into the allocation.
     @usableFromInline let pointer: UnsafeMutableRawPointer
     @usableFromInline let capacity: Int
+    /// Bytes of the allocation before `pointer`, kept free for a header (0 for most buffers).
+    let headroom: Int
     let sizeClass: Int
     let pool: BufferPool
     var freeOnDeinit = false
+    /// False once another storage took over the memory (``rebased(headroom:)``): this one then frees nothing.
+    private(set) var ownsMemory = true
 
-    init(pointer: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int, pool: BufferPool) {
+    init(pointer: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int, pool: BufferPool, headroom: Int = 0) {
         self.pointer = pointer
         self.capacity = capacity
+        self.headroom = headroom
         self.sizeClass = sizeClass
         self.pool = pool
+    }
+
+    /// A storage over the same allocation with `headroom` bytes before its buffer instead of this one's,
+    /// which hands the memory over: this storage must not be used again (its owner drops it). How a block is
+    /// sealed in the memory its rows were written to: the header goes in the headroom, and the storage then
+    /// starts at the header.
+    func rebased(headroom: Int) -> ArenaStorage {
+        precondition(ownsMemory, "a storage's memory handed over twice")
+        let base = pointer - self.headroom
+        let allocated = capacity + self.headroom
+        precondition(headroom >= 0 && headroom <= allocated, "headroom \(headroom) outside an allocation of \(allocated)")
+        ownsMemory = false
+        let moved = ArenaStorage(
+            pointer: base + headroom, capacity: allocated - headroom, sizeClass: sizeClass, pool: pool,
+            headroom: headroom)
+        moved.freeOnDeinit = freeOnDeinit
+        return moved
     }
 
     /// A storage of no bytes that is never freed: what a recycled block holds.
@@ -253,10 +285,12 @@ final class ArenaStorage: @unchecked Sendable {
     }()
 
     deinit {
+        guard ownsMemory else { return }
+        let (base, allocated) = (pointer - headroom, capacity + headroom)
         if freeOnDeinit {
-            pool.allocator.deallocate(pointer, byteCount: capacity)
+            pool.allocator.deallocate(base, byteCount: allocated)
         } else {
-            pool.returnMemory(pointer, capacity: capacity, sizeClass: sizeClass)
+            pool.returnMemory(base, capacity: allocated, sizeClass: sizeClass)
         }
     }
 }

@@ -146,3 +146,68 @@ func readAll(_ block: Block) -> [[Cell]] {
         #expect(back.bytes == noise)
     }
 }
+
+/// `sealTakingBuffers()`: a one-column block sealed where its rows were written.
+@Suite struct SealInPlaceTests {
+    /// Every kind, nullable or not, over rounds of one builder (so later rounds write into the fresh buffers
+    /// a seal leaves, and some outgrow them): each block opens from a copy of its bytes (format, checksum),
+    /// reads back the rows written, and its rows equal those of `seal()`.
+    @Test(arguments: BlockRoundTripTests.allTypes)
+    func blocksSealedInPlaceHoldTheRowsWritten(type: ColumnType) throws {
+        var g = SeededGenerator(seed: 77 &+ UInt64(type.kind.rawValue) &* 2 &+ (type.nullable ? 1 : 0))
+        var builder = try BlockBuilder(schema: [type])
+        let empty = builder.byteCount  // a string column's first offset
+        var kept: [(Block, [[Cell]])] = []
+        for round in 0..<12 {
+            let count = [0, 1, 3, 1_000, 20_000, 7, 60_000][round % 7]
+            let cells = (0..<count).map { _ in [Cell.random(type, &g)] }
+            for row in cells {
+                row[0].write(to: &builder)
+                builder.endRow()
+            }
+            let copied = try builder.seal()
+            let block = try builder.sealTakingBuffers()
+            #expect(builder.rowCount == 0 && builder.byteCount == empty, "the builder is left empty")
+            #expect(block.rowCount == count && block.schema == [type])
+            let reopened = try Block(validating: try ArenaBuffer(copying: block.withUnsafeBytes { Array($0) }))
+            #expect(readAll(reopened) == cells, "\(type), round \(round)")
+            #expect(readAll(block) == readAll(copied), "\(type), round \(round)")
+            kept.append((block, cells))
+        }
+        // Blocks outlive the builder's later rounds and the builder itself: nothing was overwritten.
+        _ = consume builder
+        for (i, (block, cells)) in kept.enumerated() { #expect(readAll(block) == cells, "\(type), block \(i)") }
+    }
+
+    /// Lines as a receiver writes them (the bytes appender), over a private pool: the rows are not copied
+    /// (the block's bytes are the buffer they were written to), the memory all comes back to the pool when
+    /// the blocks and the builder go, and a seal that finds no memory throws, leaving the rows in the builder
+    /// for a later seal.
+    @Test func aReceiversBlockIsNotCopiedAndItsMemoryComesBack() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 0)
+        var g = SeededGenerator(seed: 5)
+        let lines = (0..<5_000).map { i in "line \(i) " + String(repeating: "w", count: Int.random(in: 0...90, using: &g)) }
+        try {
+            var builder = try BlockBuilder(schema: [ColumnType(.string)], pool: pool)
+            builder.withColumn(0) { column in column.withBytesAppender { a in for line in lines { a.append(line) } } }
+            let written = builder.withColumn(0) { column in UnsafeRawPointer(column.data.storage.pointer) }
+            var block = try builder.sealTakingBuffers()
+            #expect(block.withUnsafeBytes { $0.baseAddress! } + BlockBuilder.headerRoom == written,
+                "the block starts a header's room before the bytes written")
+            #expect((0..<block.rowCount).map { block.column(0).string(at: $0) } == lines)
+
+            let some = Array(lines.prefix(100))
+            builder.withColumn(0) { column in column.withBytesAppender { a in for line in some { a.append(line) } } }
+            counting.failAfter(0)
+            #expect(throws: MemoryError.self) { _ = try builder.sealTakingBuffers() }
+            counting.failAfter(nil)
+            let second = try builder.sealTakingBuffers()
+            #expect((0..<second.rowCount).map { second.column(0).string(at: $0) } == some, "kept through the failure")
+            block.recycle()
+        }()
+        pool.trim()
+        #expect(counting.liveBytes == 0, "every buffer went back to the allocator")
+        #expect(counting.allocations == counting.deallocations)
+    }
+}
