@@ -67,6 +67,19 @@ package struct ChunkBuffer<Element>: ~Copyable {
         count &+= 1
     }
 
+    /// Appends `element` and, when that fills the buffer, hands it to `sink`, then passes a
+    /// ``WorkStealingPool/yieldPoint()``: how a reduce side emits what it reads.
+    @inlinable
+    package mutating func append(
+        _ element: consuming Element, flushingFullTo sink: (UnsafeBufferPointer<Element>) throws -> Void
+    ) throws {
+        append(element)
+        if isFull {
+            try flush(to: sink)
+            WorkStealingPool.yieldPoint()
+        }
+    }
+
     /// Hands the elements to `sink` (if there are any) and empties the buffer.
     @inlinable
     package mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {

@@ -75,13 +75,7 @@ final class ReduceMerger<Keys: KeyColumn, C: Sendable> {
     /// Pushes the merged (key, combiner) pairs into `sink`.
     func finish(into sink: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void) throws {
         var out = ChunkBuffer<(Keys.Key, C)>()
-        func emit(_ pair: (Keys.Key, C)) throws {
-            out.append(pair)
-            if out.isFull {
-                try out.flush(to: sink)
-                WorkStealingPool.yieldPoint()
-            }
-        }
+        func emit(_ pair: (Keys.Key, C)) throws { try out.append(pair, flushingFullTo: sink) }
         if runs.isEmpty {
             for e in 0..<table.count { try emit((table.keys.key(at: e), table.combiners[e])) }
             try out.flush(to: sink)

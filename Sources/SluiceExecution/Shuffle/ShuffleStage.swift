@@ -270,11 +270,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
             guard let table = output.tables.first else { return }
             var out = ChunkBuffer<(Keys.Key, C)>()
             for e in output.index[0][r] {
-                out.append((table.keys.key(at: Int(e)), table.combiners[Int(e)]))
-                if out.isFull {
-                    try out.flush(to: sink)
-                    WorkStealingPool.yieldPoint()
-                }
+                try out.append((table.keys.key(at: Int(e)), table.combiners[Int(e)]), flushingFullTo: sink)
             }
             try out.flush(to: sink)
             return
@@ -302,23 +298,18 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
     func readEntries(partition r: Int, into sink: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void) throws {
         let output = try mapOutput()
         var out = ChunkBuffer<(Keys.Key, C)>()
-        func emit(_ entry: (Keys.Key, C)) throws {
-            out.append(entry)
-            if out.isFull {
-                try out.flush(to: sink)
-                WorkStealingPool.yieldPoint()
-            }
-        }
         for spill in output.spills where !spill.frames[r].isEmpty {
             let reader = try SpillReader(
                 spill.file, frames: spill.frames[r], codec: spill.codec, directory: engine.spill,
                 what: "shuffle \(id)'s map output")
             while let rows = try reader.nextFrame() {
-                for row in rows { try emit(row) }
+                for row in rows { try out.append(row, flushingFullTo: sink) }
             }
         }
         for (t, table) in output.tables.enumerated() {
-            for e in output.index[t][r] { try emit((table.keys.key(at: Int(e)), table.combiners[Int(e)])) }
+            for e in output.index[t][r] {
+                try out.append((table.keys.key(at: Int(e)), table.combiners[Int(e)]), flushingFullTo: sink)
+            }
         }
         try out.flush(to: sink)
     }
