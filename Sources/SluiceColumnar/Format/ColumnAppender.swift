@@ -111,7 +111,14 @@ public struct BytesAppender: ~Copyable {
             overflowed = true
             return false
         }
-        guard data.makeRoom(for: max(n, data.capacity)), offsets.makeRoom(for: max(4, offsets.capacity)) else {
+        // Each buffer doubles only when it is the one out of room: growing both whenever either filled doubled
+        // the other every time (a builder that keeps its offsets while its bytes go out with each sealed block
+        // then doubled its offsets block after block).
+        let dataFull = dataLimit - dataCursor < n
+        let offsetsFull = offsetLimit - offsetCursor < 4
+        guard !dataFull || data.makeRoom(for: max(n, data.capacity)),
+            !offsetsFull || offsets.makeRoom(for: max(4, offsets.capacity))
+        else {
             offsetLimit = offsetCursor  // no memory: this and later rows are left out; the buffers say so
             return false
         }

@@ -179,6 +179,24 @@ func readAll(_ block: Block) -> [[Cell]] {
         for (i, (block, cells)) in kept.enumerated() { #expect(readAll(block) == cells, "\(type), block \(i)") }
     }
 
+    /// A receiver's builder over many blocks of very different sizes (a socket's bursts): its buffers stay
+    /// near the largest block's size. (Growing the offsets whenever the bytes' fresh buffer filled doubled them
+    /// block after block, until an allocation of gigabytes failed.)
+    @Test func aBuildersBuffersStayNearTheLargestBlockOverManySeals() throws {
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        var g = SeededGenerator(seed: 11)
+        for round in 0..<60 {
+            let rows = round % 3 == 0 ? 5_000 : Int.random(in: 1...50, using: &g)
+            let lines = (0..<rows).map { "line \($0) of round \(round)" + String(repeating: "x", count: $0 % 40) }
+            builder.withColumn(0) { column in column.withBytesAppender { a in for line in lines { a.append(line) } } }
+            let block = try builder.sealTakingBuffers()
+            #expect((0..<block.rowCount).map { block.column(0).string(at: $0) } == lines, "round \(round)")
+        }
+        let (offsets, bytes) = builder.withColumn(0) { ($0.values.capacity, $0.data.capacity) }
+        #expect(offsets <= 64 << 10, "offsets capacity \(offsets) for at most 5,001 offsets")
+        #expect(bytes <= 1 << 20, "bytes capacity \(bytes) for blocks of at most 250 KB")
+    }
+
     /// Lines as a receiver writes them (the bytes appender), over a private pool: the rows are not copied
     /// (the block's bytes are the buffer they were written to), the memory all comes back to the pool when
     /// the blocks and the builder go, and a seal that finds no memory throws, leaving the rows in the builder
