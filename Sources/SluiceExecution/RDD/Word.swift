@@ -49,6 +49,15 @@ public struct Word: Sendable {
         return Word(storage: .string(String(decoding: bytes, as: UTF8.self)), hash: hashBytes(bytes))
     }
 
+    /// The word of more than 15 bytes that `string` holds, keeping that `String` (no copy of its bytes): how a
+    /// combine table gives back a long key it stored. Hashed as ``long(_:)`` hashes the same bytes.
+    @usableFromInline
+    init(long string: String) {
+        var string = string
+        let hash = string.withUTF8 { hashBytes(UnsafeRawBufferPointer($0)) }
+        self.init(storage: .string(string), hash: hash)
+    }
+
     @inlinable
     init(storage: Storage, hash: UInt64) {
         self.storage = storage

@@ -382,10 +382,7 @@ struct WordKeys: KeyColumn {
     func key(at e: Int) -> Word {
         let (low, high) = packed[e]
         guard high == WordKeys.longMarker else { return Word(low: low, high: high) }
-        // The stored string itself (no copy of its bytes), with the hash Word.long gives the same bytes.
-        var string = long[Int(truncatingIfNeeded: low)]
-        let hash = string.withUTF8 { hashBytes(UnsafeRawBufferPointer($0)) }
-        return Word(storage: .string(string), hash: hash)
+        return Word(long: long[Int(truncatingIfNeeded: low)])
     }
 
     @inlinable func hashCode(at e: Int) -> Int32 { key(at: e).javaHashCode }

@@ -267,13 +267,7 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
         let output = try mapOutput()
         if output.spills.isEmpty && output.tables.count <= 1 {
             // One source: its entries are already combined.
-            guard let table = output.tables.first else { return }
-            var out = ChunkBuffer<(Keys.Key, C)>()
-            for e in output.index[0][r] {
-                try out.append((table.keys.key(at: Int(e)), table.combiners[Int(e)]), flushingFullTo: sink)
-            }
-            try out.flush(to: sink)
-            return
+            return try readEntries(of: output, partition: r, into: sink)
         }
         let merger = ReduceMerger(stage: self, partition: r)
         defer { merger.close() }
@@ -296,7 +290,12 @@ final class ShuffleStage<Keys: KeyColumn, C: Sendable>: StageNode {
     /// then the tables: a map task's entries for `r` then come in the order the task added them (its earlier
     /// ones went to disk first, the rest stayed in its table).
     func readEntries(partition r: Int, into sink: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void) throws {
-        let output = try mapOutput()
+        try readEntries(of: try mapOutput(), partition: r, into: sink)
+    }
+
+    private func readEntries(
+        of output: MapOutput<Keys, C>, partition r: Int, into sink: (UnsafeBufferPointer<(Keys.Key, C)>) throws -> Void
+    ) throws {
         var out = ChunkBuffer<(Keys.Key, C)>()
         for spill in output.spills where !spill.frames[r].isEmpty {
             let reader = try SpillReader(
