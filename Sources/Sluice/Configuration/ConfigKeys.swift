@@ -152,6 +152,9 @@ enum ConfigKeys {
         ConfigKey(name: "sluice.backpressure.floor", kind: .double(minimum: 0), defaultValue: "0.9",
             meaning: "backpressure never sets a receiver below this fraction of the last processing rate, so a "
                 + "backlog drains gently instead of stopping ingestion (0: Spark's behaviour; at most 1)"),
+        ConfigKey(name: "sluice.receiver.releaseBlocksAtBatchEnd", kind: .bool, defaultValue: "true",
+            meaning: "a batch's received blocks go when its jobs finish, unless a window, remember or checkpoint "
+                + "interval keeps the stream longer (false: Spark's rule, kept until the next batch finishes)"),
         ConfigKey(name: "sluice.receiver.maxRecordBytes", kind: .size, defaultValue: "64m",
             meaning: "socket streams: the longest record (line, delimited record) kept; a longer one is reported, "
                 + "with its offset, and dropped up to its end, so that a peer cannot make a receiver hold unbounded memory"),

@@ -122,12 +122,14 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     private let supervisorSlot = Mutex<ReceiverSupervisor<Element>?>(nil)
     private let backpressure: Bool
     private let floor: Double
+    private let releasesBlocksAtBatchEnd: Bool
 
     init(context: StreamingContext, receiver: Receiver<Element>, name: String) {
         self.receiver = receiver
         // The context validated its configuration when it was made.
         self.backpressure = (try? context.conf.bool("spark.streaming.backpressure.enabled")) ?? false
         self.floor = ((try? context.conf.double("sluice.backpressure.floor")) ?? nil) ?? 0.9
+        self.releasesBlocksAtBatchEnd = (try? context.conf.bool("sluice.receiver.releaseBlocksAtBatchEnd")) ?? true
         super.init(context: context, name: name)
     }
 
@@ -310,16 +312,26 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     }
 
     override func compute(_ time: Time) throws -> RDD<Element>? {
-        let batch = blocks.withLock { $0.allocated[time] ?? [] }
+        let count = blocks.withLock { $0.allocated[time]?.count ?? 0 }
         let codec = supervisor?.generator.codec
+        let name = "\(name) stream \(id)"
+        // The tasks read the blocks from `allocated`, not from a copy the RDD keeps: the stream decides when a
+        // batch's blocks go (see clearMetadata), however long its RDDs are referenced.
         // Sliceable: a task may compute part of a block (a batch of few large blocks spreads over every worker).
-        return RDD.custom(engine: context.engine, numPartitions: batch.count, lineage: Lineage(), sliceable: true) { p, sink in
-            switch batch[p].data {
+        return RDD.custom(engine: context.engine, numPartitions: count, lineage: Lineage(), sliceable: true) {
+            [weak self] p, sink in
+            guard let block = self?.blocks.withLock({ $0.allocated[time]?[p] }) else {
+                throw StreamingError(
+                    .generationFailed,
+                    "the received blocks of \(name) for batch \(time) were released when the batch completed: "
+                        + "read a batch's RDD while it runs, or keep it longer with StreamingContext.remember")
+            }
+            switch block.data {
             case .columnar, .spilled:
-                guard let codec, let block = try batch[p].columns() else {
-                    throw StreamingError(.internalFailure, "block \(batch[p].id) is columnar but \(Element.self) has no codec")
+                guard let codec, let columns = try block.columns() else {
+                    throw StreamingError(.internalFailure, "block \(block.id) is columnar but \(Element.self) has no codec")
                 }
-                try decodeChunks(block, codec, sink)
+                try decodeChunks(columns, codec, sink)
             case .elements(let elements):
                 let rows = TaskContext.slice.range(of: elements.count)
                 try elements.withUnsafeBufferPointer { try emitChunks(UnsafeBufferPointer(rebasing: $0[rows]), to: sink) }
@@ -327,9 +339,14 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         }
     }
 
+    /// After batch `time` completed: drops the blocks of batches older than the remember duration (Spark's
+    /// rule) and, with `sluice.receiver.releaseBlocksAtBatchEnd` (the default), `time`'s own blocks too when
+    /// nothing remembers the stream beyond its slide (no window, `remember` or checkpoint interval): Spark keeps
+    /// them until the next batch completes, a second batch of received data in memory that no operation reads.
     override func clearMetadata(_ time: Time) {
         let keep = rememberDuration ?? slideDuration
-        blocks.withLock { b in b.allocated = b.allocated.filter { $0.key > time - keep } }
+        let releasesOwn = releasesBlocksAtBatchEnd && keep <= slideDuration
+        blocks.withLock { b in b.allocated = b.allocated.filter { $0.key > time - keep && !(releasesOwn && $0.key == time) } }
         super.clearMetadata(time)
     }
 

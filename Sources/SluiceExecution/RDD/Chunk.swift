@@ -104,6 +104,26 @@ extension UnsafeBufferPointer {
     }
 }
 
+extension UnsafeBufferPointer {
+    /// `f` of element `i` (below `count`). An inline ``Word`` is handed to `f` as a word rebuilt from its
+    /// integers, known inline where `f` is called: `f(self[i])` copies the element and drops the copy around
+    /// the call (for a word, two calls that test whether it holds a String); a word known inline needs neither.
+    /// Other elements, and long words, go as `f(self[i])`.
+    @inlinable @inline(__always)
+    func apply<U>(_ f: (Element) throws -> U, at i: Int) rethrows -> U {
+        if Element.self == Word.self, let base = baseAddress {
+            // Safe: Element is Word (resolved where the code is specialized), so the memory holds words, and
+            // i < count.
+            let word = UnsafeRawPointer(base + i).assumingMemoryBound(to: Word.self)
+            if case .inline(let low, let high) = word.pointee.storage {
+                let copy = Word(storage: .inline(low: low, high: high), hash: word.pointee.hash)
+                return try f(unsafeBitCast(copy, to: Element.self))
+            }
+        }
+        return try f(self[i])
+    }
+}
+
 /// Calls `body` with consecutive ranges of at most ``chunkCapacity`` of `0..<count`, with a yield point after
 /// each: how sources cut a partition into chunks.
 @inlinable

@@ -15,10 +15,10 @@ extension RDD {
                 var i = 0
                 while i &+ 4 <= chunk.count {
                     if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
-                    let r0 = try f(chunk[i])
-                    let r1 = try f(chunk[i &+ 1])
-                    let r2 = try f(chunk[i &+ 2])
-                    let r3 = try f(chunk[i &+ 3])
+                    let r0 = try chunk.apply(f, at: i)
+                    let r1 = try chunk.apply(f, at: i &+ 1)
+                    let r2 = try chunk.apply(f, at: i &+ 2)
+                    let r3 = try chunk.apply(f, at: i &+ 3)
                     out.append(r0)
                     out.append(r1)
                     out.append(r2)
@@ -27,7 +27,7 @@ extension RDD {
                 }
                 while i < chunk.count {
                     if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
-                    out.append(try f(chunk[i]))
+                    out.append(try chunk.apply(f, at: i))
                     i &+= 1
                 }
                 try out.flush(to: sink)
@@ -70,7 +70,7 @@ extension RDD {
         return derive(keepingPartitioner: true, elementwise: true) { p, sink in
             var out = ChunkBuffer<Element>()
             try parent(p) { chunk in
-                for i in chunk.indices where try predicate(chunk[i]) {
+                for i in chunk.indices where try chunk.apply(predicate, at: i) {
                     if out.isFull { try out.flush(to: sink) }
                     out.append(chunk[i])
                 }

@@ -107,11 +107,20 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
                     try combiners.withUnsafeMutableBufferPointer { combiners in
                         try keys.withProber { prober -> (hash: UInt64, slot: Int)? in
                             let prefetching = Keys.Prober.hashesCheaply && slots.count >= prefetchingSlots
+                            // Each pair's key and value are read where they lie: `pairs[i].0` would copy the whole
+                            // pair (a Word's copy and drop are calls) to compare a key and pass a value. Safe:
+                            // a tuple's first element is at its start, its last ends where the tuple does, and
+                            // i < pairs.count.
+                            let base = UnsafeRawPointer(pairs.baseAddress)
+                            let valueOffset = MemoryLayout<(Keys.Key, V)>.size &- MemoryLayout<V>.size
                             while i < pairs.count {
                                 if prefetching { CombineTable.prefetch(ahead: i, pairs, slots, combiners, prober) }
-                                let found = prober.find(pairs[i].0, slots, hashes)
+                                guard let pair = base?.advanced(by: i &* MemoryLayout<(Keys.Key, V)>.stride) else { break }
+                                let found = prober.find(keyAt: pair.assumingMemoryBound(to: Keys.Key.self), slots, hashes)
                                 if found.entry < 0 { return (found.hash, found.slot) }
-                                try merge(&combiners[found.entry], pairs[i].1)
+                                try merge(
+                                    &combiners[found.entry],
+                                    pair.advanced(by: valueOffset).assumingMemoryBound(to: V.self).pointee)
                                 i &+= 1
                             }
                             return nil

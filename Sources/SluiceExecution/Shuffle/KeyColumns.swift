@@ -39,6 +39,11 @@ protocol KeyProber {
     func find(
         _ key: Key, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
     ) -> (hash: UInt64, entry: Int, slot: Int)
+    /// ``find(_:_:_:)`` of the key `key` points to, read where it lies (an inline ``Word`` is compared there,
+    /// with no copy of the value made and dropped around the lookup).
+    func find(
+        keyAt key: UnsafePointer<Key>, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
+    ) -> (hash: UInt64, entry: Int, slot: Int)
     /// `key`'s table hash (as `find` computes it).
     func hash(_ key: Key) -> UInt64
     /// Whether ``hash(_:)`` costs about a load (a hash the key carries, or a few instructions), so that a
@@ -49,6 +54,13 @@ protocol KeyProber {
 }
 
 extension KeyProber {
+    @inlinable @inline(__always)
+    func find(
+        keyAt key: UnsafePointer<Key>, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
+    ) -> (hash: UInt64, entry: Int, slot: Int) {
+        find(key.pointee, slots, hashes)
+    }
+
     @inlinable static var hashesCheaply: Bool { false }
     @inlinable func prefetchKey(entry e: Int) {}
 }
@@ -331,6 +343,19 @@ struct WordKeys: KeyColumn {
                 }
                 return (key.hash, entry, slot)
             }
+        }
+
+        @inlinable @inline(__always)
+        func find(
+            keyAt key: UnsafePointer<Word>, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            // An inline word's integers are read in place; only a long word is copied (its String retained).
+            guard case .inline(let low, let high) = key.pointee.storage else { return find(key.pointee, slots, hashes) }
+            let hash = key.pointee.hash
+            let (entry, slot) = findEntry(hash, slots, hashes, checkHash: false) {
+                packed[$0].low == low && packed[$0].high == high
+            }
+            return (hash, entry, slot)
         }
     }
 

@@ -47,6 +47,17 @@ import SluiceTesting
                 lines.flatMap { $0.split(ascii: " ") }.countByValue()
             }
             #expect(byValue.map(Self.strings) == expected, "seed \(seed)")
+            // Closures that read the words they are handed (inline ones are handed over rebuilt from their
+            // integers, long ones as they are).
+            let filtered = try StreamTest.run(input: input, conf: conf) { lines in
+                lines.flatMap { $0.split(ascii: " ") }.filter { $0.utf8Count.isMultiple(of: 2) }
+                    .map { ($0, $0.string.unicodeScalars.count) }.reduceByKey(+)
+            }
+            let expectedFiltered = expected.map { counts in
+                Dictionary(uniqueKeysWithValues: counts.filter { $0.key.utf8.count.isMultiple(of: 2) }
+                    .map { ($0.key, $0.value * $0.key.unicodeScalars.count) })
+            }
+            #expect(filtered.map(Self.strings) == expectedFiltered, "seed \(seed)")
         }
     }
 
