@@ -119,12 +119,24 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
         for i in hashes.indices.prefix(ahead) { store.entries.prefetch(hash: hashes[i]) }
         // Once per chunk: found slots then change in place (an insert or removal checks again).
         store.entries.makeUnique()
+        // The chunk's outputs are written to a buffer of their own and appended at once: an array's append checks
+        // its uniqueness and capacity on every output. Safe: at most one output a record, chunk.count in all.
+        let outputs = UnsafeMutablePointer<Mapped>.allocate(capacity: chunk.count)
+        var produced = 0
+        defer {
+            mapped.append(contentsOf: UnsafeBufferPointer(start: outputs, count: produced))
+            outputs.deinitialize(count: produced)
+            outputs.deallocate()
+        }
         for i in chunk.indices {
             if i &+ ahead < hashes.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
             let (key, value) = chunk[i]
             let (found, slot) = store.entries.find(key, hash: hashes[i])
             state.reset(found ? store.entries.value(at: slot).state : nil, timingOut: false)
-            if let output = try call(time, key, value, state) { mapped.append(output) }
+            if let output = try call(time, key, value, state) {
+                (outputs + produced).initialize(to: output)
+                produced &+= 1
+            }
             if state.removed {
                 if found { store.entries.remove(at: slot) }
             } else if state.updated, let newState = state.value {
