@@ -70,4 +70,25 @@ private struct Crowded: Hashable {
         snapshot.forEach { _, value in sum += value }
         #expect(sum == (0..<300_000).reduce(0) { $0 + $1 * 2 })
     }
+
+    @Test func aSmallTableStaysAQuarterFullALargeOneThreeQuarters() {
+        var table = StateTable<Int, Int>()
+        var largestSparse = 0
+        var slotsAtAThousand = 0
+        for key in 0..<150_000 {
+            table.set(key, key)
+            let (count, capacity) = (table.count, table.storage.capacity)
+            if count == 1_000 { slotsAtAThousand = capacity }
+            if capacity <= StateTable<Int, Int>.sparseSlots {
+                #expect(count * 4 <= capacity, "\(count) keys in \(capacity) slots")
+                largestSparse = max(largestSparse, count)
+            } else {
+                #expect(count * 4 <= capacity * 3, "\(count) keys in \(capacity) slots")
+            }
+        }
+        #expect(slotsAtAThousand == 4_096, "1,000 keys (a small state) a quarter full")
+        #expect(largestSparse == StateTable<Int, Int>.sparseSlots / 4)
+        #expect(table.storage.capacity == 262_144, "150,000 keys at most 3/4 full, not 1/4")
+        #expect((0..<150_000).allSatisfy { table[$0] == $0 })
+    }
 }
