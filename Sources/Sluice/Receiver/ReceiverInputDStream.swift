@@ -314,16 +314,17 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
     override func compute(_ time: Time) throws -> RDD<Element>? {
         let count = blocks.withLock { $0.allocated[time]?.count ?? 0 }
         let codec = supervisor?.generator.codec
-        let name = "\(name) stream \(id)"
+        let stream = "\(name) stream \(id)"
         // The tasks read the blocks from `allocated`, not from a copy the RDD keeps: the stream decides when a
         // batch's blocks go (see clearMetadata), however long its RDDs are referenced.
         // Sliceable: a task may compute part of a block (a batch of few large blocks spreads over every worker).
         return RDD.custom(engine: context.engine, numPartitions: count, lineage: Lineage(), sliceable: true) {
             [weak self] p, sink in
-            guard let block = self?.blocks.withLock({ $0.allocated[time]?[p] }) else {
+            guard let block = self?.blocks.withLock({ b in b.allocated[time].flatMap { p < $0.count ? $0[p] : nil } })
+            else {
                 throw StreamingError(
                     .generationFailed,
-                    "the received blocks of \(name) for batch \(time) were released when the batch completed: "
+                    "the received blocks of \(stream) for batch \(time) were released when the batch completed: "
                         + "read a batch's RDD while it runs, or keep it longer with StreamingContext.remember")
             }
             switch block.data {

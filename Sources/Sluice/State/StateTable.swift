@@ -87,9 +87,9 @@ final class StateSlots<K, Value>: @unchecked Sendable {
 /// The table behind `mapWithState`'s per-partition state: an open-addressing hash table that keeps each key
 /// and its value together in its slot, so that a lookup in a table far larger than the cache touches one cache
 /// line or two (Swift's `Dictionary` keeps keys and values apart), and a batch can prefetch the slots of the
-/// records a few ahead (``prefetch(hash:)``). Linear probing, at most 3/4 full (1/4 while small), removal by backward shift
-/// (no tombstones, so lookups never slow down as keys come and go). A value type: copies share slots until one
-/// of them changes.
+/// records a few ahead (``prefetch(hash:)``). Linear probing, at most 3/4 full (1/4 while small), removal by
+/// backward shift (no tombstones, so lookups never slow down as keys come and go). A value type: copies share
+/// slots until one of them changes.
 @usableFromInline
 struct StateTable<K: Hashable, Value> {
     @usableFromInline var storage: StateSlots<K, Value>

@@ -331,11 +331,7 @@ struct WordKeys: KeyColumn {
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             switch key.storage {
             case .inline(let low, let high):
-                // Equal packed integers are equal bytes; the slot's tag has already ruled out most entries.
-                let (entry, slot) = findEntry(key.hash, slots, hashes, checkHash: false) {
-                    packed[$0].low == low && packed[$0].high == high
-                }
-                return (key.hash, entry, slot)
+                return findInline(low: low, high: high, hash: key.hash, slots, hashes)
             case .string(let string):
                 let (entry, slot) = findEntry(key.hash, slots, hashes) {
                     packed[$0].high == WordKeys.longMarker
@@ -351,7 +347,16 @@ struct WordKeys: KeyColumn {
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             // An inline word's integers are read in place; only a long word is copied (its String retained).
             guard case .inline(let low, let high) = key.pointee.storage else { return find(key.pointee, slots, hashes) }
-            let hash = key.pointee.hash
+            return findInline(low: low, high: high, hash: key.pointee.hash, slots, hashes)
+        }
+
+        /// The entry of the inline word packed in `low` and `high`.
+        @inlinable @inline(__always)
+        func findInline(
+            low: UInt64, high: UInt64, hash: UInt64, _ slots: UnsafeBufferPointer<UInt64>,
+            _ hashes: UnsafeBufferPointer<UInt64>
+        ) -> (hash: UInt64, entry: Int, slot: Int) {
+            // Equal packed integers are equal bytes; the slot's tag has already ruled out most entries.
             let (entry, slot) = findEntry(hash, slots, hashes, checkHash: false) {
                 packed[$0].low == low && packed[$0].high == high
             }
