@@ -115,9 +115,8 @@ extension UnsafeBufferPointer {
             // Safe: Element is Word (resolved where the code is specialized), so the memory holds words, and
             // i < count.
             let word = UnsafeRawPointer(base + i).assumingMemoryBound(to: Word.self)
-            if case .inline(let low, let high) = word.pointee.storage {
-                let copy = Word(storage: .inline(low: low, high: high), hash: word.pointee.hash)
-                return try f(unsafeBitCast(copy, to: Element.self))
+            if let (low, high, hash) = Word.inlineParts(at: word) {
+                return try f(unsafeBitCast(Word(storage: .inline(low: low, high: high), hash: hash), to: Element.self))
             }
         }
         return try f(self[i])

@@ -98,6 +98,15 @@ public struct Word: Sendable {
         return (low, length)
     }
 
+    /// The packed bytes and hash of the word at `word` when it is inline, read where it lies: no copy of the
+    /// word is made (a copy and its drop are two calls that test for a String), which is why the word path's
+    /// loops read words through this. Nil for a long word.
+    @inlinable @inline(__always)
+    static func inlineParts(at word: UnsafePointer<Word>) -> (low: UInt64, high: UInt64, hash: UInt64)? {
+        guard case .inline(let low, let high) = word.pointee.storage else { return nil }
+        return (low, high, word.pointee.hash)
+    }
+
     /// Whether the word is held in the value itself (dropping it then releases nothing).
     @inlinable
     var isInline: Bool {

@@ -346,8 +346,8 @@ struct WordKeys: KeyColumn {
             keyAt key: UnsafePointer<Word>, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
             // An inline word's integers are read in place; only a long word is copied (its String retained).
-            guard case .inline(let low, let high) = key.pointee.storage else { return find(key.pointee, slots, hashes) }
-            return findInline(low: low, high: high, hash: key.pointee.hash, slots, hashes)
+            guard let (low, high, hash) = Word.inlineParts(at: key) else { return find(key.pointee, slots, hashes) }
+            return findInline(low: low, high: high, hash: hash, slots, hashes)
         }
 
         /// The entry of the inline word packed in `low` and `high`.
