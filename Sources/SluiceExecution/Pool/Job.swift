@@ -7,6 +7,10 @@ final class Job: Sendable {
     private let body: Mutex<Body?>
     /// Tasks not yet finished (run or skipped).
     let remaining: Atomic<Int>
+    /// Set once every task finished and the body was released: what waiters wait for. (`remaining` reaching 0
+    /// is not enough: a waiter that came in between it and the body's release carried on while the body, and
+    /// whatever it held, was still alive.)
+    private let settled: Atomic<Bool>
     /// Set by the first failure: tasks that have not started are skipped.
     let cancelled = Atomic<Bool>(false)
     let firstError = Mutex<(any Error)?>(nil)
@@ -19,6 +23,7 @@ final class Job: Sendable {
     init(count: Int, wakeOnDone: PthreadCondition? = nil, body: @escaping @Sendable (Int) throws -> Void) {
         self.body = Mutex(Body(body))
         self.remaining = Atomic(count)
+        self.settled = Atomic(count <= 0)  // no task to run: done from the start, as before
         self.wakeOnDone = wakeOnDone
     }
 
@@ -31,6 +36,9 @@ final class Job: Sendable {
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
             let last = body.withLock { body in defer { body = nil }; return body }
             _ = consume last  // released here, on this thread, before the waiters wake
+            // Releasing: the tasks' writes (ordered before the last decrement) and the release are seen by a
+            // waiter that reads the flag set.
+            settled.store(true, ordering: .releasing)
             finished.locked { finished.broadcast() }
             if let wakeOnDone { wakeOnDone.locked { wakeOnDone.broadcast() } }
         }
@@ -49,8 +57,8 @@ final class Job: Sendable {
         }
     }
 
-    /// Whether every task finished.
-    var isDone: Bool { remaining.load(ordering: .acquiring) == 0 }
+    /// Whether every task finished and the body was released.
+    var isDone: Bool { settled.load(ordering: .acquiring) }
 
     /// Sleeps until every task finished.
     func waitUntilDone() {
