@@ -121,6 +121,7 @@ final class Tally: Sendable {
     @Test func thePoolMayBeReleasedOnItsOwnWorker() throws {
         for _ in 0..<20 {
             let releasedOnWorker = Atomic<Int>(0)
+            let scopeEnded = Atomic<Bool>(false)
             weak var core: PoolCore?
             let job: Job
             do {
@@ -129,13 +130,17 @@ final class Tally: Sendable {
                 let probe = ReleaseProbe {
                     if WorkerThread.current != nil { releasedOnWorker.add(1, ordering: .relaxed) }
                 }
-                // The job's body holds the only references left once this scope ends.
+                // The job's body holds the only references left once this scope ends, and it ends only after
+                // the scope did (a fixed sleep here was too short under ThreadSanitizer: the body finished
+                // first, and the scope released the pool on the test's thread).
                 job = Job(count: 1) { _ in
-                    usleep(2_000)
+                    let deadline = monotonicNanoseconds() + 10_000_000_000
+                    while !scopeEnded.load(ordering: .acquiring) && monotonicNanoseconds() < deadline { usleep(200) }
                     withExtendedLifetime((pool, probe)) {}
                 }
                 pool.core.enqueue(job)
             }
+            scopeEnded.store(true, ordering: .releasing)
             job.waitUntilDone()
             #expect(releasedOnWorker.load(ordering: .relaxed) == 1, "the last reference went on the worker")
             // The worker threads hold the core until they exit: it goes once they all did.
