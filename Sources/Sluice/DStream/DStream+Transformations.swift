@@ -96,3 +96,18 @@ extension DStream {
         }
     }
 }
+
+extension DStream where Element == Word {
+    /// Applies `f` to every word (``SluiceExecution/RDD/map(_:)-(Word)``: the word reaches `f` in registers).
+    @inlinable
+    public func map<U: Sendable>(_ f: @escaping @Sendable (Word) throws -> U) -> DStream<U> {
+        MappedDStream(parent: self, name: "map") { $0.map(f) }
+    }
+
+    /// Applies `f` to every word, making pairs keyed by words (the word form of ``SluiceExecution/RDD/map(_:)``
+    /// for pairs: word and pair both pass in registers).
+    @inlinable
+    public func map<V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (Word, V)) -> DStream<(Word, V)> {
+        MappedDStream(parent: self, name: "map") { $0.map(f) }
+    }
+}

@@ -149,3 +149,16 @@ package func emitChunks<T>(
 ) throws {
     try forEachChunk(of: elements.count) { try sink(UnsafeBufferPointer(rebasing: elements[$0])) }
 }
+
+extension UnsafeBufferPointer where Element == Word {
+    /// `f` of word `i` (below `count`), an inline word rebuilt from its integers as ``apply(_:at:)`` does, for an
+    /// `f` that takes a ``Word`` itself (in registers) rather than a generic element (in memory).
+    @inlinable @inline(__always)
+    func applyToWord<U>(_ f: (Word) throws -> U, at i: Int) rethrows -> U {
+        // Safe: i < count, so the buffer has a base address and word i is in it.
+        if let base = baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
+            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
+        }
+        return try f(self[i])
+    }
+}

@@ -6,32 +6,7 @@ extension RDD {
     public func map<U: Sendable>(_ f: @escaping @Sendable (Element) throws -> U) -> RDD<U> {
         let parent = produce
         return derive(elementwise: true) { p, sink in
-            var out = ChunkBuffer<U>()
-            try parent(p) { chunk in
-                // Four calls, then four appends: a closure's result comes back through memory it has just written
-                // a field at a time, and copying it out at once (16 bytes wide) cannot be forwarded from those
-                // stores, a stall of some 15 cycles a call. Copied after the next three calls, the first three
-                // results are in cache by then.
-                var i = 0
-                while i &+ 4 <= chunk.count {
-                    if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
-                    let r0 = try chunk.apply(f, at: i)
-                    let r1 = try chunk.apply(f, at: i &+ 1)
-                    let r2 = try chunk.apply(f, at: i &+ 2)
-                    let r3 = try chunk.apply(f, at: i &+ 3)
-                    out.append(r0)
-                    out.append(r1)
-                    out.append(r2)
-                    out.append(r3)
-                    i &+= 4
-                }
-                while i < chunk.count {
-                    if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
-                    out.append(try chunk.apply(f, at: i))
-                    i &+= 1
-                }
-                try out.flush(to: sink)
-            }
+            try mapChunks(of: parent, p, to: sink, ElementFunction(f: f))
         }
     }
 
@@ -113,5 +88,107 @@ extension RDD {
         ) { p, sink in
             if p < split { try first(p, sink) } else { try second(p - split, sink) }
         }
+    }
+}
+
+extension RDD where Element == Word {
+    /// Applies `f` to every word: the generic ``map(_:)`` for an RDD of words, taking `f` as a function of a
+    /// ``Word``, so that the word goes to `f` in registers. Through the generic form, it goes through memory the
+    /// caller writes just before `f` reads it, and `f` reads the word's one-byte case tag wider than it was
+    /// written, which the processor cannot forward from the store: a stall of some 15 cycles a word, most of a
+    /// word count's `map { ($0, 1) }`.
+    @inlinable
+    public func map<U: Sendable>(_ f: @escaping @Sendable (Word) throws -> U) -> RDD<U> {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in
+            try mapChunks(of: parent, p, to: sink, WordFunction(f: f))
+        }
+    }
+
+    /// Applies `f` to every word, where `f` makes a pair keyed by a word (a word count's `map { ($0, 1) }`): the
+    /// form of ``map(_:)`` whose `f` hands back its pair's word in registers too. A generic result comes back
+    /// through memory, and copying it out reads wider than `f` wrote it (a stall a word again).
+    @inlinable
+    public func map<V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (Word, V)) -> RDD<(Word, V)> {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in
+            try mapChunks(of: parent, p, to: sink, WordPairFunction(f: f))
+        }
+    }
+}
+
+/// A function of a chunk's element `i`, called in the loop of `map`: a struct rather than a closure, so that the
+/// loop, specialized for it, calls the user's function directly (a closure around it is a second indirect call
+/// per element, its result copied out through memory once more).
+@usableFromInline
+protocol ChunkElementFunction<Input, Output> {
+    associatedtype Input
+    associatedtype Output
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> Output
+}
+
+/// `f` of an element, as the generic ``RDD/map(_:)`` calls it.
+@usableFromInline
+struct ElementFunction<Input, Output>: ChunkElementFunction {
+    @usableFromInline let f: (Input) throws -> Output
+    @inlinable init(f: @escaping (Input) throws -> Output) { self.f = f }
+    @inlinable @inline(__always)
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> Output { try chunk.apply(f, at: i) }
+}
+
+/// `f` of a word, as the word form of ``RDD/map(_:)`` calls it.
+@usableFromInline
+struct WordFunction<Output>: ChunkElementFunction {
+    @usableFromInline let f: (Word) throws -> Output
+    @inlinable init(f: @escaping (Word) throws -> Output) { self.f = f }
+    @inlinable @inline(__always)
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> Output {
+        try chunk.applyToWord(f, at: i)
+    }
+}
+
+/// `f` of a word, where `f` makes a pair keyed by a word, as that form of ``RDD/map(_:)`` calls it (`f` kept with its
+/// own type: as a `(Word) throws -> Output`, it would be called through a thunk that puts its pair in memory).
+@usableFromInline
+struct WordPairFunction<V>: ChunkElementFunction {
+    @usableFromInline let f: (Word) throws -> (Word, V)
+    @inlinable init(f: @escaping (Word) throws -> (Word, V)) { self.f = f }
+    @inlinable @inline(__always)
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (Word, V) {
+        try chunk.applyToWord(f, at: i)
+    }
+}
+
+/// Hands `sink` `call(chunk, i)` of each element `i` of each chunk `parent` produces for partition `p`: the loop of
+/// `map`.
+@inlinable
+func mapChunks<T, U, F: ChunkElementFunction<T, U>>(
+    of parent: @escaping RDD<T>.Producer, _ p: Int, to sink: RDD<U>.Sink, _ call: F
+) throws {
+    var out = ChunkBuffer<U>()
+    try parent(p) { chunk in
+        // Four calls, then four appends: a closure's result comes back through memory it has just written
+        // a field at a time, and copying it out at once (16 bytes wide) cannot be forwarded from those
+        // stores, a stall of some 15 cycles a call. Copied after the next three calls, the first three
+        // results are in cache by then.
+        var i = 0
+        while i &+ 4 <= chunk.count {
+            if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
+            let r0 = try call(chunk, i)
+            let r1 = try call(chunk, i &+ 1)
+            let r2 = try call(chunk, i &+ 2)
+            let r3 = try call(chunk, i &+ 3)
+            out.append(r0)
+            out.append(r1)
+            out.append(r2)
+            out.append(r3)
+            i &+= 4
+        }
+        while i < chunk.count {
+            if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
+            out.append(try call(chunk, i))
+            i &+= 1
+        }
+        try out.flush(to: sink)
     }
 }

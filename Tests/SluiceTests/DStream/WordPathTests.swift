@@ -61,6 +61,57 @@ import SluiceTesting
         }
     }
 
+    /// `map` over words takes its closure as a function of a `Word` (two forms: any result, and a pair keyed by a
+    /// word); both give what the same closure gives over the words one by one, for inline and long words.
+    @Test func theWordFormsOfMapMatchAPlainComputation() throws {
+        for seed in 6...8 as ClosedRange<UInt64> {
+            let input = Self.randomLines(6, seed: seed)
+            let lines = input.compactMap { $0 }
+            let conf = StreamingConf().set("spark.default.parallelism", String(1 + Int(seed) % 3))
+            let sizes = try StreamTest.run(input: input, conf: conf) { lines in
+                lines.flatMap { $0.split(ascii: " ") }.map { "\($0.utf8Count):\($0.string)" }
+            }
+            let expectedSizes = lines.map { batch in
+                batch.flatMap { $0.split(separator: " ") }.map { "\($0.utf8.count):\($0)" }
+            }
+            #expect(sizes.map { $0.sorted() } == expectedSizes.map { $0.sorted() }, "seed \(seed)")
+            // A pair keyed by a word other than the one handed in: the first half of its text.
+            let halves = try StreamTest.run(input: input, conf: conf) { lines in
+                lines.flatMap { $0.split(ascii: " ") }.map { word -> (Word, Int) in
+                    let text = word.string
+                    return (Word(String(text.prefix(text.count / 2 + 1))), text.count)
+                }.reduceByKey(+)
+            }
+            let expectedHalves = lines.map { batch in
+                var sums: [String: Int] = [:]
+                for word in batch.flatMap({ $0.split(separator: " ") }) {
+                    sums[String(word.prefix(word.count / 2 + 1)), default: 0] += word.count
+                }
+                return sums
+            }
+            #expect(halves.map(Self.strings) == expectedHalves, "seed \(seed)")
+        }
+    }
+
+    static func failOnLongWords(_ word: Word) throws {
+        if word.utf8Count > 15 { throw Boom(value: word.utf8Count) }
+    }
+
+    @Test func aThrowingWordClosureFailsTheRunWithItsError() throws {
+        for pairs in [false, true] {
+            let error = #expect(throws: StreamingError.self) {
+                _ = try StreamTest.run(input: [["a b"], ["c a-much-longer-word-than-any-inline-one d"]]) { lines in
+                    let words = lines.flatMap { $0.split(ascii: " ") }
+                    if pairs {
+                        return words.map { word -> (Word, Int) in try Self.failOnLongWords(word); return (word, 1) }.map { $0.1 }
+                    }
+                    return words.map { word -> Int in try Self.failOnLongWords(word); return 1 }
+                }
+            }
+            #expect(error?.underlying as? Boom == Boom(value: 38), "pairs: \(pairs)")
+        }
+    }
+
     @Test func windowedWordCountsMatchAPlainComputation() throws {
         let input = Self.randomLines(9, seed: 11)
         let out = try StreamTest.run(input: input) { lines in
