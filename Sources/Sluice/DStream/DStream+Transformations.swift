@@ -105,9 +105,9 @@ extension DStream where Element == Word {
     }
 
     /// Applies `f` to every word, making pairs keyed by words (the word form of ``SluiceExecution/RDD/map(_:)``
-    /// for pairs: word and pair both pass in registers).
+    /// for pairs: word and pair both pass in registers, and the word is `f`'s to hand back without a copy).
     @inlinable
-    public func map<V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (Word, V)) -> DStream<(Word, V)> {
+    public func map<V: Sendable>(_ f: @escaping @Sendable (consuming Word) throws -> (Word, V)) -> DStream<(Word, V)> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 }

@@ -106,10 +106,11 @@ extension RDD where Element == Word {
     }
 
     /// Applies `f` to every word, where `f` makes a pair keyed by a word (a word count's `map { ($0, 1) }`): the
-    /// form of ``map(_:)`` whose `f` hands back its pair's word in registers too. A generic result comes back
-    /// through memory, and copying it out reads wider than `f` wrote it (a stall a word again).
+    /// form of ``map(_:)`` whose `f` hands back its pair's word in registers too (a generic result comes back
+    /// through memory, and copying it out reads wider than `f` wrote it: a stall a word again). `f` owns the word
+    /// it is handed, so that handing it back is no copy (for `f` to make and the loop to drop).
     @inlinable
-    public func map<V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (Word, V)) -> RDD<(Word, V)> {
+    public func map<V: Sendable>(_ f: @escaping @Sendable (consuming Word) throws -> (Word, V)) -> RDD<(Word, V)> {
         let parent = produce
         return derive(elementwise: true) { p, sink in
             try mapChunks(of: parent, p, to: sink, WordPairFunction(f: f))
@@ -151,11 +152,16 @@ struct WordFunction<Output>: ChunkElementFunction {
 /// own type: as a `(Word) throws -> Output`, it would be called through a thunk that puts its pair in memory).
 @usableFromInline
 struct WordPairFunction<V>: ChunkElementFunction {
-    @usableFromInline let f: (Word) throws -> (Word, V)
-    @inlinable init(f: @escaping (Word) throws -> (Word, V)) { self.f = f }
+    @usableFromInline let f: (consuming Word) throws -> (Word, V)
+    @inlinable init(f: @escaping (consuming Word) throws -> (Word, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (Word, V) {
-        try chunk.applyToWord(f, at: i)
+        // Safe: i < count, so the buffer has a base address and word i is in it. An inline word is made anew from
+        // its integers (owned, at no cost), a long one copied (its String retained, as f would otherwise).
+        if let base = chunk.baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
+            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
+        }
+        return try f(chunk[i])
     }
 }
 
