@@ -111,3 +111,12 @@ extension DStream where Element == Word {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 }
+
+extension DStream where Element == String {
+    /// The words of each line, for a closure that splits a line (`flatMap { $0.split(ascii: " ") }`): the word
+    /// path's form of ``flatMap(_:)`` (``SluiceExecution/RDD/flatMap(_:)-(String)``).
+    @inlinable
+    public func flatMap(_ f: @escaping @Sendable (consuming String) throws -> ASCIIWords) -> DStream<Word> {
+        MappedDStream(parent: self, name: "flatMap") { $0.flatMap(f) }
+    }
+}

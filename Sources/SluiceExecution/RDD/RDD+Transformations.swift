@@ -118,6 +118,24 @@ extension RDD where Element == Word {
     }
 }
 
+extension RDD where Element == String {
+    /// The words of each line (`flatMap { $0.split(ascii: " ") }`): the generic ``flatMap(_:)`` for a closure that
+    /// splits a line, cutting each line's words in one pass over its bytes straight into the output. Taking `f` as
+    /// a function to ``ASCIIWords`` passes the line and its words in registers; through the generic form they go
+    /// through memory, and the words are copied out of `f`'s result (two retains and two releases a line).
+    @inlinable
+    public func flatMap(_ f: @escaping @Sendable (consuming String) throws -> ASCIIWords) -> RDD<Word> {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in
+            var out = ChunkBuffer<Word>()
+            try parent(p) { chunk in
+                for i in chunk.indices { try f(chunk[i]).appendWords(to: &out, sink) }
+                try out.flush(to: sink)
+            }
+        }
+    }
+}
+
 /// A function of a chunk's element `i`, called in the loop of `map`: a struct rather than a closure, so that the
 /// loop, specialized for it, calls the user's function directly (a closure around it is a second indirect call
 /// per element, its result copied out through memory once more).

@@ -5,8 +5,11 @@ extension String {
     /// `map { ($0, 1) }.reduceByKey(+)` on the engine's word path. A word's ``Word/string`` is its `String`.
     ///
     /// A separator outside ASCII splits as `split(separator:)` does (the words are made from its pieces).
+    ///
+    /// The words keep the string: called on a string it owns (as the word path's `flatMap` hands its lines), the
+    /// string goes into them without a copy.
     @inlinable
-    public func split(ascii separator: Unicode.Scalar) -> ASCIIWords {
+    public consuming func split(ascii separator: Unicode.Scalar) -> ASCIIWords {
         ASCIIWords(line: self, separator: separator)
     }
 }

@@ -232,7 +232,7 @@ public struct ASCIIWords: Sequence, Sendable {
     @usableFromInline let pieces: [Word]?
 
     @inlinable
-    init(line: String, separator: Unicode.Scalar) {
+    init(line: consuming String, separator: Unicode.Scalar) {
         guard separator.isASCII else {
             self.line = ""
             self.separator = 0
