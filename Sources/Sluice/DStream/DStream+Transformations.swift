@@ -7,6 +7,13 @@ extension DStream {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 
+    /// Applies `f` to every element, where `f` makes pairs (the pair-making form of
+    /// ``SluiceExecution/RDD/map(_:)``: the pair's halves come back each in its own memory).
+    @inlinable
+    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> DStream<(K, V)> {
+        MappedDStream(parent: self, name: "map") { $0.map(f) }
+    }
+
     /// Applies `f` to every element and flattens the sequences it returns.
     @inlinable
     public func flatMap<S: Sequence & SendableMetatype>(
@@ -108,6 +115,13 @@ extension DStream where Element == Word {
     /// for pairs: word and pair both pass in registers, and the word is `f`'s to hand back without a copy).
     @inlinable
     public func map<V: Sendable>(_ f: @escaping @Sendable (consuming Word) throws -> (Word, V)) -> DStream<(Word, V)> {
+        MappedDStream(parent: self, name: "map") { $0.map(f) }
+    }
+
+    /// Applies `f` to every word, making pairs of another key (the word in registers, the pair's halves each in
+    /// its own memory).
+    @inlinable
+    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (K, V)) -> DStream<(K, V)> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 }

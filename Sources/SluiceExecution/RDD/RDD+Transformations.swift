@@ -10,6 +10,18 @@ extension RDD {
         }
     }
 
+    /// Applies `f` to every element, where `f` makes pairs (`map { ($0 % 1000, 1) }` before a `reduceByKey`): the
+    /// generic ``map(_:)`` for a pair-making `f`, which hands back the pair's two halves each in its own memory.
+    /// As one generic result, the pair is written a half at a time and copied out at once, wider than either
+    /// write, which the processor cannot forward from the stores: a stall of some 15 cycles a pair.
+    @inlinable
+    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> RDD<(K, V)> {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in
+            try mapChunks(of: parent, p, to: sink, PairFunction(f: f))
+        }
+    }
+
     /// Applies `f` to every element and flattens the sequences it returns.
     @inlinable
     public func flatMap<S: Sequence & SendableMetatype>(
@@ -116,6 +128,16 @@ extension RDD where Element == Word {
             try mapChunks(of: parent, p, to: sink, WordPairFunction(f: f))
         }
     }
+
+    /// Applies `f` to every word, where `f` makes pairs of another key (`map { ($0.string, 1) }`): the word form of
+    /// the pair-making ``map(_:)`` (the word in registers, the pair's halves each in its own memory).
+    @inlinable
+    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (K, V)) -> RDD<(K, V)> {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in
+            try mapChunks(of: parent, p, to: sink, WordToPairFunction(f: f))
+        }
+    }
 }
 
 extension RDD where Element == String {
@@ -163,6 +185,33 @@ struct WordFunction<Output>: ChunkElementFunction {
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> Output {
         try chunk.applyToWord(f, at: i)
+    }
+}
+
+/// `f` of an element, where `f` makes a pair, as the pair-making generic ``RDD/map(_:)`` calls it (`f` kept with
+/// its own type: as an `(Input) throws -> Output`, it would be called through a thunk that puts its pair in
+/// memory as one value).
+@usableFromInline
+struct PairFunction<Input, K, V>: ChunkElementFunction {
+    @usableFromInline let f: (Input) throws -> (K, V)
+    @inlinable init(f: @escaping (Input) throws -> (K, V)) { self.f = f }
+    @inlinable @inline(__always)
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> (K, V) { try f(chunk[i]) }
+}
+
+/// `f` of a word, where `f` makes a pair of another key, as that word form of ``RDD/map(_:)`` calls it.
+@usableFromInline
+struct WordToPairFunction<K, V>: ChunkElementFunction {
+    @usableFromInline let f: (Word) throws -> (K, V)
+    @inlinable init(f: @escaping (Word) throws -> (K, V)) { self.f = f }
+    @inlinable @inline(__always)
+    func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (K, V) {
+        // Safe: i < count, so the buffer has a base address and word i is in it (an inline word is rebuilt from
+        // its integers, as in apply(_:at:)).
+        if let base = chunk.baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
+            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
+        }
+        return try f(chunk[i])
     }
 }
 

@@ -52,6 +52,28 @@ func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
         }
     }
 
+    /// `map` to pairs has a form of its own (each half of the pair comes back in its own memory): it gives what
+    /// the same closure gives element by element, for keys and values of several sizes, odd counts (the loop
+    /// takes four at a time) and a closure that throws.
+    @Test func mapToPairsMatchesAPlainComputation() throws {
+        var g = SeededGenerator(seed: 22)
+        for trial in 0..<20 {
+            let xs = (0..<Int.random(in: 0...3_000, using: &g)).map { _ in Int.random(in: -1_000...1_000, using: &g) }
+            let p = Int.random(in: 1...6, using: &g)
+            let ints = try engine.parallelize(xs, numSlices: p).map { ($0 % 7, $0 &* 3) }.collect()
+            #expect(ints.map(Pair.init) == xs.map { Pair($0 % 7, $0 &* 3) }, "trial \(trial)")
+            let mixed = try engine.parallelize(xs, numSlices: p).map { (String($0), [$0, -$0]) }.collect()
+            #expect(mixed.map(\.0) == xs.map(String.init) && mixed.map(\.1) == xs.map { [$0, -$0] }, "trial \(trial)")
+            let bytes = try engine.parallelize(xs, numSlices: p).map { (UInt8(truncatingIfNeeded: $0), $0 > 0) }.collect()
+            #expect(bytes.map(\.0) == xs.map { UInt8(truncatingIfNeeded: $0) } && bytes.map(\.1) == xs.map { $0 > 0 })
+        }
+        let failing = engine.parallelize(Array(0..<100), numSlices: 4).map { x -> (Int, Int) in
+            if x == 42 { throw Boom(value: x) }
+            return (x, x)
+        }
+        #expect(throws: Boom(value: 42)) { try failing.collect() }
+    }
+
     @Test func unionKeepsBothSidesPartitions() throws {
         let a = engine.parallelize([1, 2, 3], numSlices: 2)
         let b = engine.parallelize([4, 5], numSlices: 3)

@@ -90,6 +90,16 @@ import SluiceTesting
                 return sums
             }
             #expect(halves.map(Self.strings) == expectedHalves, "seed \(seed)")
+            // A pair of another key (the word's text).
+            let texts = try StreamTest.run(input: input, conf: conf) { lines in
+                lines.flatMap { $0.split(ascii: " ") }.map { ($0.string, $0.utf8Count) }.reduceByKey(+)
+            }
+            let expectedTexts = lines.map { batch in
+                var sums: [String: Int] = [:]
+                for word in batch.flatMap({ $0.split(separator: " ") }) { sums[String(word), default: 0] += word.utf8.count }
+                return sums
+            }
+            #expect(texts.map { Dictionary(uniqueKeysWithValues: $0) } == expectedTexts, "seed \(seed)")
         }
     }
 
@@ -98,17 +108,22 @@ import SluiceTesting
     }
 
     @Test func aThrowingWordClosureFailsTheRunWithItsError() throws {
-        for pairs in [false, true] {
+        for form in 0..<3 {
             let error = #expect(throws: StreamingError.self) {
                 _ = try StreamTest.run(input: [["a b"], ["c a-much-longer-word-than-any-inline-one d"]]) { lines in
                     let words = lines.flatMap { $0.split(ascii: " ") }
-                    if pairs {
-                        return words.map { word -> (Word, Int) in try Self.failOnLongWords(word); return (word, 1) }.map { $0.1 }
+                    switch form {
+                    case 0: return words.map { word -> Int in try Self.failOnLongWords(word); return 1 }
+                    case 1:
+                        return words.map { word -> (Word, Int) in try Self.failOnLongWords(word); return (word, 1) }
+                            .map { $0.1 }
+                    default:
+                        return words.map { word -> (Int, Int) in try Self.failOnLongWords(word); return (1, 1) }
+                            .map { $0.1 }
                     }
-                    return words.map { word -> Int in try Self.failOnLongWords(word); return 1 }
                 }
             }
-            #expect(error?.underlying as? Boom == Boom(value: 38), "pairs: \(pairs)")
+            #expect(error?.underlying as? Boom == Boom(value: 38), "form \(form)")
         }
     }
 
