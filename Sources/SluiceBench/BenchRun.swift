@@ -49,17 +49,22 @@ public struct RunSettings: Sendable {
         return "local[\(max(2, Master.onlineCores))]"
     }
 
-    /// The block interval: the configuration's, else the largest divisor of the batch interval up to 50 ms (the
-    /// guide's recommended minimum) with at least two blocks a batch, so that a batch holds exactly the records
-    /// generated in its interval. Small blocks keep little memory in blocks still being filled or waiting for
-    /// reuse: the word count at 1M lines/s peaked at 82 MB with 50 ms blocks against 96-99 MB with 125 ms ones,
-    /// at the same processing time and find-max rate (5.0M against 4.88M lines/s).
+    /// The block interval: the configuration's, else the largest divisor of the batch interval up to
+    /// ``maxBlockMs`` with at least two blocks a batch, so that a batch holds exactly the records generated in
+    /// its interval.
     var blockIntervalMs: Int? {
         guard !conf.contains("spark.streaming.blockInterval") else { return nil }
-        var blocks = max(2, (batchMs + 49) / 50)
+        var blocks = max(2, (batchMs + maxBlockMs - 1) / maxBlockMs)
         while batchMs % blocks != 0 && blocks < batchMs { blocks += 1 }
         return max(1, batchMs / blocks)
     }
+
+    /// The longest block streambench cuts: 50 ms (the guide's recommended minimum) for lines of text, whose
+    /// blocks are most of the job's memory (the word count at 1M lines/s peaked at 81-82 MB with 50 ms blocks,
+    /// 96-99 MB with 125 ms ones, at the same processing time); 200 ms (Spark's default) for other records,
+    /// whose per-record work is small enough for each block's task to show (the grouped count at 85M
+    /// records/s: 1.24-1.33 cores with 125 ms blocks, 1.45-1.53 with 50 ms ones).
+    var maxBlockMs: Int { workload.wordsPerRecord != nil ? 50 : 200 }
 }
 
 /// How a run shows progress.

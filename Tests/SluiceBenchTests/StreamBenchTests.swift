@@ -48,10 +48,13 @@ import SluiceTesting
         let settings = try command.settings(progress: .quiet)
         #expect(settings.workload == .wordcount && settings.batchMs == 500 && settings.rate == 1_000_000)
         #expect(settings.duration == 30 && settings.warmup == 5)
-        // At most 50 ms, dividing the batch: a batch holds exactly its interval's records.
+        // Lines: at most 50 ms, dividing the batch (a batch holds exactly its interval's records); other
+        // records: at most 200 ms.
         #expect(settings.blockIntervalMs == 50)
         let odd = try StreamBench.parse(["--batch", "130ms"]).settings(progress: .quiet)
         #expect(odd.blockIntervalMs == 26)
+        let ints = try StreamBench.parse(["--workload", "grouped"]).settings(progress: .quiet)
+        #expect(ints.blockIntervalMs == 125)
     }
 
     @Test func flagsAreParsedAndBadOnesAreClearErrors() throws {
