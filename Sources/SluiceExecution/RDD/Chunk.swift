@@ -151,14 +151,15 @@ package func emitChunks<T>(
 }
 
 extension UnsafeBufferPointer where Element == Word {
-    /// `f` of word `i` (below `count`), an inline word rebuilt from its integers as ``apply(_:at:)`` does, for an
-    /// `f` that takes a ``Word`` itself (in registers) rather than a generic element (in memory).
+    /// Word `i` (below `count`) handed to `body` owned, as the word forms of `map` hand it to their closures: an
+    /// inline word rebuilt from its integers (as ``apply(_:at:)`` does: no copy, nothing to drop), a long one
+    /// copied (its String retained).
     @inlinable @inline(__always)
-    func applyToWord<U>(_ f: (Word) throws -> U, at i: Int) rethrows -> U {
+    func withWord<R>(at i: Int, _ body: (consuming Word) throws -> R) rethrows -> R {
         // Safe: i < count, so the buffer has a base address and word i is in it.
         if let base = baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
-            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
+            return try body(Word(storage: .inline(low: low, high: high), hash: hash))
         }
-        return try f(self[i])
+        return try body(self[i])
     }
 }

@@ -184,7 +184,7 @@ struct WordFunction<Output>: ChunkElementFunction {
     @inlinable init(f: @escaping (Word) throws -> Output) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> Output {
-        try chunk.applyToWord(f, at: i)
+        try chunk.withWord(at: i) { try f($0) }
     }
 }
 
@@ -206,12 +206,7 @@ struct WordToPairFunction<K, V>: ChunkElementFunction {
     @inlinable init(f: @escaping (Word) throws -> (K, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (K, V) {
-        // Safe: i < count, so the buffer has a base address and word i is in it (an inline word is rebuilt from
-        // its integers, as in apply(_:at:)).
-        if let base = chunk.baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
-            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
-        }
-        return try f(chunk[i])
+        try chunk.withWord(at: i) { try f($0) }
     }
 }
 
@@ -223,12 +218,7 @@ struct WordPairFunction<V>: ChunkElementFunction {
     @inlinable init(f: @escaping (consuming Word) throws -> (Word, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (Word, V) {
-        // Safe: i < count, so the buffer has a base address and word i is in it. An inline word is made anew from
-        // its integers (owned, at no cost), a long one copied (its String retained, as f would otherwise).
-        if let base = chunk.baseAddress, let (low, high, hash) = Word.inlineParts(at: base + i) {
-            return try f(Word(storage: .inline(low: low, high: high), hash: hash))
-        }
-        return try f(chunk[i])
+        try chunk.withWord(at: i) { try f($0) }  // the word moves into f: handing it back is no copy
     }
 }
 
