@@ -4,10 +4,7 @@ extension RDD {
     /// Applies `f` to every element.
     @inlinable
     public func map<U: Sendable>(_ f: @escaping @Sendable (Element) throws -> U) -> RDD<U> {
-        let parent = produce
-        return derive(elementwise: true) { p, sink in
-            try mapChunks(of: parent, p, to: sink, ElementFunction(f: f))
-        }
+        mapped(by: ElementFunction(f: f))
     }
 
     /// Applies `f` to every element, where `f` makes pairs (`map { ($0 % 1000, 1) }` before a `reduceByKey`): the
@@ -16,10 +13,7 @@ extension RDD {
     /// write, which the processor cannot forward from the stores: a stall of some 15 cycles a pair.
     @inlinable
     public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> RDD<(K, V)> {
-        let parent = produce
-        return derive(elementwise: true) { p, sink in
-            try mapChunks(of: parent, p, to: sink, PairFunction(f: f))
-        }
+        mapped(by: PairFunction(f: f))
     }
 
     /// Applies `f` to every element and flattens the sequences it returns.
@@ -111,10 +105,7 @@ extension RDD where Element == Word {
     /// word count's `map { ($0, 1) }`.
     @inlinable
     public func map<U: Sendable>(_ f: @escaping @Sendable (Word) throws -> U) -> RDD<U> {
-        let parent = produce
-        return derive(elementwise: true) { p, sink in
-            try mapChunks(of: parent, p, to: sink, WordFunction(f: f))
-        }
+        mapped(by: WordFunction(f: f))
     }
 
     /// Applies `f` to every word, where `f` makes a pair keyed by a word (a word count's `map { ($0, 1) }`): the
@@ -123,20 +114,14 @@ extension RDD where Element == Word {
     /// it is handed, so that handing it back is no copy (for `f` to make and the loop to drop).
     @inlinable
     public func map<V: Sendable>(_ f: @escaping @Sendable (consuming Word) throws -> (Word, V)) -> RDD<(Word, V)> {
-        let parent = produce
-        return derive(elementwise: true) { p, sink in
-            try mapChunks(of: parent, p, to: sink, WordPairFunction(f: f))
-        }
+        mapped(by: WordPairFunction(f: f))
     }
 
     /// Applies `f` to every word, where `f` makes pairs of another key (`map { ($0.string, 1) }`): the word form of
     /// the pair-making ``map(_:)`` (the word in registers, the pair's halves each in its own memory).
     @inlinable
     public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Word) throws -> (K, V)) -> RDD<(K, V)> {
-        let parent = produce
-        return derive(elementwise: true) { p, sink in
-            try mapChunks(of: parent, p, to: sink, WordToPairFunction(f: f))
-        }
+        mapped(by: WordToPairFunction(f: f))
     }
 }
 
@@ -162,7 +147,7 @@ extension RDD where Element == String {
 /// loop, specialized for it, calls the user's function directly (a closure around it is a second indirect call
 /// per element, its result copied out through memory once more).
 @usableFromInline
-protocol ChunkElementFunction<Input, Output> {
+protocol ChunkElementFunction<Input, Output>: Sendable {
     associatedtype Input
     associatedtype Output
     func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> Output
@@ -171,8 +156,8 @@ protocol ChunkElementFunction<Input, Output> {
 /// `f` of an element, as the generic ``RDD/map(_:)`` calls it.
 @usableFromInline
 struct ElementFunction<Input, Output>: ChunkElementFunction {
-    @usableFromInline let f: (Input) throws -> Output
-    @inlinable init(f: @escaping (Input) throws -> Output) { self.f = f }
+    @usableFromInline let f: @Sendable (Input) throws -> Output
+    @inlinable init(f: @escaping @Sendable (Input) throws -> Output) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> Output { try chunk.apply(f, at: i) }
 }
@@ -180,8 +165,8 @@ struct ElementFunction<Input, Output>: ChunkElementFunction {
 /// `f` of a word, as the word form of ``RDD/map(_:)`` calls it.
 @usableFromInline
 struct WordFunction<Output>: ChunkElementFunction {
-    @usableFromInline let f: (Word) throws -> Output
-    @inlinable init(f: @escaping (Word) throws -> Output) { self.f = f }
+    @usableFromInline let f: @Sendable (Word) throws -> Output
+    @inlinable init(f: @escaping @Sendable (Word) throws -> Output) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> Output {
         try chunk.withWord(at: i) { try f($0) }
@@ -193,8 +178,8 @@ struct WordFunction<Output>: ChunkElementFunction {
 /// memory as one value).
 @usableFromInline
 struct PairFunction<Input, K, V>: ChunkElementFunction {
-    @usableFromInline let f: (Input) throws -> (K, V)
-    @inlinable init(f: @escaping (Input) throws -> (K, V)) { self.f = f }
+    @usableFromInline let f: @Sendable (Input) throws -> (K, V)
+    @inlinable init(f: @escaping @Sendable (Input) throws -> (K, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> (K, V) { try f(chunk[i]) }
 }
@@ -202,8 +187,8 @@ struct PairFunction<Input, K, V>: ChunkElementFunction {
 /// `f` of a word, where `f` makes a pair of another key, as that word form of ``RDD/map(_:)`` calls it.
 @usableFromInline
 struct WordToPairFunction<K, V>: ChunkElementFunction {
-    @usableFromInline let f: (Word) throws -> (K, V)
-    @inlinable init(f: @escaping (Word) throws -> (K, V)) { self.f = f }
+    @usableFromInline let f: @Sendable (Word) throws -> (K, V)
+    @inlinable init(f: @escaping @Sendable (Word) throws -> (K, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (K, V) {
         try chunk.withWord(at: i) { try f($0) }
@@ -214,11 +199,20 @@ struct WordToPairFunction<K, V>: ChunkElementFunction {
 /// own type: as a `(Word) throws -> Output`, it would be called through a thunk that puts its pair in memory).
 @usableFromInline
 struct WordPairFunction<V>: ChunkElementFunction {
-    @usableFromInline let f: (consuming Word) throws -> (Word, V)
-    @inlinable init(f: @escaping (consuming Word) throws -> (Word, V)) { self.f = f }
+    @usableFromInline let f: @Sendable (consuming Word) throws -> (Word, V)
+    @inlinable init(f: @escaping @Sendable (consuming Word) throws -> (Word, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Word>, _ i: Int) throws -> (Word, V) {
         try chunk.withWord(at: i) { try f($0) }  // the word moves into f: handing it back is no copy
+    }
+}
+
+extension RDD {
+    /// The RDD of `call`'s results for each element: the body of every form of `map`.
+    @inlinable
+    func mapped<F: ChunkElementFunction>(by call: F) -> RDD<F.Output> where F.Input == Element {
+        let parent = produce
+        return derive(elementwise: true) { p, sink in try mapChunks(of: parent, p, to: sink, call) }
     }
 }
 
