@@ -7,8 +7,8 @@ extension DStream {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 
-    /// Applies `f` to every element, where `f` makes pairs (the pair-making form of
-    /// ``SluiceExecution/RDD/map(_:)``: the pair's halves come back each in its own memory).
+    /// Applies `f` to every element, where `f` makes pairs (the pair-making form of `RDD.map`: the pair's halves
+    /// come back each in its own memory).
     @inlinable
     public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> DStream<(K, V)> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
@@ -105,14 +105,14 @@ extension DStream {
 }
 
 extension DStream where Element == Word {
-    /// Applies `f` to every word (``SluiceExecution/RDD/map(_:)-(Word)``: the word reaches `f` in registers).
+    /// Applies `f` to every word (the word form of `RDD.map`: the word reaches `f` in registers).
     @inlinable
     public func map<U: Sendable>(_ f: @escaping @Sendable (Word) throws -> U) -> DStream<U> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 
-    /// Applies `f` to every word, making pairs keyed by words (the word form of ``SluiceExecution/RDD/map(_:)``
-    /// for pairs: word and pair both pass in registers, and the word is `f`'s to hand back without a copy).
+    /// Applies `f` to every word, making pairs keyed by words (the word form of `RDD.map` for pairs: word and
+    /// pair both pass in registers, and the word is `f`'s to hand back without a copy).
     @inlinable
     public func map<V: Sendable>(_ f: @escaping @Sendable (consuming Word) throws -> (Word, V)) -> DStream<(Word, V)> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
@@ -128,7 +128,7 @@ extension DStream where Element == Word {
 
 extension DStream where Element == String {
     /// The words of each line, for a closure that splits a line (`flatMap { $0.split(ascii: " ") }`): the word
-    /// path's form of ``flatMap(_:)`` (``SluiceExecution/RDD/flatMap(_:)-(String)``).
+    /// path's form of `flatMap` (`RDD.flatMap` of a line-splitting closure).
     @inlinable
     public func flatMap(_ f: @escaping @Sendable (consuming String) throws -> ASCIIWords) -> DStream<Word> {
         MappedDStream(parent: self, name: "flatMap") { $0.flatMap(f) }
