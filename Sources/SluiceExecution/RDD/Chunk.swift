@@ -105,19 +105,15 @@ extension UnsafeBufferPointer {
 }
 
 extension UnsafeBufferPointer {
-    /// `f` of element `i` (below `count`). An inline ``Word`` is handed to `f` as a word rebuilt from its
-    /// integers, known inline where `f` is called: `f(self[i])` copies the element and drops the copy around
-    /// the call (for a word, two calls that test whether it holds a String); a word known inline needs neither.
-    /// Other elements, and long words, go as `f(self[i])`.
+    /// `f` of element `i` (below `count`). A ``Word`` goes through ``withWord(at:_:)``: an inline one is handed to
+    /// `f` rebuilt from its integers, known inline where `f` is called (`f(self[i])` copies the element and drops
+    /// the copy around the call: for a word, two calls that test whether it holds a String). Other elements go as
+    /// `f(self[i])`.
     @inlinable @inline(__always)
     func apply<U>(_ f: (Element) throws -> U, at i: Int) rethrows -> U {
-        if Element.self == Word.self, let base = baseAddress {
-            // Safe: Element is Word (resolved where the code is specialized), so the memory holds words, and
-            // i < count.
-            let word = UnsafeRawPointer(base + i).assumingMemoryBound(to: Word.self)
-            if let (low, high, hash) = Word.inlineParts(at: word) {
-                return try f(unsafeBitCast(Word(storage: .inline(low: low, high: high), hash: hash), to: Element.self))
-            }
+        if Element.self == Word.self {
+            // Element is Word (resolved where the code is specialized).
+            return try same(as: Word.self).withWord(at: i) { try f(unsafeBitCast($0, to: Element.self)) }
         }
         return try f(self[i])
     }
