@@ -8,7 +8,7 @@ extension DStream {
     @usableFromInline
     func partitions(_ numPartitions: Int?, for operation: String) -> Int {
         guard let n = numPartitions else { return context.engine.defaultParallelism }
-        guard n >= 1 else {
+        guard HashPartitioner.validCounts.contains(n) else {
             context.refuse(.invalidPartitionCount(operation, n))
             return 1
         }

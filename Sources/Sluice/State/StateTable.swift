@@ -135,6 +135,9 @@ struct StateTable<K: Hashable, Value> {
         storage.base[slot].unsafelyUnwrapped.value
     }
 
+    /// Whether the slots are more than a core's L2 cache holds (512 KiB), so that a lookup may miss it.
+    @inlinable var outgrowsCache: Bool { storage.capacity &* MemoryLayout<StateSlots<K, Value>.Slot>.stride > 1 << 19 }
+
     /// Brings the slots a key of this hash probes first into cache: its slot's cache line and the next (a probe
     /// often runs on past the end of the first line).
     @inlinable

@@ -108,7 +108,7 @@ public final class ExecutionEngine: Sendable {
         self.init(pool: pool, memory: memory, spillDirectory: spillDirectory, defaultParallelism: defaultParallelism)
     }
 
-    /// The RDD an operation returns for a partition count below 1: its first action throws
+    /// The RDD an operation returns for a partition count below 1 (or over `Int32.max`): its first action throws
     /// ``StreamingError/invalidPartitionCount(_:_:)`` naming the operation and the value (the operations cannot
     /// throw where they are called, so the refusal comes with the first use, never a trap or a silent clamp).
     @inlinable

@@ -8,10 +8,12 @@ extension RDD {
     /// The partitioner for a shuffle of this RDD (and `others`), as Spark's `defaultPartitioner` chooses it:
     /// `numPartitions` when given; else the partitioner of the input with the most partitions, if it has one;
     /// else `spark.default.parallelism` when set; else the largest input's partition count. Nil for a
-    /// `numPartitions` below 1 (the operation then returns ``ExecutionEngine/refused(_:numPartitions:)``).
+    /// `numPartitions` outside ``HashPartitioner/validCounts`` (the operation then returns ``ExecutionEngine/refused(_:numPartitions:)``).
     @inlinable
     func shufflePartitioner(_ numPartitions: Int?, others: [(Int, HashPartitioner?)] = []) -> HashPartitioner? {
-        if let numPartitions { return numPartitions >= 1 ? HashPartitioner(numPartitions: numPartitions) : nil }
+        if let numPartitions {
+            return HashPartitioner.validCounts.contains(numPartitions) ? HashPartitioner(numPartitions: numPartitions) : nil
+        }
         let inputs = [(self.numPartitions, partitioner)] + others
         if let existing = inputs.filter({ $0.1 != nil }).max(by: { $0.0 < $1.0 })?.1 { return existing }
         if engine.parallelismIsConfigured { return HashPartitioner(numPartitions: engine.defaultParallelism) }
@@ -75,12 +77,10 @@ extension RDD {
     @inlinable
     public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
     where Element == (K, V) {
-        guard numPartitions >= 1 else { return engine.refused("partitionBy", numPartitions: numPartitions) }
+        guard HashPartitioner.validCounts.contains(numPartitions) else { return engine.refused("partitionBy", numPartitions: numPartitions) }
         let target = HashPartitioner(numPartitions: numPartitions)
         if partitioner == target { return self }
-        let moved = routed(into: target.numPartitions) { _ in
-            { pair in target.partition(forHashCode: sparkHashCode(of: pair.0)) }
-        }
+        let moved = routed(into: target.numPartitions) { _ in KeyRouter<K, V>(target) }
         return RDD(
             engine: engine, numPartitions: target.numPartitions, partitioner: target, lineage: moved.lineage,
             produce: moved.produce)
@@ -90,17 +90,18 @@ extension RDD {
     /// element: the map side appends each chunk's elements to their targets' lists (one list per target, not
     /// per key), the reduce side of partition r emits every map spill's and table's list for r, one after
     /// another (not merged into one list first: that would copy every element once more), so that each input
-    /// partition's elements keep their order even when the map side spilled. `makeRoute(p)` makes
+    /// partition's elements keep their order even when the map side spilled. `makeRouter(p)` makes
     /// the router of input partition p, used by that partition's task only (so it may keep state, such as a
     /// round-robin position).
     @inlinable
-    func routed(into n: Int, _ makeRoute: @escaping @Sendable (Int) -> (Element) -> Int) -> RDD<Element> {
+    func routed<R: Router>(into n: Int, _ makeRouter: @escaping @Sendable (Int) -> R) -> RDD<Element>
+    where R.Element == Element {
         let parent = produce
         let input = ShuffleInput<IntKeys, [Element]>(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
-            let route = makeRoute(p)
+            var router = makeRouter(p)
             var sorter = RouteSorter<Element>(targetCount: n)
             try parent(p) { chunk in
-                sorter.sort(chunk, by: route) { target, elements in
+                sorter.sort(chunk, by: &router) { target, elements in
                     table.upsert(target, create: { Array(elements) }, merge: { $0.append(contentsOf: elements) })
                     table.heldValues &+= elements.count &- 1  // upsert counted one
                 }

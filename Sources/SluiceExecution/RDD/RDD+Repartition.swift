@@ -4,15 +4,9 @@ extension RDD {
     /// The order of elements within an output partition is not defined.
     @inlinable
     public func repartition(_ numPartitions: Int) -> RDD<Element> {
-        guard numPartitions >= 1 else { return engine.refused("repartition", numPartitions: numPartitions) }
+        guard HashPartitioner.validCounts.contains(numPartitions) else { return engine.refused("repartition", numPartitions: numPartitions) }
         let n = numPartitions
-        return routed(into: n) { p in
-            var target = Int(truncatingIfNeeded: mix64(UInt64(p)) % UInt64(n))
-            return { _ in
-                defer { target = target + 1 == n ? 0 : target + 1 }
-                return target
-            }
-        }
+        return routed(into: n) { p in RoundRobinRouter(partition: p, count: n) }
     }
 
     /// The partitions merged into `numPartitions` without a shuffle (Spark's `coalesce` with `shuffle` false):

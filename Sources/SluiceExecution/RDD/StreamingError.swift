@@ -40,8 +40,11 @@ public struct StreamingError: Error, Sendable, CustomStringConvertible {
 }
 
 extension StreamingError {
-    /// Spark's refusal of a partition count below 1, naming the operation and the value.
+    /// Spark's refusal of a partition count below 1 (and ours of one over `Int32.max`), naming the operation
+    /// and the value.
     public static func invalidPartitionCount(_ operation: String, _ numPartitions: Int) -> StreamingError {
-        StreamingError(.invalidArgument, "\(operation): numPartitions must be at least 1, got \(numPartitions)")
+        StreamingError(
+            .invalidArgument,
+            "\(operation): numPartitions must be \(numPartitions < 1 ? "at least 1" : "at most \(Int32.max)"), got \(numPartitions)")
     }
 }

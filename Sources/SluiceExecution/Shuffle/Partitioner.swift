@@ -8,11 +8,25 @@
 public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
     /// The number of partitions.
     public let numPartitions: Int
+    /// `2^64 / numPartitions`, rounded up (wrapping to 0 for one partition): a hash code's remainder is then
+    /// two multiplications (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019), where a
+    /// division costs tens of cycles on every key of a shuffle.
+    @usableFromInline let reciprocal: UInt64
+    /// `2^32 mod numPartitions`: the correction for a negative hash code, whose bits read unsigned are 2^32 more.
+    @usableFromInline let wrapRemainder: UInt64
 
-    /// A partitioner over `numPartitions` (at least 1) partitions.
+    /// The partition counts a partitioner takes (a hash code has 32 bits).
+    public static let validCounts = 1...Int(Int32.max)
+
+    /// A partitioner over `numPartitions` (in ``validCounts``) partitions.
     public init(numPartitions: Int) {
-        precondition(numPartitions >= 1, "a partitioner needs at least one partition, got \(numPartitions)")
+        precondition(
+            Self.validCounts.contains(numPartitions),
+            "a partitioner needs \(Self.validCounts) partitions, got \(numPartitions)")
         self.numPartitions = numPartitions
+        let n = UInt64(numPartitions)
+        reciprocal = UInt64.max / n &+ 1
+        wrapRemainder = (1 << 32) % n
     }
 
     /// The partition of `key`.
@@ -20,11 +34,18 @@ public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
         partition(forHashCode: SparkHashCode.of(key))
     }
 
-    /// The partition of a key whose hash code is `hashCode`.
+    /// The partition of a key whose hash code is `hashCode`: `hashCode mod numPartitions`, made non-negative
+    /// (Spark's `Utils.nonNegativeMod`), without a division or a branch.
     @inlinable
     public func partition(forHashCode hashCode: Int32) -> Int {
-        let r = Int(hashCode) % numPartitions
-        return r < 0 ? r + numPartitions : r
+        let n = UInt64(truncatingIfNeeded: numPartitions)
+        // The bits as an unsigned number (hashCode, plus 2^32 when negative) mod n ...
+        let unsigned = UInt64(UInt32(bitPattern: hashCode))
+        let r = (reciprocal &* unsigned).multipliedFullWidth(by: n).high
+        // ... less 2^32 mod n when negative, brought back into 0..<n.
+        let negative = UInt64(bitPattern: Int64(hashCode >> 31))  // all ones when negative
+        let d = Int64(bitPattern: r &- (wrapRemainder & negative))
+        return Int(d &+ (Int64(bitPattern: n) & (d >> 63)))
     }
 
     public var description: String { "HashPartitioner(\(numPartitions))" }

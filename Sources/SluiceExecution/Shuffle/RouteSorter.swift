@@ -6,7 +6,7 @@
 /// Noncopyable: the scratch memory has one owner, freed when the sorter goes.
 @usableFromInline
 package struct RouteSorter<Element>: ~Copyable {
-    /// Room for `capacity` elements, uninitialized between calls of ``sort(_:by:_:)``.
+    /// Room for `capacity` elements (one more than a chunk), uninitialized between calls of ``sort(_:by:_:)``.
     @usableFromInline var scratch: UnsafeMutablePointer<Element>
     /// Each element's target, for the chunk being sorted.
     @usableFromInline var targets: UnsafeMutablePointer<Int32>
@@ -14,12 +14,14 @@ package struct RouteSorter<Element>: ~Copyable {
     /// Per target: its element count, then where its next element goes, then where its elements end.
     @usableFromInline var ends: UnsafeMutablePointer<Int>
     @usableFromInline let targetCount: Int
+    /// Up to this many targets, plain elements are sorted with one pass per target (see ``sort(_:by:_:)``).
+    @usableFromInline static var fewTargets: Int { 4 }
 
     /// A sorter for targets `0..<targetCount`.
     @inlinable
     package init(targetCount: Int) {
         self.targetCount = targetCount
-        capacity = chunkCapacity
+        capacity = chunkCapacity + 1
         scratch = .allocate(capacity: capacity)
         targets = .allocate(capacity: capacity)
         ends = .allocate(capacity: targetCount)
@@ -31,29 +33,51 @@ package struct RouteSorter<Element>: ~Copyable {
         ends.deallocate()
     }
 
-    /// Calls `body` once for each target that `route` gives any element of `chunk`, with those elements in
-    /// their order in the chunk, targets in increasing order. `route` must return a target in
+    /// Calls `body` once for each target that `router` gives any element of `chunk`, with those elements in
+    /// their order in the chunk, targets in increasing order. `router` must return a target in
     /// `0..<targetCount`.
     @inlinable
     package mutating func sort(
-        _ chunk: UnsafeBufferPointer<Element>, by route: (Element) -> Int,
+        _ chunk: UnsafeBufferPointer<Element>, by router: inout some Router<Element>,
         _ body: (_ target: Int, _ elements: UnsafeBufferPointer<Element>) throws -> Void
     ) rethrows {
         if targetCount == 1 {
             if !chunk.isEmpty { try body(0, chunk) }
             return
         }
-        if chunk.count > capacity {
+        if chunk.count >= capacity {
             scratch.deallocate()
             targets.deallocate()
-            capacity = chunk.count
+            capacity = chunk.count + 1
             scratch = .allocate(capacity: capacity)
             targets = .allocate(capacity: capacity)
         }
-        // Safe: every index below is under chunk.count <= capacity, or a target checked to be in range.
+        // Safe: every index below is under chunk.count < capacity, or a target checked to be in range.
+        if _isPOD(Element.self) && targetCount <= Self.fewTargets {
+            for i in chunk.indices {
+                let t = router.target(of: chunk[i])
+                precondition(t >= 0 && t < targetCount, "an element routed to \(t), outside 0..<\(targetCount)")
+                targets[i] = 1 &<< Int32(truncatingIfNeeded: t)  // a bit per target
+            }
+            // One pass over the chunk per target: every element is written at the target's next position, and
+            // the position moves past the target's own only (no branch to mispredict, the position in a
+            // register). Plain bytes, so an element written over is no leak; the last write of a pass may land
+            // one past the chunk (capacity has room). A counting sort keeps each target's position in memory,
+            // and with few targets consecutive elements of one target wait on each other's store.
+            var end = 0
+            for t in 0..<targetCount {
+                let (start, bit) = (end, Int32(truncatingIfNeeded: t))
+                for i in chunk.indices {
+                    (scratch + end).initialize(to: chunk[i])
+                    end &+= Int(truncatingIfNeeded: (targets[i] &>> bit) & 1)  // arithmetic: a compare becomes a branch
+                }
+                if end > start { try body(t, UnsafeBufferPointer(start: scratch + start, count: end &- start)) }
+            }
+            return
+        }
         ends.update(repeating: 0, count: targetCount)
         for i in chunk.indices {
-            let t = route(chunk[i])
+            let t = router.target(of: chunk[i])
             precondition(t >= 0 && t < targetCount, "an element routed to \(t), outside 0..<\(targetCount)")
             targets[i] = Int32(truncatingIfNeeded: t)
             ends[t] &+= 1

@@ -148,6 +148,23 @@ struct Coordinate: Hashable, Comparable, Sendable {
         #expect(try sortedPairs(partitioned.collect()) == sortedPairs(pairs))
     }
 
+    /// A hash code's partition against Spark's `nonNegativeMod` written plainly (a division), over the edges of
+    /// the hash codes and random ones, for small, large and the largest partition counts.
+    @Test func aHashCodesPartitionIsSparksNonNegativeMod() {
+        var g = SeededGenerator(seed: 23)
+        let largest = HashPartitioner.validCounts.upperBound
+        let counts = [1, 2, 3, 7, 8, 1_000, 65_537, largest - 1, largest]
+            + (0..<50).map { _ in Int.random(in: HashPartitioner.validCounts, using: &g) }
+        let edges: [Int32] = [0, 1, -1, 2, -2, 7, -7, .max, .min, .max - 1, .min + 1]
+        for n in counts {
+            let partitioner = HashPartitioner(numPartitions: n)
+            for h in edges + (0..<200).map({ _ in Int32.random(in: .min ... .max, using: &g) }) {
+                let r = Int(h) % n
+                #expect(partitioner.partition(forHashCode: h) == (r < 0 ? r + n : r), "hash code \(h), \(n) partitions")
+            }
+        }
+    }
+
     /// partitionBy on random inputs, against a plain computation: every pair lands in the partition its key's
     /// Java hash code names, none is lost or repeated, and within a partition the pairs of each input partition
     /// keep their input order; the same when the map side spills (a budget far below the data).

@@ -40,8 +40,10 @@ import Testing
         ("repartition", { s, n in s.repartition(n).map(\.0) }),
     ]
 
-    @Test(arguments: [0, -3])
-    func aPartitionCountBelowOneIsRefusedAtStartNamingTheOperation(numPartitions: Int) throws {
+    /// Below 1, as Spark; over `Int32.max`, more than a hash code can spread keys over.
+    @Test(arguments: [0, -3, Int(Int32.max) + 1, Int.max])
+    func aPartitionCountOutOfRangeIsRefusedAtStartNamingTheOperation(numPartitions: Int) throws {
+        let bound = numPartitions < 1 ? "at least 1" : "at most \(Int32.max)"
         for (name, operation) in Self.operations {
             try StreamTest.exclusively {
                 let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: ManualClock())
@@ -53,7 +55,7 @@ import Testing
                     Issue.record("\(name) with numPartitions \(numPartitions) started")
                 } catch let error as StreamingError {
                     #expect(error.code == .invalidArgument, "\(name): \(error)")
-                    #expect("\(error)" == "\(name): numPartitions must be at least 1, got \(numPartitions)")
+                    #expect("\(error)" == "\(name): numPartitions must be \(bound), got \(numPartitions)")
                 }
                 #expect(ssc.state == .stopped)
             }
@@ -61,7 +63,7 @@ import Testing
     }
 
     /// The RDD operations cannot throw where they are called: the refusal comes with the first action.
-    @Test func rddOperationsRefuseAPartitionCountBelowOneAtTheirFirstAction() throws {
+    @Test func rddOperationsRefuseAPartitionCountOutOfRangeAtTheirFirstAction() throws {
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2), defaultParallelism: 2)
         let pairs = engine.parallelize([("a", 1), ("b", 2)])
         let refused: [(String, RDD<String>)] = [
@@ -73,13 +75,16 @@ import Testing
             ("join", pairs.join(pairs, numPartitions: 0).map(\.0)),
             ("repartition", pairs.repartition(0).map(\.0)),
             ("coalesce", pairs.coalesce(-2).map(\.0)),
+            ("partitionBy", pairs.partitionBy(Int(Int32.max) + 1).map(\.0)),
+            ("reduceByKey", pairs.reduceByKey(+, numPartitions: Int.max).map(\.0)),
+            ("repartition", pairs.repartition(Int(Int32.max) + 1).map(\.0)),
         ]
         for (name, rdd) in refused {
             do {
                 _ = try rdd.collect()
-                Issue.record("\(name) ran with a partition count below 1")
+                Issue.record("\(name) ran with a partition count out of range")
             } catch let error as StreamingError {
-                #expect(error.code == .invalidArgument && "\(error)".hasPrefix("\(name): numPartitions must be at least 1"), "\(error)")
+                #expect(error.code == .invalidArgument && "\(error)".hasPrefix("\(name): numPartitions must be at "), "\(error)")
             }
         }
         #expect(throws: StreamingError.self) { try engine.parallelize([1, 2], numSlices: 0).collect() }
