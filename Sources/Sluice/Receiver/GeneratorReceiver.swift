@@ -121,7 +121,9 @@ extension StreamingContext {
             write: { random, n, builder in
                 builder.withColumn(0) { column in
                     column.withAppender(of: Int64.self) { a in
-                        for _ in 0..<n { a.append(Int64(random.next(below: bound))) }
+                        var local = random  // in registers: the column's stores could alias the captured one
+                        a.append(count: n) { Int64(local.next(below: bound)) }
+                        random = local
                     }
                 }
             })

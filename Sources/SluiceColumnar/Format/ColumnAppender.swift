@@ -29,6 +29,30 @@ public struct ValueAppender<T: FixedWidthColumnValue>: ~Copyable {
         _appended &+= 1
     }
 
+    /// Appends `count` values, each the next `make()` returns. The loop keeps its cursor in a register: one
+    /// ``append(_:)`` after another keeps it in this appender, and the compiler reloads it (and the count) after
+    /// each value's store, which could have written them, so that each append waits for the previous one's
+    /// (a third of the grouped workload's generator).
+    @inlinable
+    public mutating func append<E: Error>(count: Int, _ make: () throws(E) -> T) throws(E) {
+        var left = count
+        while left > 0 {
+            if limit - cursor < MemoryLayout<T>.stride {
+                guard refill() else { return }  // no memory: left out, and the buffer says so
+            }
+            let n = min(left, (limit - cursor) / MemoryLayout<T>.stride)
+            var at = cursor
+            // Safe: n strides fit between cursor and limit, in memory this appender owns.
+            for _ in 0..<n {
+                at.storeBytes(of: try make(), as: T.self)
+                at += MemoryLayout<T>.stride
+            }
+            cursor = at
+            _appended &+= n
+            left &-= n
+        }
+    }
+
     /// Makes room for more values; false when the allocator cannot (the buffer records it).
     @usableFromInline @inline(never)
     mutating func refill() -> Bool {

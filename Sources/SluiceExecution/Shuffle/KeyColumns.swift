@@ -49,6 +49,8 @@ protocol KeyProber {
     /// Whether ``hash(_:)`` costs about a load (a hash the key carries, or a few instructions), so that a
     /// table may hash keys ahead of their lookup to prefetch what the lookup reads.
     static var hashesCheaply: Bool { get }
+    /// Whether every key stored is found without reading the slots, so that prefetching them is no use.
+    var findsWithoutSlots: Bool { get }
     /// Brings what comparing a key with entry `e` reads into cache (nothing when the hash alone decides).
     func prefetchKey(entry e: Int)
 }
@@ -62,6 +64,7 @@ extension KeyProber {
     }
 
     @inlinable static var hashesCheaply: Bool { false }
+    @inlinable var findsWithoutSlots: Bool { false }
     @inlinable func prefetchKey(entry e: Int) {}
 }
 
@@ -116,6 +119,8 @@ struct IntKeys: KeyColumn {
     @usableFromInline var keys: [Int] = []
     /// For each key below ``denseKeys`` that is stored, its entry + 1 (0: absent); empty until one is stored.
     @usableFromInline var dense: [Int32] = []
+    /// How many of the keys are in `dense`.
+    @usableFromInline var denseCount = 0
 
     /// Keys below this are direct-mapped: 16 KiB of entries, an L1 cache's share.
     @usableFromInline static let denseKeys = 4_096
@@ -123,8 +128,15 @@ struct IntKeys: KeyColumn {
     @usableFromInline
     struct Prober: KeyProber {
         @usableFromInline let dense: UnsafeBufferPointer<Int32>
+        /// Every key stored is direct-mapped (a `% n` grouping): a prefetch of the slots ahead of its lookup, a
+        /// hash and a load a key, would be a fifth of the grouped count's upserts.
+        @usableFromInline let findsWithoutSlots: Bool
 
-        @inlinable init(dense: UnsafeBufferPointer<Int32>) { self.dense = dense }
+        @inlinable
+        init(dense: UnsafeBufferPointer<Int32>, findsWithoutSlots: Bool) {
+            self.dense = dense
+            self.findsWithoutSlots = findsWithoutSlots
+        }
 
         @inlinable static var hashesCheaply: Bool { true }
         @inlinable @inline(__always) func hash(_ key: Int) -> UInt64 { mix64(UInt64(bitPattern: Int64(key))) }
@@ -152,7 +164,7 @@ struct IntKeys: KeyColumn {
 
     @inlinable
     func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
-        try dense.withUnsafeBufferPointer { try body(Prober(dense: $0)) }
+        try dense.withUnsafeBufferPointer { try body(Prober(dense: $0, findsWithoutSlots: denseCount == keys.count)) }
     }
 
     @inlinable
@@ -161,6 +173,7 @@ struct IntKeys: KeyColumn {
         if UInt(bitPattern: key) < UInt(IntKeys.denseKeys) && keys.count < Int(Int32.max) {
             if dense.isEmpty { dense = Array(repeating: 0, count: IntKeys.denseKeys) }
             dense[key] = Int32(truncatingIfNeeded: keys.count &+ 1)
+            denseCount &+= 1
         }
         keys.append(key)
     }
@@ -175,6 +188,7 @@ struct IntKeys: KeyColumn {
     mutating func removeAll() {
         for key in keys where UInt(bitPattern: key) < UInt(dense.count) { dense[key] = 0 }
         keys.removeAll(keepingCapacity: true)
+        denseCount = 0
     }
 }
 

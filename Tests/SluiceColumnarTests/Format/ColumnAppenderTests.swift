@@ -5,14 +5,25 @@ import SluiceTesting
 struct ProducerFailed: Error {}
 
 @Suite struct ColumnAppenderTests {
-    @Test(arguments: [false, true])
-    func valuesMatchAPlainArrayAcrossManyRefills(nullable: Bool) throws {
+    /// One value at a time, or in runs of random lengths through `append(count:_:)`.
+    @Test(arguments: [false, true], [false, true])
+    func valuesMatchAPlainArrayAcrossManyRefills(nullable: Bool, inRuns: Bool) throws {
         var g = SeededGenerator(seed: nullable ? 1 : 2)
         let expected = (0..<100_000).map { _ in Int64.random(in: .min ... .max, using: &g) }
         var builder = try ColumnBuilder(type: ColumnType(.int64, nullable: nullable))
         builder.append(Int64(-1))  // row by row before
         let appended = builder.withAppender(of: Int64.self) { a in
-            for v in expected { a.append(v) }
+            if inRuns {
+                var next = expected.makeIterator()
+                var left = expected.count
+                while left > 0 {
+                    let run = min(left, Int.random(in: 0...5_000, using: &g))
+                    a.append(count: run) { next.next() ?? 0 }
+                    left -= run
+                }
+            } else {
+                for v in expected { a.append(v) }
+            }
             return a.appended
         }
         if nullable { builder.appendNull() }
