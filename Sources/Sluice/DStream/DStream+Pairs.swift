@@ -24,6 +24,16 @@ extension DStream {
         return MappedDStream(parent: self, name: "reduceByKey") { $0.reduceByKey(f, numPartitions: n) }
     }
 
+    /// ``reduceByKey(_:numPartitions:)-...`` of `Int` values (counts): `RDD`'s form for them calls the function
+    /// with its arguments in registers. The compiler picks this form by itself.
+    @inlinable
+    public func reduceByKey<K: Hashable & Sendable>(
+        _ f: @escaping @Sendable (Int, Int) throws -> Int, numPartitions: Int? = nil
+    ) -> DStream<(K, Int)> where Element == (K, Int) {
+        let n = partitions(numPartitions, for: "reduceByKey")
+        return MappedDStream(parent: self, name: "reduceByKey") { $0.reduceByKey(f, numPartitions: n) }
+    }
+
     /// Each key of each batch with all its values.
     @inlinable
     public func groupByKey<K: Hashable & Sendable, V: Sendable>(numPartitions: Int? = nil) -> DStream<(K, [V])>

@@ -47,13 +47,30 @@ extension RDD {
     public func reduceByKey<K: Hashable & Sendable, V: Sendable>(
         _ f: @escaping @Sendable (V, V) throws -> V, numPartitions: Int? = nil
     ) -> RDD<(K, V)> where Element == (K, V) {
+        reducedByKey(f, intReduce: nil, numPartitions: numPartitions)
+    }
+
+    /// ``reduceByKey(_:numPartitions:)-...`` of `Int` values (counts): the function is called as a function of
+    /// `Int`s, its arguments in registers (see ``Aggregator``). The compiler picks this form by itself.
+    @inlinable
+    public func reduceByKey<K: Hashable & Sendable>(
+        _ f: @escaping @Sendable (Int, Int) throws -> Int, numPartitions: Int? = nil
+    ) -> RDD<(K, Int)> where Element == (K, Int) {
+        reducedByKey(f, intReduce: f, numPartitions: numPartitions)
+    }
+
+    @inlinable
+    func reducedByKey<K: Hashable & Sendable, V: Sendable>(
+        _ f: @escaping @Sendable (V, V) throws -> V, intReduce: (@Sendable (Int, Int) throws -> Int)?,
+        numPartitions: Int?
+    ) -> RDD<(K, V)> where Element == (K, V) {
         guard let partitioner = shufflePartitioner(numPartitions) else {
             return engine.refused("reduceByKey", numPartitions: numPartitions)
         }
         return combined(
             Aggregator(
                 createCombiner: { $0 }, mergeValue: { $0 = try f($0, $1) }, mergeCombiners: { $0 = try f($0, $1) },
-                reduce: f),
+                reduce: f, intReduce: intReduce),
             by: partitioner,
             traits: CombinerTraits(codec: { ElementCodecs.lookup(V.self, sample: $0) }))
     }
@@ -153,7 +170,12 @@ extension RDD {
         return ShuffleInput(numPartitions: numPartitions, lineage: lineage, sliceable: isSliceable) { p, table, stage in
             try parent(p) { chunk in
                 let pairs = chunk.same(as: (Keys.Key, V).self)
-                if let reduce = aggregator.reduce {
+                if let reduce = aggregator.intReduce, V.self == Int.self, C.self == Int.self {
+                    // Safe: V and C are Int here (checked just above), so each cast is the identity.
+                    try table.upsert(pairs, create: aggregator.createCombiner) { c, v in
+                        c = unsafeBitCast(try reduce(unsafeBitCast(c, to: Int.self), unsafeBitCast(v, to: Int.self)), to: C.self)
+                    }
+                } else if let reduce = aggregator.reduce {
                     try table.upsert(pairs, create: aggregator.createCombiner, merge: { $0 = try reduce($0, $1) })
                 } else {
                     try table.upsert(pairs, create: aggregator.createCombiner, merge: aggregator.mergeValue)

@@ -30,6 +30,9 @@ struct Coordinate: Hashable, Comparable, Sendable {
 
             let sums = try rdd.reduceByKey(+, numPartitions: reducers).collect()
             #expect(sortedPairs(sums) == sortedPairs(groups.map { ($0.key, $0.value.reduce(0, +)) }), "trial \(trial)")
+            // Int values take reduceByKey's form for Ints; others its generic form.
+            let realSums = try rdd.mapValues { Double($0) }.reduceByKey(+, numPartitions: reducers).collect()
+            #expect(sortedPairs(realSums.map { ($0.0, Int($0.1)) }) == sortedPairs(sums), "trial \(trial)")
 
             let grouped = try rdd.groupByKey(numPartitions: reducers).collect()
             #expect(grouped.count == groups.count)
