@@ -29,10 +29,11 @@ public struct ValueAppender<T: FixedWidthColumnValue>: ~Copyable {
         _appended &+= 1
     }
 
-    /// Appends `count` values, each the next `make()` returns. The loop keeps its cursor in a register: one
-    /// ``append(_:)`` after another keeps it in this appender, and the compiler reloads it (and the count) after
-    /// each value's store, which could have written them, so that each append waits for the previous one's
-    /// (a third of the grouped workload's generator).
+    /// Appends `count` values, each the next `make()` returns; if `make` throws, the values it made before
+    /// stay appended. The loop keeps its cursor in a register: one ``append(_:)`` after another keeps it in
+    /// this appender, and the compiler reloads it (and the count) after each value's store, which could have
+    /// written them, so that each append waits for the previous one's (a third of the grouped workload's
+    /// generator).
     @inlinable
     public mutating func append<E: Error>(count: Int, _ make: () throws(E) -> T) throws(E) {
         var left = count
@@ -40,15 +41,17 @@ public struct ValueAppender<T: FixedWidthColumnValue>: ~Copyable {
             if limit - cursor < MemoryLayout<T>.stride {
                 guard refill() else { return }  // no memory: left out, and the buffer says so
             }
-            let n = min(left, (limit - cursor) / MemoryLayout<T>.stride)
             var at = cursor
+            defer {
+                _appended &+= (at - cursor) / MemoryLayout<T>.stride
+                cursor = at
+            }
             // Safe: n strides fit between cursor and limit, in memory this appender owns.
+            let n = min(left, (limit - cursor) / MemoryLayout<T>.stride)
             for _ in 0..<n {
                 at.storeBytes(of: try make(), as: T.self)
                 at += MemoryLayout<T>.stride
             }
-            cursor = at
-            _appended &+= n
             left &-= n
         }
     }

@@ -8,11 +8,13 @@ extension RDD {
     /// The partitioner for a shuffle of this RDD (and `others`), as Spark's `defaultPartitioner` chooses it:
     /// `numPartitions` when given; else the partitioner of the input with the most partitions, if it has one;
     /// else `spark.default.parallelism` when set; else the largest input's partition count. Nil for a
-    /// `numPartitions` outside ``HashPartitioner/validCounts`` (the operation then returns ``ExecutionEngine/refused(_:numPartitions:)``).
+    /// `numPartitions` outside ``HashPartitioner/validCounts`` (the operation then returns
+    /// ``ExecutionEngine/refused(_:numPartitions:)``).
     @inlinable
     func shufflePartitioner(_ numPartitions: Int?, others: [(Int, HashPartitioner?)] = []) -> HashPartitioner? {
         if let numPartitions {
-            return HashPartitioner.validCounts.contains(numPartitions) ? HashPartitioner(numPartitions: numPartitions) : nil
+            guard HashPartitioner.validCounts.contains(numPartitions) else { return nil }
+            return HashPartitioner(numPartitions: numPartitions)
         }
         let inputs = [(self.numPartitions, partitioner)] + others
         if let existing = inputs.filter({ $0.1 != nil }).max(by: { $0.0 < $1.0 })?.1 { return existing }
@@ -94,7 +96,9 @@ extension RDD {
     @inlinable
     public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
     where Element == (K, V) {
-        guard HashPartitioner.validCounts.contains(numPartitions) else { return engine.refused("partitionBy", numPartitions: numPartitions) }
+        guard HashPartitioner.validCounts.contains(numPartitions) else {
+            return engine.refused("partitionBy", numPartitions: numPartitions)
+        }
         let target = HashPartitioner(numPartitions: numPartitions)
         if partitioner == target { return self }
         let moved = routed(into: target.numPartitions) { _ in KeyRouter<K, V>(target) }
@@ -173,7 +177,8 @@ extension RDD {
                 if let reduce = aggregator.intReduce, V.self == Int.self, C.self == Int.self {
                     // Safe: V and C are Int here (checked just above), so each cast is the identity.
                     try table.upsert(pairs, create: aggregator.createCombiner) { c, v in
-                        c = unsafeBitCast(try reduce(unsafeBitCast(c, to: Int.self), unsafeBitCast(v, to: Int.self)), to: C.self)
+                        let sum = try reduce(unsafeBitCast(c, to: Int.self), unsafeBitCast(v, to: Int.self))
+                        c = unsafeBitCast(sum, to: C.self)
                     }
                 } else if let reduce = aggregator.reduce {
                     try table.upsert(pairs, create: aggregator.createCombiner, merge: { $0 = try reduce($0, $1) })

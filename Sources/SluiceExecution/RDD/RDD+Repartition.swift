@@ -4,7 +4,9 @@ extension RDD {
     /// The order of elements within an output partition is not defined.
     @inlinable
     public func repartition(_ numPartitions: Int) -> RDD<Element> {
-        guard HashPartitioner.validCounts.contains(numPartitions) else { return engine.refused("repartition", numPartitions: numPartitions) }
+        guard HashPartitioner.validCounts.contains(numPartitions) else {
+            return engine.refused("repartition", numPartitions: numPartitions)
+        }
         let n = numPartitions
         return routed(into: n) { p in RoundRobinRouter(partition: p, count: n) }
     }

@@ -43,8 +43,7 @@ extension StreamingError {
     /// Spark's refusal of a partition count below 1 (and ours of one over `Int32.max`), naming the operation
     /// and the value.
     public static func invalidPartitionCount(_ operation: String, _ numPartitions: Int) -> StreamingError {
-        StreamingError(
-            .invalidArgument,
-            "\(operation): numPartitions must be \(numPartitions < 1 ? "at least 1" : "at most \(Int32.max)"), got \(numPartitions)")
+        let bound = numPartitions < 1 ? "at least 1" : "at most \(Int32.max)"
+        return StreamingError(.invalidArgument, "\(operation): numPartitions must be \(bound), got \(numPartitions)")
     }
 }

@@ -117,8 +117,8 @@ struct CombineTable<Keys: KeyColumn, C>: @unchecked Sendable {
                 try hashes.withUnsafeBufferPointer { hashes in
                     try combiners.withUnsafeMutableBufferPointer { combiners in
                         try keys.withProber { prober -> (hash: UInt64, slot: Int)? in
-                            let prefetching =
-                                Keys.Prober.hashesCheaply && !prober.findsWithoutSlots && slots.count >= prefetchingSlots
+                            let prefetching = Keys.Prober.hashesCheaply && !prober.findsWithoutSlots
+                                && slots.count >= prefetchingSlots
                             // Each pair's key and value are read where they lie: `pairs[i].0` would copy the whole
                             // pair (a Word's copy and drop are calls) to compare a key and pass a value. Safe:
                             // a tuple's first element is at its start, its last ends where the tuple does, and

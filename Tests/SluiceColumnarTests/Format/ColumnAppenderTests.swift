@@ -88,6 +88,22 @@ struct ProducerFailed: Error {}
         #expect(block.rowCount == 3)
         #expect((0..<3).map { block.column(0).value(at: $0, as: Int32.self) } == [0, 1, 2])
         #expect(block.column(1).bytes(at: 2) == [2, 3])
+
+        // A run whose producer throws part-way (past a refill) keeps what it made before.
+        var column = try ColumnBuilder(type: ColumnType(.int64))
+        var made: Int64 = 0
+        #expect(throws: ProducerFailed.self) {
+            try column.withAppender(of: Int64.self) { a in
+                try a.append(count: 100_000) {
+                    if made == 5_000 { throw ProducerFailed() }
+                    made += 1
+                    return made
+                }
+            }
+        }
+        let kept = try column.finish()
+        #expect(kept.count == 5_000)
+        #expect((0..<kept.count).map { kept.value(at: $0, as: Int64.self) } == Array(1...5_000))
     }
 
     /// String data past the format's 32-bit offsets is an error from `seal()` naming the column and the row,

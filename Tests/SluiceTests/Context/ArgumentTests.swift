@@ -84,7 +84,8 @@ import Testing
                 _ = try rdd.collect()
                 Issue.record("\(name) ran with a partition count out of range")
             } catch let error as StreamingError {
-                #expect(error.code == .invalidArgument && "\(error)".hasPrefix("\(name): numPartitions must be at "), "\(error)")
+                #expect(error.code == .invalidArgument, "\(error)")
+                #expect("\(error)".hasPrefix("\(name): numPartitions must be at "), "\(error)")
             }
         }
         #expect(throws: StreamingError.self) { try engine.parallelize([1, 2], numSlices: 0).collect() }
