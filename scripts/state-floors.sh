@@ -4,12 +4,20 @@
 # one after the other in this session:
 #   - at 1k keys, the operator's own cost per record (the batch's p50 / 100,000);
 #   - the 10M-key batch's extra time over the 100k-key batch, next to the floor's extra time.
-#   scripts/state-floors.sh
+#   scripts/state-floors.sh [ROUNDS]
+# Each of ROUNDS rounds (default 3) runs the suite's three sizes and then the floor's two; each round's figures
+# are printed, then their medians. This machine kind runs 1.5x slower for seconds at a time: a single round's
+# ratio moved between 0.6 and 2.1, the median of three alternated rounds much less.
 # The suite's binary runs directly (package-benchmark's debug mode: every iteration, its percentiles on
 # stdout), not through `swift package benchmark`, whose malloc interposer (malloc-interposer 1.6.1) crashes this
 # suite on Linux when it frees a page-aligned block it did not allocate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rounds=${1:-3}
+if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: scripts/state-floors.sh [ROUNDS]: ROUNDS must be a positive whole number, got '$rounds'" >&2
+    exit 2
+fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
@@ -17,29 +25,35 @@ cc -O2 -o "$scratch/state_lookup" Benchmarks/Limits/state_lookup.c -lpthread
 (cd Benchmarks && swift build -c release --product Streaming >/dev/null)
 bin=$(cd Benchmarks && swift build -c release --show-bin-path)
 
-# "name p50_us" for each benchmark: the value at the first percentile line >= 0.5 of its wall-clock histogram.
-LD_LIBRARY_PATH="$bin" "$bin/Streaming" --filter 'mapWithState.*' 2>&1 | tr -d '\r' | awk '
-    /Debug results for/ { name = $4; sub(/:$/, "", name) }
-    /Time \(wall clock\)/ { inTime = 1; done = 0; next }
-    inTime && !done && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s %.0f\n", name, $1 / 1000; done = 1; inTime = 0 }
-' > "$scratch/sluice.txt"
 floor() { "$scratch/state_lookup" "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i == "p50") print $(i + 1) }'; }
-c100k=$(floor 100000)
-c10m=$(floor 10000000)
 p50() { awk -v name="mapWithState,$1-keys,100k-records-a-batch" '$1 == name { print $2 }' "$scratch/sluice.txt"; }
-s1k=$(p50 1k)
-s100k=$(p50 100k)
-s10m=$(p50 10M)
-if [ -z "$s1k" ] || [ -z "$s100k" ] || [ -z "$s10m" ]; then
-    echo "state-floors: the Streaming suite printed no mapWithState figures" >&2
-    cat "$scratch/sluice.txt" >&2
-    exit 1
-fi
 
-awk -v s1k="$s1k" -v s100k="$s100k" -v s10m="$s10m" -v c100k="$c100k" -v c10m="$c10m" 'BEGIN {
-    printf "%-46s %10s %10s\n", "mapWithState, 100k records a batch (local[2])", "Sluice", "C floor"
-    printf "%-46s %7.1f ns %10s\n", "1k keys, per record (p50 batch / 100k)", s1k * 1000 / 100000, "-"
-    printf "%-46s %7d us %7d us\n", "100k keys, a batch (p50)", s100k, c100k
-    printf "%-46s %7d us %7d us\n", "10M keys, a batch (p50)", s10m, c10m
-    printf "%-46s %7d us %7d us  ratio %.2f\n", "10M keys extra over 100k", s10m - s100k, c10m - c100k, (s10m - s100k) / (c10m - c100k)
-}'
+printf "%-6s %14s %14s %14s %12s %12s %8s\n" "round" "1k ns/record" "100k batch us" "10M batch us" "floor 100k" "floor 10M" "ratio"
+: > "$scratch/rounds.txt"
+for round in $(seq "$rounds"); do
+    # "name p50_us" for each benchmark: the value at the first percentile line >= 0.5 of its wall-clock histogram.
+    LD_LIBRARY_PATH="$bin" "$bin/Streaming" --filter 'mapWithState.*' 2>&1 | tr -d '\r' | awk '
+        /Debug results for/ { name = $4; sub(/:$/, "", name) }
+        /Time \(wall clock\)/ { inTime = 1; done = 0; next }
+        inTime && !done && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s %.0f\n", name, $1 / 1000; done = 1; inTime = 0 }
+    ' > "$scratch/sluice.txt"
+    s1k=$(p50 1k)
+    s100k=$(p50 100k)
+    s10m=$(p50 10M)
+    if [ -z "$s1k" ] || [ -z "$s100k" ] || [ -z "$s10m" ]; then
+        echo "state-floors: round $round: the Streaming suite printed no mapWithState figures" >&2
+        cat "$scratch/sluice.txt" >&2
+        exit 1
+    fi
+    c100k=$(floor 100000)
+    c10m=$(floor 10000000)
+    echo "$s1k $s100k $s10m $c100k $c10m" | tee -a "$scratch/rounds.txt" | awk -v round="$round" '{
+        printf "%-6s %14.1f %14d %14d %12d %12d %8.2f\n", round, $1 * 1000 / 100000, $2, $3, $4, $5, ($3 - $2) / ($5 - $4)
+    }'
+done
+
+# Medians over the rounds: of the 1k figure, and of each round's ratio (and its extra times).
+sort -n -k1,1 "$scratch/rounds.txt" | awk '{ a[NR] = $1 } END { m = a[int((NR + 1) / 2)]; printf "\nmedian over %d rounds: 1k keys %.1f ns a record", NR, m * 1000 / 100000 }'
+awk '{ print ($3 - $2) / ($5 - $4), $3 - $2, $5 - $4 }' "$scratch/rounds.txt" | sort -g -k1,1 | awk '
+    { r[NR] = $1; s[NR] = $2; c[NR] = $3 }
+    END { i = int((NR + 1) / 2); printf "; 10M extra over 100k %d us against the floor'"'"'s %d us, ratio %.2f\n", s[i], c[i], r[i] }'
