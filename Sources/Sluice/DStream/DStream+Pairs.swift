@@ -24,8 +24,8 @@ extension DStream {
         return MappedDStream(parent: self, name: "reduceByKey") { $0.reduceByKey(f, numPartitions: n) }
     }
 
-    /// ``reduceByKey(_:numPartitions:)-...`` of `Int` values (counts): `RDD`'s form for them calls the function
-    /// with its arguments in registers. The compiler picks this form by itself.
+    /// `reduceByKey` of `Int` values (counts): `RDD`'s form for them calls the function with its arguments in
+    /// registers. The compiler picks this form by itself.
     @inlinable
     public func reduceByKey<K: Hashable & Sendable>(
         _ f: @escaping @Sendable (Int, Int) throws -> Int, numPartitions: Int? = nil

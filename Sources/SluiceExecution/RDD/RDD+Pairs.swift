@@ -52,8 +52,8 @@ extension RDD {
         reducedByKey(f, intReduce: nil, numPartitions: numPartitions)
     }
 
-    /// ``reduceByKey(_:numPartitions:)-...`` of `Int` values (counts): the function is called as a function of
-    /// `Int`s, its arguments in registers (see ``Aggregator``). The compiler picks this form by itself.
+    /// `reduceByKey` of `Int` values (counts): the function is called as a function of `Int`s, its arguments in
+    /// registers (see `Aggregator`). The compiler picks this form by itself.
     @inlinable
     public func reduceByKey<K: Hashable & Sendable>(
         _ f: @escaping @Sendable (Int, Int) throws -> Int, numPartitions: Int? = nil
