@@ -96,10 +96,9 @@ extension RDD {
     @inlinable
     public func partitionBy<K: Hashable & Sendable, V: Sendable>(_ numPartitions: Int) -> RDD<(K, V)>
     where Element == (K, V) {
-        guard HashPartitioner.validCounts.contains(numPartitions) else {
+        guard let target = shufflePartitioner(numPartitions) else {
             return engine.refused("partitionBy", numPartitions: numPartitions)
         }
-        let target = HashPartitioner(numPartitions: numPartitions)
         if partitioner == target { return self }
         let moved = routed(into: target.numPartitions) { _ in KeyRouter<K, V>(target) }
         return RDD(

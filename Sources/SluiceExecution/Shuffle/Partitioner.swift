@@ -29,9 +29,11 @@ public struct HashPartitioner: Sendable, Hashable, CustomStringConvertible {
         wrapRemainder = (1 << 32) % n
     }
 
-    /// The partition of `key`.
+    /// The partition of `key` (the common key types' hash codes decided at compile time where the caller is
+    /// specialized, see ``sparkHashCode(of:)``).
+    @inlinable
     public func partition<K: Hashable>(for key: K) -> Int {
-        partition(forHashCode: SparkHashCode.of(key))
+        partition(forHashCode: sparkHashCode(of: key))
     }
 
     /// The partition of a key whose hash code is `hashCode`: `hashCode mod numPartitions`, made non-negative

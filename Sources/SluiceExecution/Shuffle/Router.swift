@@ -16,7 +16,7 @@ struct KeyRouter<K: Hashable, V>: Router {
     @inlinable init(_ partitioner: HashPartitioner) { self.partitioner = partitioner }
 
     @inlinable
-    func target(of pair: (K, V)) -> Int { partitioner.partition(forHashCode: sparkHashCode(of: pair.0)) }
+    func target(of pair: (K, V)) -> Int { partitioner.partition(for: pair.0) }
 }
 
 /// Deals elements round-robin over `0..<count` from a start that depends on the input partition.
