@@ -23,8 +23,8 @@ public struct Word: Sendable {
     }
 
     @usableFromInline let storage: Storage
-    /// The hash of the bytes: a mix of the packed form for an inline word, `hashBytes` of the bytes for a long one
-    /// (the length decides which, so equal bytes have equal hashes).
+    /// The hash of the bytes: ``inlineHash(low:high:)`` of the packed form for an inline word, `hashBytes` of the
+    /// bytes for a long one (the length decides which, so equal bytes have equal hashes).
     @usableFromInline let hash: UInt64
 
     /// The most bytes an inline word holds.
@@ -73,7 +73,18 @@ public struct Word: Sendable {
 
     @inlinable
     init(low: UInt64, high: UInt64) {
-        self.init(storage: .inline(low: low, high: high), hash: mix64(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
+        self.init(storage: .inline(low: low, high: high), hash: Word.inlineHash(low: low, high: high))
+    }
+
+    /// The hash of an inline word's packed bytes: the two halves of one full-width product of the halves, each
+    /// first xored with a constant, folded together (wyhash's mix: one multiplication where three chained ones
+    /// cost a word some 15 cycles on the word path). Neither factor can be 0 for a word of valid UTF-8, which
+    /// would give every word with that half the same hash: `low`'s constant has 0xFF (never in UTF-8) where the
+    /// word's first byte lies, `high`'s has 0xFF in its top byte, where the length (at most 15) lies.
+    @inlinable @inline(__always)
+    static func inlineHash(low: UInt64, high: UInt64) -> UInt64 {
+        let product = (low ^ 0xA076_1D64_78BD_64FF).multipliedFullWidth(by: high ^ 0xFFB8_2F22_A0B4_28E5)
+        return product.high ^ product.low
     }
 
     /// Packs `count` (at most 15) bytes at `base` into two integers, with loads that stay inside the bytes

@@ -90,6 +90,24 @@ extension StringSplitTests {
         #expect(Set(split + split).count == 3)
     }
 
+    /// The combine table takes a word's slot from the low bits of its hash and a tag from the high 32: both must
+    /// spread keys that differ in a byte or two (the generator's "w0" ... "w9999", words sharing their first eight
+    /// bytes, words differing only in length), as random numbers would.
+    @Test func wordHashesSpreadOverSlotsAndTags() {
+        var words = (0..<10_000).map { Word("w\($0)") }
+        words += (0..<4_000).map { Word("prefix-\($0 % 10)-\($0)") }  // 11-15 bytes: the first eight shared
+        words += (1...15).map { Word(String(repeating: "a", count: $0)) }
+        let hashes = words.map(\.hash)
+        #expect(Set(hashes).count == words.count, "distinct words, distinct hashes")
+        #expect(Set(hashes.map { $0 >> 32 }).count >= words.count - 2, "tags")
+        let slots = 1 << 15  // 14,015 keys in 32,768 slots: as the table grows for them
+        var load = [Int](repeating: 0, count: slots)
+        for h in hashes { load[Int(truncatingIfNeeded: h) & (slots - 1)] += 1 }
+        // Random slots for 14,015 keys: about 11,400 slots used, none with more than 6 or 7 keys.
+        #expect(load.filter { $0 > 0 }.count >= 11_000)
+        #expect(load.max() ?? 0 <= 8)
+    }
+
     @Test func wordsRoundTripThroughBlocksRowsAndCodable() throws {
         let words = Self.sampleStrings().map { Word($0) }
         let codec = ElementCodecs.standard(Word.self)
