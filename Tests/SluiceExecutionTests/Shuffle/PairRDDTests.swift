@@ -364,7 +364,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
                 #expect(ranges.flatMap { Array($0) } == Array(0..<n), "\(count) slices of \(n)")
             }
         }
-        // Three partitions on two workers: the map side runs six slices (every worker busy till the end), and the
+        // Three partitions on two workers: the map side runs 18 slices (every worker busy till the end), and the
         // result is the plain computation's; a map-side chain after the source (filter, flatMap) is sliced too.
         let pairs = (0..<30_001).map { ($0 % 97, $0) }
         let reference = referenceGroups(pairs.filter { $0.1 % 3 != 0 }).mapValues { $0.reduce(0, +) }
@@ -373,7 +373,8 @@ struct Coordinate: Hashable, Comparable, Sendable {
         let stage = ShuffleStage<IntKeys, Int>(
             engine: engine, partitioner: HashPartitioner(numPartitions: 2), inputs: [], mergeCombiners: { $0 += $1 },
             traits: CombinerTraits(codec: { _ in nil }))
-        #expect(stage.slicesPerPartition(3) == 2 && stage.slicesPerPartition(1) == 4 && stage.slicesPerPartition(8) == 1)
+        #expect(stage.slicesPerPartition(3) == 6 && stage.slicesPerPartition(1) == 16)
+        #expect(stage.slicesPerPartition(8) == 2 && stage.slicesPerPartition(16) == 1)
         let seen = Mutex<Set<Int>>([])
         let sums = try rdd.map { pair in
             seen.withLock { _ = $0.insert(TaskContext.partitionId) }
