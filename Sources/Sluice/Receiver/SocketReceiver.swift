@@ -22,7 +22,11 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     /// The longest delimited record kept (`sluice.receiver.maxRecordBytes`): a longer one is reported and dropped
     /// up to its end, so the buffer never holds more than about twice this.
     let maxRecordBytes: Int
-    let convert: @Sendable (UnsafeRawBufferPointer) throws -> Element
+    /// Appends the record made of some bytes to an array: the converter and the append in one closure, made in
+    /// the initializer, which is specialized where it is called with a concrete `Element`. The receiver's own
+    /// methods are not: there, `records.append(try convert(bytes))` looked up the array's type metadata at run
+    /// time (a hash-map lookup) for every record, 6% of a socket word count's CPU.
+    let collect: @Sendable (UnsafeRawBufferPointer, inout [Element]) throws -> Void
     private let socket = Mutex<Int32?>(nil)
 
     init(
@@ -33,7 +37,7 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         self.port = port
         self.framing = framing
         self.maxRecordBytes = max(1, maxRecordBytes)
-        self.convert = convert
+        self.collect = { bytes, records in records.append(try convert(bytes)) }
         super.init(storageLevel: storageLevel)
     }
 
@@ -152,7 +156,7 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
 
     private func append(_ record: UnsafeRawBufferPointer, _ offset: Int64, _ records: inout [Element]) {
         do {
-            records.append(try convert(record))
+            try collect(record, &records)
         } catch {
             reportError("The record at offset \(offset) of \(host):\(port) (\(record.count) bytes) could not be converted; skipped", error)
         }
