@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import SluiceColumnar
 import SluiceTesting
@@ -319,5 +320,55 @@ import SluiceTesting
             builder.endRow()
         }
         #expect(builder.rowCount == 1_000)
+    }
+}
+
+@Suite struct HugePageTests {
+    @Test func theAdviceCoversOnlyWhole2MiBPagesInsideTheAllocation() {
+        let page = 2 << 20
+        #expect(BufferAllocator.hugePages(in: page + 100, 8 << 20) == 2 * page..<5 * page)
+        #expect(BufferAllocator.hugePages(in: page, 4 << 20) == page..<3 * page)
+        #expect(BufferAllocator.hugePages(in: page + 1, page) == nil, "no whole page inside")
+        #expect(BufferAllocator.hugePages(in: 3 * page - 10, page + 5) == nil)
+        #expect(BufferAllocator.hugePages(in: 3 * page - 10, page + 20) == 3 * page..<4 * page)
+    }
+
+    /// The kernel's transparent huge pages, when they may be asked for (`always` or `madvise`).
+    static var hugePagesOnRequest: Bool {
+        let mode = contents(of: "/sys/kernel/mm/transparent_hugepage/enabled")
+        return mode.contains("[always]") || mode.contains("[madvise]")
+    }
+
+    /// A large buffer from jemalloc lies on huge pages once written (not in a build with the system allocator).
+    @Test(.enabled(if: AllocatorStatistics.current() != nil && hugePagesOnRequest))
+    func aLargeBufferIsBackedByHugePages() throws {
+        var buffer = try ArenaBuffer(minimumCapacity: 32 << 20, pool: BufferPool(allocator: .standard, maxRetainedBytes: 0))
+        buffer.appendZeros(32 << 20)
+        let address = buffer.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) } + (16 << 20)
+        // The mapping that holds the buffer's middle, in /proc/self/smaps: "start-end perms ..." then its fields.
+        let smaps = Self.contents(of: "/proc/self/smaps")
+        var inMapping = false
+        var hugeKiB: Int?
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inMapping = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+            } else if inMapping, fields.first == "AnonHugePages:", fields.count > 1 {
+                hugeKiB = Int(fields[1])
+            }
+        }
+        #expect((try #require(hugeKiB)) >= 2048, "the buffer's mapping holds huge pages")
+        withExtendedLifetime(buffer) {}
+    }
+
+    /// A file's text, read to its end (files under /proc report no size, so a read of the reported size is empty).
+    static func contents(of path: String) -> String {
+        guard let file = fopen(path, "r") else { return "" }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[0..<n] }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
