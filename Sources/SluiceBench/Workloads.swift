@@ -100,9 +100,7 @@ public enum StreamWorkload: String, ExpressibleByArgument, CaseIterable, Sendabl
 
     /// The grouped count: `map { ($0 % 1000, 1) }.reduceByKey(+)`, each batch counted.
     static func countGroups(_ ints: DStream<Int>) {
-        ints.map { ($0 % 1000, 1) }
-            .reduceByKey(sum)
-            .foreachRDD { rdd in _ = try rdd.count() }
+        ints.map { ($0 % 1000, 1) }.reduceByKey(sum).foreachRDD { rdd in _ = try rdd.count() }
     }
 
     /// `+` for every workload's counts, one closure. Each closure of the pipelines above is written once: the

@@ -77,8 +77,8 @@ public struct Word: Sendable {
     }
 
     /// The hash of an inline word's packed bytes: the two halves of one full-width product of the halves, each
-    /// first xored with a constant, folded together (wyhash's mix: one multiplication where three chained ones
-    /// cost a word some 15 cycles on the word path). Neither factor can be 0 for a word of valid UTF-8, which
+    /// first xored with a constant, folded together (wyhash's mix: one multiplication, where three chained ones
+    /// took a third of the split loop's samples). Neither factor can be 0 for a word of valid UTF-8, which
     /// would give every word with that half the same hash: `low`'s constant has 0xFF (never in UTF-8) where the
     /// word's first byte lies, `high`'s has 0xFF in its top byte, where the length (at most 15) lies.
     @inlinable @inline(__always)

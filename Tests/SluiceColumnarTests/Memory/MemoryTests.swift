@@ -342,7 +342,8 @@ import SluiceTesting
     /// A large buffer from jemalloc lies on huge pages once written (not in a build with the system allocator).
     @Test(.enabled(if: AllocatorStatistics.current() != nil && hugePagesOnRequest))
     func aLargeBufferIsBackedByHugePages() throws {
-        var buffer = try ArenaBuffer(minimumCapacity: 32 << 20, pool: BufferPool(allocator: .standard, maxRetainedBytes: 0))
+        let pool = BufferPool(allocator: .standard, maxRetainedBytes: 0)
+        var buffer = try ArenaBuffer(minimumCapacity: 32 << 20, pool: pool)
         buffer.appendZeros(32 << 20)
         let address = buffer.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) } + (16 << 20)
         // The mapping that holds the buffer's middle, in /proc/self/smaps: "start-end perms ..." then its fields.
