@@ -1,4 +1,3 @@
-import Glibc
 import Testing
 @testable import SluiceColumnar
 import SluiceTesting
@@ -335,7 +334,7 @@ import SluiceTesting
 
     /// The kernel's transparent huge pages, when they may be asked for (`always` or `madvise`).
     static var hugePagesOnRequest: Bool {
-        let mode = contents(of: "/sys/kernel/mm/transparent_hugepage/enabled")
+        let mode = fileText("/sys/kernel/mm/transparent_hugepage/enabled") ?? ""
         return mode.contains("[always]") || mode.contains("[madvise]")
     }
 
@@ -347,7 +346,7 @@ import SluiceTesting
         buffer.appendZeros(32 << 20)
         let address = buffer.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) } + (16 << 20)
         // The mapping that holds the buffer's middle, in /proc/self/smaps: "start-end perms ..." then its fields.
-        let smaps = Self.contents(of: "/proc/self/smaps")
+        let smaps = try #require(fileText("/proc/self/smaps"))
         var inMapping = false
         var hugeKiB: Int?
         for line in smaps.split(separator: "\n") {
@@ -361,15 +360,5 @@ import SluiceTesting
         }
         #expect((try #require(hugeKiB)) >= 2048, "the buffer's mapping holds huge pages")
         withExtendedLifetime(buffer) {}
-    }
-
-    /// A file's text, read to its end (files under /proc report no size, so a read of the reported size is empty).
-    static func contents(of path: String) -> String {
-        guard let file = fopen(path, "r") else { return "" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[0..<n] }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -155,14 +155,7 @@ struct Unencodable: Sendable {
     }
 
     private func contents(_ path: String) throws -> String {
-        guard let file = fopen(path, "r") else { throw StreamingError(.outputFailed, "cannot open \(path)") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        while true {
-            let c = fgetc(file)
-            if c == EOF { break }
-            bytes.append(UInt8(c))
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let text = fileText(path) else { throw StreamingError(.outputFailed, "cannot open \(path)") }
+        return text
     }
 }
