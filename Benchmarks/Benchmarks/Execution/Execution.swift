@@ -15,6 +15,8 @@ import SluiceExecution
 
 let groupedRows = 50_000_000
 let groupedInput = (0..<groupedRows).map { $0 &* 2_654_435_761 }
+/// Pairs for the routing shuffle (partitionBy): spread keys, the value the key.
+let routedPairs = groupedInput.prefix(10_000_000).map { ($0, $0) }
 
 /// 1M lines of 10 words "w0".."w9999", seeded.
 let lines: [String] = {
@@ -123,6 +125,17 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations { blackHole(try rdd.count()) }
             benchmark.stopMeasurement()
         }
+    }
+
+    // A routing shuffle (partitionBy, also under mapWithState and updateStateByKey) into two partitions: every
+    // pair is moved, none combined.
+    Benchmark("Partition-by,10M-Int-pairs,2-partitions,local[2]") { benchmark in
+        let engine = engines[1]
+        let pairs = engine.parallelize(routedPairs, numSlices: 8).cache()
+        blackHole(try pairs.count())
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try pairs.partitionBy(2).count()) }
+        benchmark.stopMeasurement()
     }
 
     Benchmark("Spill-write,2M-Int-String-pairs,local[2]") { benchmark in

@@ -110,19 +110,22 @@ extension RDD {
     /// element: the map side appends each chunk's elements to their targets' lists (one list per target, not
     /// per key), the reduce side of partition r emits every map spill's and table's list for r, one after
     /// another (not merged into one list first: that would copy every element once more), so that each input
-    /// partition's elements keep their order even when the map side spilled. `makeRouter(p)` makes
-    /// the router of input partition p, used by that partition's task only (so it may keep state, such as a
-    /// round-robin position).
+    /// partition's elements keep their order even when the map side spilled. A list is a run of pieces of at
+    /// most ``RoutedPieces/pieceBytes`` (see there). `makeRouter(p)` makes the router of input partition p, used
+    /// by that partition's task only (so it may keep state, such as a round-robin position).
     @inlinable
     func routed<R: Router>(into n: Int, _ makeRouter: @escaping @Sendable (Int) -> R) -> RDD<Element>
     where R.Element == Element {
         let parent = produce
-        let input = ShuffleInput<IntKeys, [Element]>(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
+        let pieceCapacity = RoutedPieces.pieceCapacity(of: Element.self)
+        let input = ShuffleInput<IntKeys, [[Element]]>(numPartitions: numPartitions, lineage: lineage) { p, table, stage in
             var router = makeRouter(p)
             var sorter = RouteSorter<Element>(targetCount: n)
             try parent(p) { chunk in
                 sorter.sort(chunk, by: &router) { target, elements in
-                    table.upsert(target, create: { Array(elements) }, merge: { $0.append(contentsOf: elements) })
+                    table.upsert(
+                        target, create: { RoutedPieces.make(elements, pieceCapacity: pieceCapacity) },
+                        merge: { RoutedPieces.append(elements, to: &$0, pieceCapacity: pieceCapacity) })
                     table.heldValues &+= elements.count &- 1  // upsert counted one
                 }
                 try stage.chunkDone(&table)
@@ -131,12 +134,14 @@ extension RDD {
         // Keys below n are their own hash code, so key r lands in partition r.
         let stage = ShuffleStage(
             engine: engine, partitioner: HashPartitioner(numPartitions: n), inputs: [input],
-            mergeCombiners: { $0.append(contentsOf: $1) }, traits: .grouping(Element.self))
+            mergeCombiners: { $0.append(contentsOf: $1) }, traits: .routing(Element.self))
         let lists = stage.rdd(keyedBy: Int.self, merging: false)
         let produceLists = lists.produce
         return RDD(engine: engine, numPartitions: n, lineage: lists.lineage) { r, sink in
             try produceLists(r) { chunk in
-                for (_, elements) in chunk { try elements.withUnsafeBufferPointer { try emitChunks($0, to: sink) } }
+                for (_, pieces) in chunk {
+                    for piece in pieces { try piece.withUnsafeBufferPointer { try emitChunks($0, to: sink) } }
+                }
             }
         }
     }
@@ -365,7 +370,64 @@ extension RDD where Element: Hashable {
     }
 }
 
+/// A routing shuffle's list of one target's elements (see ``RDD/routed(into:_:)``), kept as pieces of at most
+/// ``pieceBytes`` each rather than one array: a growing array copies its elements at every doubling, and past
+/// jemalloc's 8 MiB `oversize_threshold` each new array is fresh memory that the kernel zeroes page by page
+/// and takes back on free (a 10M-pair partitionBy spent about a third of its time in page faults).
+@usableFromInline
+enum RoutedPieces {
+    /// A piece's most bytes: far under jemalloc's oversize allocations, big enough that the reduce side emits
+    /// whole chunks from it.
+    @usableFromInline static var pieceBytes: Int { 256 << 10 }
+
+    /// The most elements of a piece.
+    @inlinable
+    static func pieceCapacity<E>(of _: E.Type) -> Int { max(chunkCapacity, pieceBytes / max(MemoryLayout<E>.stride, 1)) }
+
+    /// A list of `elements`.
+    @inlinable
+    static func make<E>(_ elements: UnsafeBufferPointer<E>, pieceCapacity: Int) -> [[E]] {
+        var pieces: [[E]] = []
+        append(elements, to: &pieces, pieceCapacity: pieceCapacity)
+        return pieces
+    }
+
+    /// Appends `elements` to `pieces`: the last piece fills up to `pieceCapacity` (growing as an array does, so
+    /// that a target with few elements holds no more than an array would), then full-size pieces follow.
+    @inlinable
+    static func append<E>(_ elements: UnsafeBufferPointer<E>, to pieces: inout [[E]], pieceCapacity: Int) {
+        var rest = elements[...]
+        if !pieces.isEmpty {
+            let room = pieceCapacity - pieces[pieces.count - 1].count
+            if room > 0 {
+                pieces[pieces.count - 1].append(contentsOf: rest.prefix(room))
+                rest = rest.dropFirst(room)
+            }
+        }
+        while !rest.isEmpty {
+            var piece: [E] = []
+            // The first piece grows as an array does; later ones are known to fill.
+            piece.reserveCapacity(pieces.isEmpty ? rest.count : pieceCapacity)
+            piece.append(contentsOf: rest.prefix(pieceCapacity))
+            rest = rest.dropFirst(pieceCapacity)
+            pieces.append(piece)
+        }
+    }
+}
+
 extension CombinerTraits {
+    /// The traits of a routing shuffle's combiners, lists of `V` in pieces (see ``RoutedPieces``).
+    @inlinable
+    static func routing<V>(_: V.Type) -> CombinerTraits<[[V]]> where C == [[V]] {
+        CombinerTraits<[[V]]>(
+            bytesPerValue: MemoryLayout<V>.stride, valueCount: { $0.reduce(0) { $0 + $1.count } },
+            codec: { pieces in
+                ElementCodecs.lookup([[V]].self)
+                    ?? pieces.lazy.compactMap(\.first).first.flatMap { ElementCodecs.lookup(V.self, sample: $0) }
+                    .map { ElementCodecs.array(ElementCodecs.array($0)) }
+            })
+    }
+
     /// The traits of `groupByKey`'s combiners, arrays of `V`.
     @inlinable
     static func grouping<V>(_: V.Type) -> CombinerTraits<[V]> where C == [V] {

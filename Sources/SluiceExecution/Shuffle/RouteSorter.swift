@@ -6,7 +6,8 @@
 /// Noncopyable: the scratch memory has one owner, freed when the sorter goes.
 @usableFromInline
 package struct RouteSorter<Element>: ~Copyable {
-    /// Room for `capacity` elements (one more than a chunk), uninitialized between calls of ``sort(_:by:_:)``.
+    /// Room for `capacity` elements (one more than a chunk; twice that for two targets), uninitialized between
+    /// calls of ``sort(_:by:_:)``.
     @usableFromInline var scratch: UnsafeMutablePointer<Element>
     /// Each element's target, for the chunk being sorted.
     @usableFromInline var targets: UnsafeMutablePointer<Int32>
@@ -17,12 +18,16 @@ package struct RouteSorter<Element>: ~Copyable {
     /// Up to this many targets, plain elements are sorted with one pass per target (see ``sort(_:by:_:)``).
     @usableFromInline static var fewTargets: Int { 4 }
 
+    /// The scratch's room: a chunk's worth for each of two targets (see ``sort(_:by:_:)``), else one.
+    @inlinable
+    static func scratchCapacity(_ capacity: Int, _ targetCount: Int) -> Int { targetCount == 2 ? 2 &* capacity : capacity }
+
     /// A sorter for targets `0..<targetCount`.
     @inlinable
     package init(targetCount: Int) {
         self.targetCount = targetCount
         capacity = chunkCapacity + 1
-        scratch = .allocate(capacity: capacity)
+        scratch = .allocate(capacity: Self.scratchCapacity(capacity, targetCount))
         targets = .allocate(capacity: capacity)
         ends = .allocate(capacity: targetCount)
     }
@@ -49,10 +54,28 @@ package struct RouteSorter<Element>: ~Copyable {
             scratch.deallocate()
             targets.deallocate()
             capacity = chunk.count + 1
-            scratch = .allocate(capacity: capacity)
+            scratch = .allocate(capacity: Self.scratchCapacity(capacity, targetCount))
             targets = .allocate(capacity: capacity)
         }
         // Safe: every index below is under chunk.count < capacity, or a target checked to be in range.
+        if _isPOD(Element.self) && targetCount == 2 {
+            // Two targets (a routing shuffle on local[2]): one pass, each element written at both targets' next
+            // positions (the second target's in the scratch's second half) and only its own target's position
+            // moving. Plain bytes, so an element written over is no leak.
+            let (first, second) = (scratch, scratch + capacity)
+            var (firstEnd, secondEnd) = (0, 0)
+            for i in chunk.indices {
+                let t = router.target(of: chunk[i])
+                precondition(UInt(bitPattern: t) < 2, "an element routed to \(t), outside 0..<2")
+                (first + firstEnd).initialize(to: chunk[i])
+                (second + secondEnd).initialize(to: chunk[i])
+                secondEnd &+= t
+                firstEnd &+= 1 &- t
+            }
+            if firstEnd > 0 { try body(0, UnsafeBufferPointer(start: first, count: firstEnd)) }
+            if secondEnd > 0 { try body(1, UnsafeBufferPointer(start: second, count: secondEnd)) }
+            return
+        }
         if _isPOD(Element.self) && targetCount <= Self.fewTargets {
             for i in chunk.indices {
                 let t = router.target(of: chunk[i])

@@ -207,6 +207,34 @@ struct Coordinate: Hashable, Comparable, Sendable {
         #expect(spilling.spillStatistics.filesWritten > 0, "the map side spilled")
     }
 
+    /// A routing shuffle's list in pieces, against a plain array on random runs of appends: the pieces hold the
+    /// elements in order, none over the piece capacity, every piece but the last full.
+    @Test func routedPiecesKeepEveryElementInOrderInFullPieces() {
+        var g = SeededGenerator(seed: 23)
+        for trial in 0..<200 {
+            let capacity = Int.random(in: 1...9, using: &g)
+            var pieces: [[Int]] = []
+            var plain: [Int] = []
+            for _ in 0..<Int.random(in: 1...12, using: &g) {
+                let run = (0..<Int.random(in: 0...30, using: &g)).map { _ in Int.random(in: 0..<1000, using: &g) }
+                run.withUnsafeBufferPointer { run in
+                    if plain.isEmpty && pieces.isEmpty {
+                        pieces = RoutedPieces.make(run, pieceCapacity: capacity)
+                    } else {
+                        RoutedPieces.append(run, to: &pieces, pieceCapacity: capacity)
+                    }
+                }
+                plain += run
+            }
+            #expect(pieces.flatMap { $0 } == plain, "trial \(trial)")
+            #expect(pieces.allSatisfy { !$0.isEmpty && $0.count <= capacity }, "trial \(trial): \(pieces.map(\.count))")
+            #expect(pieces.dropLast().allSatisfy { $0.count == capacity }, "trial \(trial): \(pieces.map(\.count))")
+        }
+        // Large elements still fill whole chunks; the default piece stays far under jemalloc's 8 MiB oversize size.
+        #expect(RoutedPieces.pieceCapacity(of: (Int, Int).self) * MemoryLayout<(Int, Int)>.stride == RoutedPieces.pieceBytes)
+        #expect(RoutedPieces.pieceCapacity(of: (String, String, String, String).self) >= chunkCapacity)
+    }
+
     @Test func numPartitionsFollowsSparksDefaultPartitioner() throws {
         let a = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 6)
         let b = engine.parallelize((0..<100).map { ($0 % 10, $0) }, numSlices: 3)
