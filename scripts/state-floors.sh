@@ -3,11 +3,13 @@
 # floor (Benchmarks/Limits/state_lookup.c: the same table layout and prefetching, two threads, no engine), run
 # one after the other in this session:
 #   - at 1k keys, the operator's own cost per record (the batch's p50 / 100,000);
-#   - the 10M-key batch's extra time over the 100k-key batch, next to the floor's extra time.
+#   - the 10M-key job's extra time over the 100k-key job, next to the floor's extra time. Both sides run their
+#     two sizes in turn, batch by batch (Sluice: one context with both jobs in every batch; the floor: its two
+#     tables alternately), so that each difference comes from the same seconds of the machine.
 #   scripts/state-floors.sh [ROUNDS]
-# Each of ROUNDS rounds (default 3) runs the suite's three sizes and then the floor's two; each round's figures
-# are printed, then their medians. This machine kind runs 1.5x slower for seconds at a time: a single round's
-# ratio moved between 0.6 and 2.1, the median of three alternated rounds much less.
+# Each of ROUNDS rounds (default 3) runs the suite's two benchmarks and then the floor; each round's figures
+# are printed, then their medians. This machine kind runs a job 1.5x slower for seconds at a time: a single
+# round's figures move with it, the median of several rounds less.
 # The suite's binary runs directly (package-benchmark's debug mode: every iteration, its percentiles on
 # stdout), not through `swift package benchmark`, whose malloc interposer (malloc-interposer 1.6.1) crashes this
 # suite on Linux when it frees a page-aligned block it did not allocate.
@@ -25,26 +27,31 @@ cc -O2 -o "$scratch/state_lookup" Benchmarks/Limits/state_lookup.c -lpthread
 (cd Benchmarks && swift build -c release --product Streaming >/dev/null)
 bin=$(cd Benchmarks && swift build -c release --show-bin-path)
 
-floor() { "$scratch/state_lookup" "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i == "p50") print $(i + 1) }'; }
-p50() { awk -v name="mapWithState,$1-keys,100k-records-a-batch" '$1 == name { print $2 }' "$scratch/sluice.txt"; }
+# p50 of a size's line ("state_lookup: KEYS keys, ... p50 N ...") in the floor's output.
+floor() { awk -v keys="$1" '$2 == keys { for (i = 1; i <= NF; i++) if ($i == "p50") print $(i + 1) }' "$scratch/floor.txt"; }
+# p50 of a metric of the suite's output, in microseconds.
+p50() { awk -F'\t' -v metric="$1" '$1 == metric { print $2 }' "$scratch/sluice.txt"; }
 
-printf "%-6s %14s %14s %14s %12s %12s %8s\n" "round" "1k ns/record" "100k batch us" "10M batch us" "floor 100k" "floor 10M" "ratio"
+printf "%-6s %14s %14s %14s %12s %12s %8s\n" "round" "1k ns/record" "100k job us" "10M job us" "floor 100k" "floor 10M" "ratio"
 : > "$scratch/rounds.txt"
 for round in $(seq "$rounds"); do
-    # "name p50_us" for each benchmark: the value at the first percentile line >= 0.5 of its wall-clock histogram.
-    LD_LIBRARY_PATH="$bin" "$bin/Streaming" --filter 'mapWithState.*' 2>&1 | tr -d '\r' | awk '
-        /Debug results for/ { name = $4; sub(/:$/, "", name) }
-        /Time \(wall clock\)/ { inTime = 1; done = 0; next }
-        inTime && !done && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s %.0f\n", name, $1 / 1000; done = 1; inTime = 0 }
+    # "metric<TAB>p50_us" for each metric of the two benchmarks: the value at the first percentile line >= 0.5
+    # of its histogram (the 1k benchmark's wall clock; the in-turn benchmark's two jobs, recorded in ns).
+    LD_LIBRARY_PATH="$bin" "$bin/Streaming" --filter 'mapWithState,1k-keys.*' --filter 'mapWithState,100k-keys-then-10M-keys.*' \
+        2>&1 | tr -d '\r' | awk '
+        /Debug results for/ { bench = $4; sub(/:$/, "", bench) }
+        /^[A-Za-z0-9].*:$/ && !/Debug results/ { metric = bench "/" $0; sub(/:$/, "", metric); inMetric = 1; done = 0; next }
+        inMetric && !done && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s\t%.0f\n", metric, $1 / 1000; done = 1; inMetric = 0 }
     ' > "$scratch/sluice.txt"
-    s1k=$(p50 1k)
-    s100k=$(p50 100k)
-    s10m=$(p50 10M)
+    s1k=$(p50 "mapWithState,1k-keys,100k-records-a-batch/Time (wall clock)")
+    s100k=$(p50 "mapWithState,100k-keys-then-10M-keys,100k-records-a-batch-each/100k-keys job (ns)")
+    s10m=$(p50 "mapWithState,100k-keys-then-10M-keys,100k-records-a-batch-each/10M-keys job (ns)")
     if [ -z "$s1k" ] || [ -z "$s100k" ] || [ -z "$s10m" ]; then
         echo "state-floors: round $round: the Streaming suite printed no mapWithState figures" >&2
         cat "$scratch/sluice.txt" >&2
         exit 1
     fi
+    "$scratch/state_lookup" 100000 10000000 > "$scratch/floor.txt"
     c100k=$(floor 100000)
     c10m=$(floor 10000000)
     echo "$s1k $s100k $s10m $c100k $c10m" | tee -a "$scratch/rounds.txt" | awk -v round="$round" '{
