@@ -406,8 +406,9 @@ enum RoutedPieces {
         }
         while !rest.isEmpty {
             var piece: [E] = []
-            // The first piece grows as an array does; later ones are known to fill.
-            piece.reserveCapacity(pieces.isEmpty ? rest.count : pieceCapacity)
+            // The first piece grows as an array does; a target that filled one piece takes a whole piece's room
+            // at once for the next.
+            piece.reserveCapacity(pieces.isEmpty ? min(rest.count, pieceCapacity) : pieceCapacity)
             piece.append(contentsOf: rest.prefix(pieceCapacity))
             rest = rest.dropFirst(pieceCapacity)
             pieces.append(piece)

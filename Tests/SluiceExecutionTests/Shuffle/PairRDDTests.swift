@@ -230,9 +230,9 @@ struct Coordinate: Hashable, Comparable, Sendable {
             #expect(pieces.allSatisfy { !$0.isEmpty && $0.count <= capacity }, "trial \(trial): \(pieces.map(\.count))")
             #expect(pieces.dropLast().allSatisfy { $0.count == capacity }, "trial \(trial): \(pieces.map(\.count))")
         }
-        // Large elements still fill whole chunks; the default piece stays far under jemalloc's 8 MiB oversize size.
+        // A piece holds pieceBytes of small elements, and a whole chunk of large ones (512-byte elements).
         #expect(RoutedPieces.pieceCapacity(of: (Int, Int).self) * MemoryLayout<(Int, Int)>.stride == RoutedPieces.pieceBytes)
-        #expect(RoutedPieces.pieceCapacity(of: (String, String, String, String).self) >= chunkCapacity)
+        #expect(RoutedPieces.pieceCapacity(of: SIMD64<UInt64>.self) == chunkCapacity)
     }
 
     @Test func numPartitionsFollowsSparksDefaultPartitioner() throws {
