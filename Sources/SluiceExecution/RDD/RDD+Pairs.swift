@@ -423,9 +423,10 @@ extension CombinerTraits {
         CombinerTraits<[[V]]>(
             bytesPerValue: MemoryLayout<V>.stride, valueCount: { $0.reduce(0) { $0 + $1.count } },
             codec: { pieces in
-                ElementCodecs.lookup([[V]].self)
-                    ?? pieces.lazy.compactMap(\.first).first.flatMap { ElementCodecs.lookup(V.self, sample: $0) }
-                    .map { ElementCodecs.array(ElementCodecs.array($0)) }
+                // A piece is a grouping combiner: its codec, found from the first piece with a value, as an array.
+                let sample = pieces.first { !$0.isEmpty } ?? []
+                return ElementCodecs.lookup([[V]].self)
+                    ?? CombinerTraits<[V]>.grouping(V.self).codec(sample).map(ElementCodecs.array)
             })
     }
 

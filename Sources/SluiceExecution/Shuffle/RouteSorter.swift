@@ -15,7 +15,8 @@ package struct RouteSorter<Element>: ~Copyable {
     /// Per target: its element count, then where its next element goes, then where its elements end.
     @usableFromInline var ends: UnsafeMutablePointer<Int>
     @usableFromInline let targetCount: Int
-    /// Up to this many targets, plain elements are sorted with one pass per target (see ``sort(_:by:_:)``).
+    /// Up to this many targets, plain elements are sorted with one pass per target; two targets take one pass for
+    /// both (see ``sort(_:by:_:)``).
     @usableFromInline static var fewTargets: Int { 4 }
 
     /// The scratch's room: a chunk's worth for each of two targets (see ``sort(_:by:_:)``), else one.
