@@ -129,6 +129,13 @@ struct PendingRecords<Element: Sendable>: Sendable {
 /// so that it holds exactly the records stored before T (in Spark a block cut at T goes to this batch or the
 /// next, by a race).
 ///
+/// A block that reaches ``splitBytes`` before its tick is cut at once, and the interval's records go on into a
+/// new block of the same tick (Spark grows one block without bound). At high rates every block then fits one
+/// size of buffer that the pool recycles batch after batch: at 85M records/s, 125 ms blocks of 85 MB grew by
+/// doubling (a copy each time) into buffers of whatever size the rate of the moment asked for, and the pool's
+/// free buffers seldom had the size asked, so that the generator wrote into fresh pages and fell behind its
+/// rate (page zeroing took a third of the job's CPU).
+///
 /// With a ``ReceiveMemory``, each block takes its memory from the budget when it is cut, before it is queued;
 /// while a block waits for memory, adding records waits too (the receiver pauses), so what is buffered stays
 /// within one block interval's records.
@@ -150,6 +157,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         var lastTick: Time?
         /// The ticks of blocks cut and not yet pushed, in order.
         var unpushed = Deque<Time>()
+        /// Blocks cut early (``splitBytes``) for the next tick.
+        var earlyCuts = 0
     }
 
     let streamId: Int
@@ -174,11 +183,20 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     private let maxBlockBytes: Int
     /// True while the block being gathered is full: adding records waits for the next tick.
     private let full = Atomic<Bool>(false)
+    /// A block this large (bytes of its columns) is cut at once, before its tick (see the type's doc).
+    let splitBytes: Int
+    /// The largest a block grows by default: 15 MiB, so that with a last append's rows and the header a block
+    /// fits a 16 MiB buffer of the pool.
+    static var defaultSplitBytes: Int { 15 << 20 }
+    /// Serializes cutting, sealing and queueing blocks, so that blocks reach the queue in the order of their
+    /// ticks whichever thread cuts them (the timer, or a receiver's thread cutting a block early).
+    private let cutting = Mutex(())
 
     init(
         streamId: Int, interval: Duration, queueCapacity: Int, limiter: RateLimiter, clock: any StreamingClock,
         codec: ElementCodec<Element>? = ElementCodecs.lookup(Element.self), pool: BufferPool = .shared,
-        memory: ReceiveMemory? = nil, push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
+        memory: ReceiveMemory? = nil, splitBytes: Int = BlockGenerator.defaultSplitBytes,
+        push: @escaping @Sendable (ReceivedBlock<Element>) throws -> Void,
         onError: @escaping @Sendable (String, any Error) -> Void
     ) {
         self.streamId = streamId
@@ -189,6 +207,7 @@ final class BlockGenerator<Element: Sendable>: Sendable {
         self.memory = memory
         let limit = memory?.reservation.budget.limit ?? .max
         self.maxBlockBytes = limit == .max ? .max : max(1 << 20, limit / 4)
+        self.splitBytes = max(1, splitBytes)
         self.push = push
         self.onError = onError
         self.queue = BoundedQueue(capacity: queueCapacity)
@@ -222,11 +241,12 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     func add(_ element: Element) throws {
         waitWhilePaused()
         limiter.waitToPush()
-        try current.withLock { c in
+        let split = try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             try c.pending.append(element, codec: codec)
-            checkFull(c.pending)
+            return checkFull(c.pending)
         }
+        if split { cutEarly() }
     }
 
     /// Adds `elements`, rate-limited one by one, then all at once: they land in the same block.
@@ -234,11 +254,12 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     func add(contentsOf elements: [Element]) throws {
         waitWhilePaused()
         limiter.acquire(elements.count)
-        try current.withLock { c in
+        let split = try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
             try c.pending.append(contentsOf: elements, codec: codec)
-            checkFull(c.pending)
+            return checkFull(c.pending)
         }
+        if split { cutEarly() }
     }
 
     /// Adds `rows` records that `write` puts straight into the block's columns (after waiting for the rate
@@ -247,17 +268,22 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     func addEncoded(rows: Int, _ write: (inout BlockBuilder) -> Void) throws -> Bool {
         waitWhilePaused()
         limiter.acquire(rows)
-        return try current.withLock { c in
+        let (stored, split) = try current.withLock { c in
             guard c.phase == .active else { throw notActive(c.phase) }
-            defer { checkFull(c.pending) }
-            return c.pending.appendEncoded(rows: rows, write)
+            let stored = c.pending.appendEncoded(rows: rows, write)
+            return (stored, checkFull(c.pending))
         }
+        if split { cutEarly() }
+        return stored
     }
 
-    /// Marks the block being gathered full once it holds ``maxBlockBytes``.
+    /// Marks the block being gathered full once it holds ``maxBlockBytes``; true when it holds ``splitBytes``
+    /// (to be cut early).
     @inline(__always)
-    private func checkFull(_ pending: PendingRecords<Element>) {
-        if maxBlockBytes != .max && pending.byteCount >= maxBlockBytes { full.store(true, ordering: .releasing) }
+    private func checkFull(_ pending: PendingRecords<Element>) -> Bool {
+        let bytes = pending.byteCount
+        if bytes >= maxBlockBytes { full.store(true, ordering: .releasing) }
+        return bytes >= splitBytes
     }
 
     /// Waits while a block waits for memory or the block being gathered is full (the receiver pauses), unless
@@ -325,25 +351,60 @@ final class BlockGenerator<Element: Sendable>: Sendable {
 
     /// Turns the buffer into the block of the interval ending at `tick` and queues it.
     private func cutBlock(at tick: Time) {
-        var cut = current.withLock { c -> PendingRecords<Element>? in
-            c.nextTick = tick + interval
-            c.lastTick = tick
-            guard c.pending.count > 0 else { return nil }
-            var fresh = PendingRecords<Element>()
-            fresh.builder = c.spare ?? (try? codec?.makeBuilder(pool: pool))
-            c.spare = nil
-            swap(&fresh, &c.pending)
-            c.unpushed.append(tick)
-            return fresh
+        cutting.withLock { _ in
+            var cut = current.withLock { c -> PendingRecords<Element>? in
+                c.nextTick = tick + interval
+                c.lastTick = tick
+                c.earlyCuts = 0
+                return c.pending.count > 0 ? Self.takePending(&c, for: tick, codec: codec, pool: pool) : nil
+            }
+            if full.exchange(false, ordering: .acquiringAndReleasing) { progress.locked { progress.broadcast() } }
+            guard cut != nil else {
+                progress.locked { progress.broadcast() }
+                return
+            }
+            seal(&cut, id: StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds))
         }
-        if full.exchange(false, ordering: .acquiringAndReleasing) { progress.locked { progress.broadcast() } }
+    }
+
+    /// Cuts the block being gathered before its tick, when it holds ``splitBytes`` (another thread may have cut
+    /// it meanwhile). Its id is the interval's start plus the number of early blocks in it, in milliseconds: a
+    /// tick's ids stay within its interval, so at most the interval's milliseconds less one blocks are cut early
+    /// (the last one then grows until the tick).
+    private func cutEarly() {
+        cutting.withLock { _ in
+            var cut: PendingRecords<Element>?
+            let id = current.withLock { c -> StreamBlockId? in
+                guard c.phase == .active, let tick = c.nextTick, c.pending.byteCount >= splitBytes,
+                    Int64(c.earlyCuts + 1) < interval.wholeMilliseconds
+                else { return nil }
+                c.earlyCuts += 1
+                cut = Self.takePending(&c, for: tick, codec: codec, pool: pool)
+                return StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds + Int64(c.earlyCuts))
+            }
+            if let id { seal(&cut, id: id) }
+        }
+    }
+
+    /// Takes the records gathered for `tick` out of `c`, leaving an empty buffer (the spare builder) in their
+    /// place.
+    private static func takePending(
+        _ c: inout Current, for tick: Time, codec: ElementCodec<Element>?, pool: BufferPool
+    ) -> PendingRecords<Element> {
+        var fresh = PendingRecords<Element>()
+        fresh.builder = c.spare ?? (try? codec?.makeBuilder(pool: pool))
+        c.spare = nil
+        swap(&fresh, &c.pending)
+        c.unpushed.append(tick)
+        return fresh
+    }
+
+    /// Seals `cut` as block `id` and queues it (under the memory budget: once admitted); its builder becomes the
+    /// spare one. Called with `cutting` held.
+    private func seal(_ cut: inout PendingRecords<Element>?, id: StreamBlockId) {
         // Moved out, not copied: a second reference to the builder would make its reset (in seal) copy the
         // columns and drop their memory, and every block would grow its buffers again from nothing.
-        guard var taken = cut.take() else {
-            progress.locked { progress.broadcast() }
-            return
-        }
-        let id = StreamBlockId(streamId: streamId, uniqueId: (tick - interval).milliseconds)
+        guard var taken = cut.take() else { return }
         do {
             let block = try taken.seal(id: id)
             current.withLock { c in if c.spare == nil { c.spare = taken.builder } }

@@ -23,6 +23,9 @@ public final class BufferPool: Sendable {
     /// Sizes are `64 << sizeClass` for `sizeClass` in `0..<classCount` (64 B to 1 GiB).
     static let classCount = 25
     static let minimumCapacity = 64
+    /// A request its class cannot serve from the free lists takes a free buffer of up to this many classes
+    /// larger (up to 4x its size).
+    static let reuseSpan = 2
 
     /// The allocator behind the pool.
     public let allocator: BufferAllocator
@@ -36,6 +39,14 @@ public final class BufferPool: Sendable {
         var retainedBytes = 0
         var limit: Int
         var statistics = BufferPool.Statistics()
+
+        /// Counts a free buffer of `capacity` bytes taken for reuse.
+        mutating func taken(_ capacity: Int) {
+            retainedBytes -= capacity
+            statistics.reuses += 1
+            statistics.bytesInUse += capacity
+            statistics.bytesRetained = retainedBytes
+        }
     }
 
     private let state: Mutex<State>
@@ -111,30 +122,29 @@ public final class BufferPool: Sendable {
             }
             return ArenaStorage(pointer: pointer, capacity: minimumCapacity, sizeClass: -1, pool: self)
         }
-        let capacity = Self.minimumCapacity << sizeClass
-        enum Found { case storage(ArenaStorage), memory(UnsafeMutableRawPointer), none }
+        enum Found { case storage(ArenaStorage), memory(UnsafeMutableRawPointer, sizeClass: Int), none }
         let found: Found = state.withLock { state in
-            if let storage = state.freeStorage[sizeClass].popLast() {
-                state.retainedBytes -= capacity
-                state.statistics.reuses += 1
-                state.statistics.bytesInUse += capacity
-                state.statistics.bytesRetained = state.retainedBytes
-                return .storage(storage)
-            }
-            if let address = state.freeMemory[sizeClass].popLast(), let pointer = UnsafeMutableRawPointer(bitPattern: address) {
-                state.retainedBytes -= capacity
-                state.statistics.reuses += 1
-                state.statistics.bytesInUse += capacity
-                state.statistics.bytesRetained = state.retainedBytes
-                return .memory(pointer)
+            // Its own class first, else a free buffer up to `reuseSpan` classes larger: memory the pool holds
+            // anyway, where a fresh one would be pages to fault in.
+            for c in sizeClass...min(sizeClass + Self.reuseSpan, Self.classCount - 1) {
+                let capacity = Self.minimumCapacity << c
+                if let storage = state.freeStorage[c].popLast() {
+                    state.taken(capacity)
+                    return .storage(storage)
+                }
+                if let address = state.freeMemory[c].popLast(), let pointer = UnsafeMutableRawPointer(bitPattern: address) {
+                    state.taken(capacity)
+                    return .memory(pointer, sizeClass: c)
+                }
             }
             return .none
         }
+        let capacity = Self.minimumCapacity << sizeClass
         switch found {
         case .storage(let storage):
             return storage
-        case .memory(let pointer):
-            return ArenaStorage(pointer: pointer, capacity: capacity, sizeClass: sizeClass, pool: self)
+        case .memory(let pointer, let sizeClass):
+            return ArenaStorage(pointer: pointer, capacity: Self.minimumCapacity << sizeClass, sizeClass: sizeClass, pool: self)
         case .none:
             guard let pointer = allocator.allocate(byteCount: capacity) else { return nil }
             state.withLock {

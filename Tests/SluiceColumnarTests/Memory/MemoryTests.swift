@@ -290,6 +290,37 @@ import SluiceTesting
     }
 }
 
+@Suite struct LargerClassReuseTests {
+    /// A request whose class has no free buffer takes one of the next two classes before calling the allocator;
+    /// a free buffer more than 4x larger is left alone.
+    @Test func aFreeBufferUpToTwoClassesLargerServesARequest() throws {
+        let counting = CountingAllocator()
+        let pool = BufferPool(allocator: counting.allocator, maxRetainedBytes: 64 << 20)
+        do { _ = try ArenaBuffer(minimumCapacity: 64 << 10, pool: pool) }  // one free 64 KiB buffer
+        let calls = counting.allocations
+        var buffer = try ArenaBuffer(minimumCapacity: 20 << 10, pool: pool)  // a 32 KiB class
+        #expect(counting.allocations == calls, "served from the free 64 KiB buffer")
+        #expect(buffer.capacity == 64 << 10)
+        buffer.appendZeros(64 << 10)  // the whole capacity is the buffer's
+        #expect(pool.statistics.reuses == 1)
+        withExtendedLifetime(buffer) {}
+        do { _ = try ArenaBuffer(minimumCapacity: 1 << 20, pool: pool) }  // a free 1 MiB buffer
+        let before = counting.allocations
+        do { _ = try ArenaBuffer(minimumCapacity: 200 << 10, pool: pool) }  // 256 KiB: 1 MiB is 4x, taken
+        #expect(counting.allocations == before)
+        do { _ = try ArenaBuffer(minimumCapacity: 100 << 10, pool: pool) }  // 128 KiB: 1 MiB is 8x, not taken
+        #expect(counting.allocations == before + 1)
+    }
+
+    #if !SLUICE_SYSTEM_ALLOCATOR
+    /// The buffer arena leaves large freed extents to its decay: jemalloc would otherwise purge each one of 8 MiB
+    /// or more at once, and the pool's next large buffer would be fresh pages.
+    @Test func theBufferArenaDoesNotPurgeLargeExtentsAtOnce() {
+        #expect(JemallocArena.oversizeThreshold == Int.max)
+    }
+    #endif
+}
+
 @Suite struct ReuseTests {
     @Test func writingEnvelopesIntoAClearedBufferKeepsItsStorage() throws {
         let block = try ElementCodecs.standard(String.self).encode((0..<20_000).map { "w\($0 % 300)" })

@@ -41,11 +41,12 @@ func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
 
 @Suite struct BlockGeneratorTests {
     func generator(
-        clock: ManualClock, pushed: PushedBlocks, queue: Int = 10, pool: BufferPool = .shared
+        clock: ManualClock, pushed: PushedBlocks, queue: Int = 10, pool: BufferPool = .shared,
+        interval: Duration = .milliseconds(200), splitBytes: Int = BlockGenerator<Int>.defaultSplitBytes
     ) -> BlockGenerator<Int> {
         BlockGenerator(
-            streamId: 3, interval: .milliseconds(200), queueCapacity: queue,
-            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock, pool: pool,
+            streamId: 3, interval: interval, queueCapacity: queue,
+            limiter: RateLimiter(maxRate: nil, initialRate: nil), clock: clock, pool: pool, splitBytes: splitBytes,
             push: { try pushed.push($0) }, onError: { _, _ in })
     }
 
@@ -140,5 +141,74 @@ func eventually(seconds: Int = 10, _ condition: () -> Bool) -> Bool {
         let generator = generator(clock: ManualClock(), pushed: PushedBlocks())
         let error = #expect(throws: StreamingError.self) { try generator.add(1) }
         #expect(error?.message.contains("not been started") == true)
+    }
+
+    /// A block that reaches the split size is cut before its tick: every record arrives once and in order, each
+    /// early block holds the split size and at most one add's records more, the ids are the interval's start
+    /// plus 1, 2, ... for the early blocks and the start for the tick's own, and a batch at the tick waits for
+    /// all of them.
+    @Test func aBlockReachingTheSplitSizeIsCutBeforeItsTick() throws {
+        let clock = ManualClock(startTime: Time(milliseconds: 1_000))
+        let pushed = PushedBlocks()
+        let split = 4_096  // bytes: 512 Ints
+        let generator = generator(clock: clock, pushed: pushed, splitBytes: split)
+        try generator.start()
+        var random = SystemRandomNumberGenerator()
+        var expected: [Int] = []
+        var largestAdd = 0
+        while expected.count < 5_000 {  // encoded adds, element adds and single records, of random sizes
+            let n = Int.random(in: 1...300, using: &random)
+            let values = (0..<n).map { _ in Int.random(in: -1_000...1_000, using: &random) }
+            switch Int.random(in: 0..<3, using: &random) {
+            case 0:
+                let stored = try generator.addEncoded(rows: n) { builder in
+                    builder.withColumn(0) { $0.withAppender(of: Int64.self) { a in for v in values { a.append(Int64(v)) } } }
+                }
+                #expect(stored)
+                largestAdd = max(largestAdd, n)
+            case 1:
+                try generator.add(contentsOf: values)
+                largestAdd = max(largestAdd, n)
+            default:
+                for v in values { try generator.add(v) }
+            }
+            expected += values
+        }
+        #expect(eventually { pushed.all.count >= expected.count * 8 / (split + largestAdd * 8) })
+        #expect(!generator.waitUntilPushed(through: Time(milliseconds: 1_200), timeoutMilliseconds: 50))
+        try generator.add(contentsOf: [42, 43])
+        expected += [42, 43]
+        clock.set(to: Time(milliseconds: 1_200))
+        #expect(generator.waitUntilPushed(through: Time(milliseconds: 1_200), timeoutMilliseconds: 10_000))
+        let blocks = pushed.all
+        #expect(pushed.elements == expected)
+        let early = blocks.dropLast()
+        #expect(early.count >= 2)
+        #expect(early.allSatisfy { $0.1.count * 8 >= split && $0.1.count * 8 < split + largestAdd * 8 })
+        #expect(blocks.map(\.0.uniqueId) == early.indices.map { 1_000 + Int64($0) + 1 } + [1_000])
+        #expect(blocks.last?.1.suffix(2) == [42, 43])
+        // The next interval starts from 1: its ids are its own.
+        try generator.add(contentsOf: Array(0..<600))
+        try generator.add(7)
+        clock.set(to: Time(milliseconds: 1_400))
+        #expect(generator.waitUntilPushed(through: Time(milliseconds: 1_400), timeoutMilliseconds: 10_000))
+        #expect(pushed.all.dropFirst(blocks.count).map(\.0.uniqueId) == [1_201, 1_200])
+        generator.stop()
+    }
+
+    /// Early blocks keep their ids within their interval: with a 4 ms interval at most 3 are cut early, and the
+    /// tick's own block holds the rest.
+    @Test func earlyBlocksStayWithinTheirIntervalsIds() throws {
+        let clock = ManualClock(startTime: Time(milliseconds: 1_000))
+        let pushed = PushedBlocks()
+        let generator = generator(clock: clock, pushed: pushed, interval: .milliseconds(4), splitBytes: 8)
+        try generator.start()
+        for i in 0..<10 { try generator.add(contentsOf: [i]) }
+        #expect(eventually { pushed.all.count == 3 })
+        clock.set(to: Time(milliseconds: 1_004))
+        #expect(generator.waitUntilPushed(through: Time(milliseconds: 1_004), timeoutMilliseconds: 10_000))
+        generator.stop()
+        #expect(pushed.all.map(\.0.uniqueId) == [1_001, 1_002, 1_003, 1_000])
+        #expect(pushed.all.map(\.1) == [[0], [1], [2], Array(3..<10)])
     }
 }
