@@ -60,42 +60,20 @@ public struct BufferAllocator: Sendable {
     #if !SLUICE_SYSTEM_ALLOCATOR
     /// jemalloc, in an arena of Sluice's own, so that buffer memory is accounted apart from the rest of the
     /// process (``AllocatorStatistics/bufferArena``). Thread caches are bypassed: ``BufferPool`` recycles.
+    ///
+    /// Buffers stay on the system's default pages: transparent huge pages are not asked for. Since the pool and
+    /// the arena keep freed buffers (no page is faulted in twice in a steady stream), their one effect was on
+    /// memory touched for the first time, which they made slower: on this VM kind, whose host takes back freed
+    /// guest memory, first touches ran at 0.24-0.33 GB/s on 2 MiB pages against 1.0-1.4 GB/s on 4 KiB ones, and
+    /// the grouped count started at 85M records/s with batches of 8M to 90M records (its generator writing
+    /// into fresh pages) for its first 5 s, against even batches from the second one without them.
     public static let jemalloc: BufferAllocator = {
         let arena = JemallocArena.buffers
         let flags = sluice_mallocx_flags(arena, BufferAllocator.alignment)
         return BufferAllocator(
-            allocate: { byteCount in
-                let pointer = mallocx(max(byteCount, 1), flags)
-                if let pointer, byteCount >= BufferAllocator.hugePageThreshold { adviseHugePages(pointer, byteCount) }
-                return pointer
-            },
+            allocate: { byteCount in mallocx(max(byteCount, 1), flags) },
             deallocate: { pointer, byteCount in sdallocx(pointer, max(byteCount, 1), flags) }
         )
     }()
     #endif
-
-    /// Allocations of at least this many bytes are backed by 2 MiB pages where the system allows (see
-    /// ``adviseHugePages(_:_:)``).
-    static let hugePageThreshold = 8 << 20
-
-    #if !SLUICE_SYSTEM_ALLOCATOR
-    /// Asks for transparent huge pages over the whole 2 MiB pages inside `byteCount` bytes at `pointer` (a hint:
-    /// refused or unsupported, the memory stays on 4 KiB pages). A receiver at 100M records/s writes 800 MB/s
-    /// into buffers, fresh memory whenever the pool has none to give: on 4 KiB pages, an 8 s grouped count at
-    /// that rate took 1.2-1.9M page faults, 20-34k on 2 MiB pages, with 10-17% less CPU.
-    static func adviseHugePages(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) {
-        guard let pages = hugePages(in: Int(bitPattern: pointer), byteCount),
-            let address = UnsafeMutableRawPointer(bitPattern: pages.lowerBound)
-        else { return }
-        _ = madvise(address, pages.count, MADV_HUGEPAGE)
-    }
-    #endif
-
-    /// The addresses of the whole 2 MiB pages within `byteCount` bytes from `address` (nil: none).
-    static func hugePages(in address: Int, _ byteCount: Int) -> Range<Int>? {
-        let huge = 2 << 20
-        let start = (address + huge - 1) & ~(huge - 1)
-        let end = (address + byteCount) & ~(huge - 1)
-        return end > start ? start..<end : nil
-    }
 }
