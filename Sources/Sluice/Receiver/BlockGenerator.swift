@@ -129,8 +129,8 @@ struct PendingRecords<Element: Sendable>: Sendable {
 /// so that it holds exactly the records stored before T (in Spark a block cut at T goes to this batch or the
 /// next, by a race).
 ///
-/// A block that reaches ``splitBytes`` before its tick is cut at once, and the interval's records go on into a
-/// new block of the same tick (Spark grows one block without bound). At high rates every block then fits one
+/// A columnar block that reaches ``splitBytes`` before its tick is cut at once, and the interval's records go on
+/// into a new block of the same tick (Spark grows one block without bound; blocks of elements still do). At high rates every block then fits one
 /// size of buffer that the pool recycles batch after batch: at 85M records/s, 125 ms blocks of 85 MB grew by
 /// doubling (a copy each time) into buffers of whatever size the rate of the moment asked for, and the pool's
 /// free buffers seldom had the size asked, so that the generator wrote into fresh pages and fell behind its

@@ -143,8 +143,8 @@ public final class BufferPool: Sendable {
         switch found {
         case .storage(let storage):
             return storage
-        case .memory(let pointer, let sizeClass):
-            return ArenaStorage(pointer: pointer, capacity: Self.minimumCapacity << sizeClass, sizeClass: sizeClass, pool: self)
+        case .memory(let pointer, let c):
+            return ArenaStorage(pointer: pointer, capacity: Self.minimumCapacity << c, sizeClass: c, pool: self)
         case .none:
             guard let pointer = allocator.allocate(byteCount: capacity) else { return nil }
             state.withLock {
