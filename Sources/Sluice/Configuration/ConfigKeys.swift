@@ -155,6 +155,10 @@ enum ConfigKeys {
         ConfigKey(name: "sluice.receiver.releaseBlocksAtBatchEnd", kind: .bool, defaultValue: "true",
             meaning: "a batch's received blocks go when its jobs finish, unless a window, remember or checkpoint "
                 + "interval keeps the stream longer (false: Spark's rule, kept until the next batch finishes)"),
+        ConfigKey(name: "sluice.receiver.maxBlockBytes", kind: .size, defaultValue: "15m",
+            meaning: "a received columnar block this large is cut at once, as an extra block of its block interval, "
+                + "so that at high rates blocks keep one size of buffer that is recycled (Spark grows one block "
+                + "without bound)"),
         ConfigKey(name: "sluice.receiver.maxRecordBytes", kind: .size, defaultValue: "64m",
             meaning: "socket streams: the longest record (line, delimited record) kept; a longer one is reported, "
                 + "with its offset, and dropped up to its end, so that a peer cannot make a receiver hold unbounded memory"),

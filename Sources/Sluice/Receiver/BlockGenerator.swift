@@ -185,8 +185,8 @@ final class BlockGenerator<Element: Sendable>: Sendable {
     private let full = Atomic<Bool>(false)
     /// A block this large (bytes of its columns) is cut at once, before its tick (see the type's doc).
     let splitBytes: Int
-    /// The largest a block grows by default: 15 MiB, so that with a last append's rows and the header a block
-    /// fits a 16 MiB buffer of the pool.
+    /// The largest a block grows by default (`sluice.receiver.maxBlockBytes`): 15 MiB, so that with a last
+    /// append's rows and the header a block fits a 16 MiB buffer of the pool.
     static var defaultSplitBytes: Int { 15 << 20 }
     /// Serializes cutting, sealing and queueing blocks, so that blocks reach the queue in the order of their
     /// ticks whichever thread cuts them (the timer, or a receiver's thread cutting a block early).

@@ -47,6 +47,10 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         guard interval.wholeMilliseconds > 0 else {
             throw StreamingError(.invalidArgument, "spark.streaming.blockInterval must be positive, got \(interval)")
         }
+        let maxBlockBytes = try context.conf.bytes("sluice.receiver.maxBlockBytes") ?? BlockGenerator<Element>.defaultSplitBytes
+        guard maxBlockBytes > 0 else {
+            throw ConfigurationError(key: "sluice.receiver.maxBlockBytes", value: "\(maxBlockBytes)", expected: "a positive size, e.g. 15m")
+        }
         status = Mutex(Status(nextDirectId: context.clock.time.milliseconds))
         let errors = ErrorRelay()
         generator = BlockGenerator(
@@ -54,7 +58,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
             queueCapacity: try context.conf.int("spark.streaming.blockQueueSize") ?? 10,
             limiter: RateLimiter(maxRate: maxRate, initialRate: initialRate), clock: context.clock,
             memory: ReceiveMemory(engine: context.engine, streamId: streamId, storageLevel: receiver.storageLevel),
-            push: store, onError: { errors.report($0, $1) })
+            splitBytes: maxBlockBytes, push: store, onError: { errors.report($0, $1) })
         errors.set { [weak self] message, error in self?.reportError(message, error) }
         try receiver.attach(self)
     }

@@ -101,6 +101,43 @@ func driveReceiving(
         }
     }
 
+    /// With `sluice.receiver.maxBlockBytes` small, an interval's records come in several blocks (partitions of
+    /// the batch), and every record still arrives once, in the order stored.
+    @Test func blocksPastTheMaximumSizeAreCutWithinTheirIntervalAndLoseNothing() throws {
+        try StreamTest.exclusively {
+            let clock = ManualClock()
+            let ssc = try context(clock, StreamingConf().set("sluice.receiver.maxBlockBytes", "1k"))
+            let receiver = NumbersReceiver(count: 3_000, block: [])
+            let seen = Collected<Int>()
+            let partitions = Collected<Int>()
+            ssc.receiverStream(receiver).foreachRDD { rdd in
+                partitions.append(rdd.numPartitions)
+                for x in try rdd.collect() { seen.append(x) }
+            }
+            try ssc.start()
+            driveReceiving(ssc, clock) { seen.values.count >= 3_000 }
+            ssc.stop()
+            #expect(seen.values == Array(0..<3_000))
+            // 8-byte Ints, 128 to a block: at least 24 blocks, in fewer batches.
+            #expect(partitions.values.reduce(0, +) >= 3_000 / 128)
+            #expect(partitions.values.filter { $0 > 0 }.count < partitions.values.reduce(0, +))
+        }
+    }
+
+    /// Not a size: refused when the context is made; zero: when it starts. Either error names the key.
+    @Test func aMaximumBlockSizeThatIsNotAPositiveSizeIsRefusedNamingTheKey() throws {
+        let conf = { (value: String) in StreamingConf().set("sluice.receiver.maxBlockBytes", value) }
+        let notASize = #expect(throws: ConfigurationError.self) { _ = try context(ManualClock(), conf("lots")) }
+        #expect(notASize?.description.contains("sluice.receiver.maxBlockBytes = 'lots'") == true)
+        try StreamTest.exclusively {
+            let ssc = try context(ManualClock(), conf("0"))
+            ssc.receiverStream(NumbersReceiver(count: 1, block: [])).foreachRDD { _ in }
+            let zero = #expect(throws: ConfigurationError.self) { try ssc.start() }
+            #expect(zero?.description.contains("sluice.receiver.maxBlockBytes = '0'") == true)
+            ssc.stop()
+        }
+    }
+
     @Test func restartStopsTheReceiverWaitsAndStartsItAgain() throws {
         try StreamTest.exclusively {
             let clock = ManualClock()
