@@ -17,7 +17,7 @@ public final class RDDQueue<T: Sendable>: Sendable {
 
     func dequeueOne() -> RDD<T>? { queue.withLock { $0.popFirst() } }
 
-    func dequeueAll() -> [RDD<T>] { queue.withLock { q in defer { q.removeAll() }; return Array(q) } }
+    func dequeueAll() -> [RDD<T>] { queue.withLock { q in defer { q.removeAll() }; return q.elements } }
 }
 
 /// Batches from an ``RDDQueue`` (Spark's `QueueInputDStream`): each batch takes the next RDD (or, with

@@ -215,7 +215,7 @@ public final class StreamingStatus: StreamingListener {
     /// `statistics`.
     public func statistics() -> SparkStreamingStatistics {
         state.withLock { s in
-            let completed = Array(s.completed)
+            let completed = s.completed.elements
             func average(_ values: [Int64]) -> Int64? { values.isEmpty ? nil : values.reduce(0, +) / Int64(values.count) }
             let rates = completed.map { Double($0.numRecords) * 1_000 / Double(max(1, batchDuration)) }
             let active = s.receivers.values.filter(\.active).count
@@ -235,7 +235,7 @@ public final class StreamingStatus: StreamingListener {
     /// `batches`: waiting, running and retained completed batches, newest first.
     public func batches() -> [SparkBatch] {
         let (waiting, running, completed) = state.withLock { s in
-            (Array(s.waiting.values), Array(s.running.values), Array(s.completed))
+            (Array(s.waiting.values), Array(s.running.values), s.completed.elements)
         }
         let all = waiting.map { ($0, "QUEUED") } + running.map { ($0, "PROCESSING") } + completed.map { ($0, "COMPLETED") }
         return all.sorted { $0.0.batchTime > $1.0.batchTime }.map { sparkBatch($0.0, status: $0.1) }
@@ -266,7 +266,7 @@ public final class StreamingStatus: StreamingListener {
 
     /// `receivers`, by stream id.
     public func receivers() -> [SparkReceiver] {
-        let (receivers, completed) = state.withLock { s in (Array(s.receivers.values), Array(s.completed)) }
+        let (receivers, completed) = state.withLock { s in (Array(s.receivers.values), s.completed.elements) }
         return receivers.sorted { $0.streamId < $1.streamId }.map { r in
             let rates = completed.compactMap { b -> [Double]? in
                 guard let input = b.streamIdToInputInfo[r.streamId] else { return nil }

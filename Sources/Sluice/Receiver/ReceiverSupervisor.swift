@@ -17,6 +17,11 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         var nextDirectId: Int64 = 0
     }
 
+    /// Set in the ids of blocks stored at once (``Receiver/store(contentsOf:)``): they count up from the clock's
+    /// milliseconds at start, as in Spark, but apart from the block generator's ids (milliseconds of its
+    /// intervals), which they would otherwise meet; write-ahead-log recovery replays one block per id.
+    static var directIdFlag: Int64 { 1 << 62 }
+
     let streamId: Int
     let name: String
     private let receiver: Receiver<Element>
@@ -51,7 +56,7 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         guard maxBlockBytes > 0 else {
             throw ConfigurationError(key: "sluice.receiver.maxBlockBytes", value: "\(maxBlockBytes)", expected: "a positive size, e.g. 15m")
         }
-        status = Mutex(Status(nextDirectId: context.clock.time.milliseconds))
+        status = Mutex(Status(nextDirectId: Self.directIdFlag | context.clock.time.milliseconds))
         let errors = ErrorRelay()
         generator = BlockGenerator(
             streamId: streamId, interval: interval,
