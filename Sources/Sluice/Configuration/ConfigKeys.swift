@@ -2,8 +2,8 @@
 enum ConfigValueKind: Sendable {
     /// A duration; a bare number is in `defaultUnit` ("ms" or "s").
     case duration(defaultUnit: String)
-    /// A byte size; a bare number is in bytes.
-    case size
+    /// A byte size of at least `minimum` bytes; a bare number is in bytes.
+    case size(minimum: Int = 0)
     case int(minimum: Int, maximum: Int = Int.max)
     case double(minimum: Double)
     case bool
@@ -16,7 +16,8 @@ enum ConfigValueKind: Sendable {
         switch self {
         case .duration(let unit):
             return "a duration such as 200ms, 2s, 1min, 1h (a bare number is in \(unit))"
-        case .size: return "a size such as 512m, 2g, 64k (a bare number is in bytes)"
+        case .size(let minimum):
+            return "a size such as 512m, 2g, 64k (a bare number is in bytes)" + (minimum > 0 ? ", at least \(minimum) bytes" : "")
         case .int(let minimum, let maximum):
             return maximum == .max ? "a whole number >= \(minimum)" : "a whole number from \(minimum) to \(maximum)"
         case .double(let minimum): return "a number >= \(minimum)"
@@ -49,7 +50,7 @@ enum ConfigKeys {
             meaning: "write every listener event as a JSON line under spark.eventLog.dir (read back with EventLog.read)"),
         ConfigKey(name: "spark.eventLog.dir", kind: .text, defaultValue: "/tmp/spark-events",
             meaning: "where event logs go: one directory per run (a file: prefix is accepted)"),
-        ConfigKey(name: "spark.eventLog.rolling.maxFileSize", kind: .size, defaultValue: "128m",
+        ConfigKey(name: "spark.eventLog.rolling.maxFileSize", kind: .size(), defaultValue: "128m",
             meaning: "an event log file is closed and the next begun past this size"),
         ConfigKey(name: "spark.ui.enabled", kind: .bool, defaultValue: "true",
             meaning: "serve the Streaming page, the JSON API and /metrics while the context runs"),
@@ -155,14 +156,14 @@ enum ConfigKeys {
         ConfigKey(name: "sluice.receiver.releaseBlocksAtBatchEnd", kind: .bool, defaultValue: "true",
             meaning: "a batch's received blocks go when its jobs finish, unless a window, remember or checkpoint "
                 + "interval keeps the stream longer (false: Spark's rule, kept until the next batch finishes)"),
-        ConfigKey(name: "sluice.receiver.maxBlockBytes", kind: .size, defaultValue: "15m",
+        ConfigKey(name: "sluice.receiver.maxBlockBytes", kind: .size(minimum: 1), defaultValue: "15m",
             meaning: "a received columnar block this large is cut at once, as an extra block of its block interval, "
                 + "so that at high rates blocks keep one size of buffer that is recycled (Spark grows one block "
                 + "without bound)"),
-        ConfigKey(name: "sluice.receiver.maxRecordBytes", kind: .size, defaultValue: "64m",
+        ConfigKey(name: "sluice.receiver.maxRecordBytes", kind: .size(), defaultValue: "64m",
             meaning: "socket streams: the longest record (line, delimited record) kept; a longer one is reported, "
                 + "with its offset, and dropped up to its end, so that a peer cannot make a receiver hold unbounded memory"),
-        ConfigKey(name: "sluice.memory.limit", kind: .size, defaultValue: nil,
+        ConfigKey(name: "sluice.memory.limit", kind: .size(), defaultValue: nil,
             meaning: "bytes that shuffles, caches, windows, received blocks and state may hold: past it they spill "
                 + "(memory-only receivers pause; state is kept and counted) (unset: unlimited)"),
         ConfigKey(name: "sluice.spill.dir", kind: .text, defaultValue: nil,

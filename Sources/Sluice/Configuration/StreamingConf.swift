@@ -119,7 +119,7 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
         let error = ConfigurationError(key: key.name, value: value, expected: key.kind.form)
         switch key.kind {
         case .duration(let unit): guard ConfigValues.milliseconds(value, defaultUnit: unit) != nil else { throw error }
-        case .size: guard ConfigValues.bytes(value) != nil else { throw error }
+        case .size(let minimum): guard let n = ConfigValues.bytes(value), n >= minimum else { throw error }
         case .int(let minimum, let maximum):
             guard let n = Int(value.trimmingCharacters), n >= minimum, n <= maximum else { throw error }
         case .double(let minimum): guard let x = Double(value.trimmingCharacters), x >= minimum else { throw error }
@@ -142,7 +142,7 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
     func bytes(_ key: String) throws(ConfigurationError) -> Int? {
         guard let value = get(key) else { return nil }
         guard let n = ConfigValues.bytes(value) else {
-            throw ConfigurationError(key: key, value: value, expected: ConfigValueKind.size.form)
+            throw ConfigurationError(key: key, value: value, expected: ConfigValueKind.size().form)
         }
         return n
     }

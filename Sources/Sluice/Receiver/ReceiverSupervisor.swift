@@ -52,10 +52,8 @@ final class ReceiverSupervisor<Element: Sendable>: Sendable {
         guard interval.wholeMilliseconds > 0 else {
             throw StreamingError(.invalidArgument, "spark.streaming.blockInterval must be positive, got \(interval)")
         }
+        // At least 1 byte (checked when the context was made).
         let maxBlockBytes = try context.conf.bytes("sluice.receiver.maxBlockBytes") ?? BlockGenerator<Element>.defaultSplitBytes
-        guard maxBlockBytes > 0 else {
-            throw ConfigurationError(key: "sluice.receiver.maxBlockBytes", value: "\(maxBlockBytes)", expected: "a positive size, e.g. 15m")
-        }
         status = Mutex(Status(nextDirectId: Self.directIdFlag | context.clock.time.milliseconds))
         let errors = ErrorRelay()
         generator = BlockGenerator(
