@@ -13,6 +13,16 @@ static inline void sluice_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+/// Tells the CPU the caller is in a spin-wait loop (x86 `pause`, Arm `yield`): the loop then spins slower and
+/// leaves the core's resources to its other hardware thread.
+static inline void sluice_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #include <signal.h>
 #include <sys/prctl.h>
 

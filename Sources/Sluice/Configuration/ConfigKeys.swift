@@ -178,6 +178,10 @@ enum ConfigKeys {
         ConfigKey(name: "sluice.wal.fsync", kind: .choice(["always", "never"]), defaultValue: "always",
             meaning: "receiver WAL: flush each group of appended blocks to stable storage before store returns "
                 + "(always), or leave it to the OS (never: survives a process crash, not a power loss)"),
+        ConfigKey(name: "sluice.workers.spinWait", kind: .duration(defaultUnit: "us"), defaultValue: "50us",
+            meaning: "how long a worker thread that ran out of tasks keeps looking for one before it sleeps: where "
+                + "waking a sleeping CPU takes tens of microseconds (virtual machines), a job's next stage then starts at "
+                + "once (0: sleep at once)"),
         ConfigKey(name: "sluice.listener.queueCapacity", kind: .int(minimum: 1), defaultValue: "10000",
             meaning: "listener events waiting for delivery; past it events are dropped and counted"),
     ]

@@ -3,6 +3,16 @@ package enum ConfigValues {
     /// Milliseconds in `text`, a number with an optional unit (us, ms, s, m, min, h, d); a bare number is in
     /// `defaultUnit`.
     package static func milliseconds(_ text: String, defaultUnit: String) -> Int64? {
+        duration(text, defaultUnit: defaultUnit, perMillisecond: 1)
+    }
+
+    /// Microseconds in `text`, as ``milliseconds(_:defaultUnit:)`` reads it: for the few keys finer than a
+    /// millisecond.
+    package static func microseconds(_ text: String, defaultUnit: String) -> Int64? {
+        duration(text, defaultUnit: defaultUnit, perMillisecond: 1_000)
+    }
+
+    private static func duration(_ text: String, defaultUnit: String, perMillisecond: Double) -> Int64? {
         let (number, unit) = split(text.lowercased())
         guard let value = Double(number), value >= 0 else { return nil }
         let perUnit: Double
@@ -15,9 +25,9 @@ package enum ConfigValues {
         case "d", "day", "days": perUnit = 86_400_000
         default: return nil
         }
-        let ms = value * perUnit
-        guard ms < 9e15 else { return nil }
-        return Int64(ms.rounded())
+        let scaled = value * perUnit * perMillisecond
+        guard scaled < 9e15 else { return nil }
+        return Int64(scaled.rounded())
     }
 
     /// Bytes in `text`, a number with an optional unit (b, k/kb, m/mb, g/gb, t/tb, p/pb; powers of 1024).

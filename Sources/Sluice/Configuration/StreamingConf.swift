@@ -139,6 +139,15 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
         return .milliseconds(ms)
     }
 
+    /// A duration key read to the microsecond (``duration(_:)`` reads milliseconds).
+    func microseconds(_ key: String) throws(ConfigurationError) -> Int64? {
+        guard let value = get(key) else { return nil }
+        guard case .duration(let unit) = ConfigKeys.byName[key]?.kind,
+            let us = ConfigValues.microseconds(value, defaultUnit: unit)
+        else { throw ConfigurationError(key: key, value: value, expected: ConfigValueKind.duration(defaultUnit: "us").form) }
+        return us
+    }
+
     func bytes(_ key: String) throws(ConfigurationError) -> Int? {
         guard let value = get(key) else { return nil }
         guard let n = ConfigValues.bytes(value) else {

@@ -110,7 +110,9 @@ public final class StreamingContext: Sendable {
         // Free buffers kept for reuse, and freed pages, are memory too.
         BufferPool.bound(toBudget: memory.limit)
         self.engine = ExecutionEngine(
-            pool: try WorkStealingPool(workers: workers), memory: memory,
+            pool: try WorkStealingPool(
+                workers: workers, spinWait: .microseconds(try conf.microseconds("sluice.workers.spinWait") ?? 50)),
+            memory: memory,
             spillDirectory: conf.get("sluice.spill.dir") ?? conf.get("spark.local.dir"),
             defaultParallelism: try conf.int("spark.default.parallelism"),
             compressionLevel: Int32(try conf.int("sluice.zstd.level") ?? 1), calls: systemCalls)

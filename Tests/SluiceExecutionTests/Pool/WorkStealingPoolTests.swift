@@ -201,6 +201,41 @@ func threadCPUNanoseconds() -> UInt64 {
         #expect(used < 3_000_000, "the waiting thread used \(used / 1_000) µs of CPU")
     }
 
+    /// A worker that runs out of tasks looks for another for the pool's spin wait, then sleeps: an idle pool
+    /// spends at most that much CPU, whatever the wait. (Each worker's CPU time read from its own thread clock.)
+    @Test(arguments: [Duration.zero, .microseconds(50), .milliseconds(20)])
+    func anIdleWorkerSpinsAtMostItsSpinWaitThenSleeps(spinWait: Duration) throws {
+        let pool = try WorkStealingPool(workers: 2, spinWait: spinWait)
+        defer { pool.shutdown() }
+        let tally = Tally(64)
+        try pool.run(tasks: 64) { tally.hit($0) }
+        #expect(tally.allOnce)
+        let clocks = pool.core.threads.withLock { $0 }.map { handle -> clockid_t in
+            var clock = clockid_t()
+            pthread_getcpuclockid(pthread_t(handle), &clock)
+            return clock
+        }
+        func cpu(_ clock: clockid_t) -> Duration {
+            var now = timespec()
+            clock_gettime(clock, &now)
+            return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
+        }
+        let before = clocks.map(cpu)
+        usleep(300_000)  // idle: each worker spins once, at most spinWait, then sleeps
+        let used = zip(clocks, before).map { cpu($0) - $1 }
+        for spent in used {
+            #expect(spent < spinWait + .milliseconds(10), "an idle worker used \(spent) of CPU in 300 ms")
+        }
+        let after = Tally(64)
+        try pool.run(tasks: 64) { after.hit($0) }
+        #expect(after.allOnce, "sleeping workers wake for the next job")
+    }
+
+    @Test func aNegativeSpinWaitIsRefused() {
+        let error = #expect(throws: PoolError.self) { _ = try WorkStealingPool(workers: 1, spinWait: .microseconds(-1)) }
+        #expect(error?.message.contains("spin wait") == true)
+    }
+
     /// Timed waits run on the monotonic clock: a wait for 50 ms lasts 50 ms of monotonic time.
     @Test func timedWaitsLastTheirTimeOnTheMonotonicClock() {
         let condition = PthreadCondition()

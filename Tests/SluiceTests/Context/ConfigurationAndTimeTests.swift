@@ -66,6 +66,20 @@ import SluiceTesting
         #expect(ConfigValues.bytes("lots") == nil)
     }
 
+    /// Keys finer than a millisecond (`sluice.workers.spinWait`) keep their microseconds.
+    @Test func durationsToTheMicrosecond() throws {
+        for (text, us) in [("50us", 50), ("0", 0), ("1ms", 1_000), ("1.5ms", 1_500), ("2s", 2_000_000), ("7", 7)]
+            as [(String, Int64)]
+        {
+            #expect(ConfigValues.microseconds(text, defaultUnit: "us") == us, "\(text)")
+        }
+        for bad in ["soon", "-1us", "", "1e30s"] {
+            #expect(ConfigValues.microseconds(bad, defaultUnit: "us") == nil, "\(bad)")
+        }
+        #expect(try StreamingConf().microseconds("sluice.workers.spinWait") == 50, "the default")
+        #expect(try StreamingConf().set("sluice.workers.spinWait", "0").microseconds("sluice.workers.spinWait") == 0)
+    }
+
     @Test func aBadValueNamesTheKeyTheValueAndTheAcceptedForm() throws {
         let bad: [(String, String, String)] = [
             ("spark.streaming.blockInterval", "fast", "a duration such as 200ms"),
@@ -77,6 +91,8 @@ import SluiceTesting
             // Numbers past what the setting can use (trapped before: converted unchecked).
             ("sluice.zstd.level", "99999999999", "a whole number from -7 to 22"),
             ("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", "9223372036854775807", "from 1 to"),
+            ("sluice.workers.spinWait", "soon", "a duration such as 200ms"),
+            ("sluice.workers.spinWait", "-5us", "a duration such as 200ms"),
         ]
         for (key, value, form) in bad {
             let error = #expect(throws: ConfigurationError.self) {
