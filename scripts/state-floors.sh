@@ -24,7 +24,11 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 cc -O2 -o "$scratch/state_lookup" Benchmarks/Limits/state_lookup.c -lpthread
-(cd Benchmarks && swift build -c release --product Streaming >/dev/null)
+if ! (cd Benchmarks && swift build -c release --product Streaming >"$scratch/build.log" 2>&1); then
+    echo "state-floors: building the Benchmarks' Streaming suite failed:" >&2
+    tail -20 "$scratch/build.log" >&2
+    exit 1
+fi
 bin=$(cd Benchmarks && swift build -c release --show-bin-path)
 
 # p50 of a size's line ("state_lookup: KEYS keys, ... p50 N ...") in the floor's output.
