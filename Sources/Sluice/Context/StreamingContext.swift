@@ -111,7 +111,9 @@ public final class StreamingContext: Sendable {
         BufferPool.bound(toBudget: memory.limit)
         self.engine = ExecutionEngine(
             pool: try WorkStealingPool(
-                workers: workers, spinWait: .microseconds(try conf.microseconds("sluice.workers.spinWait") ?? 50)),
+                workers: workers,
+                spinWait: try conf.microseconds("sluice.workers.spinWait").map { .microseconds($0) }
+                    ?? WorkStealingPool.defaultSpinWait),
             memory: memory,
             spillDirectory: conf.get("sluice.spill.dir") ?? conf.get("spark.local.dir"),
             defaultParallelism: try conf.int("spark.default.parallelism"),
