@@ -127,6 +127,62 @@ final class Collected<T: Sendable>: Sendable {
         }
     }
 
+    /// A state past the last-level cache (one partition of 200,000 keys: a 16 MiB table) is looked up in runs
+    /// of records before the function runs for them; inserts and removals inside a run move keys, so the run's
+    /// later records must find theirs again. Hot keys come back within a run, new keys are added and removed
+    /// again: every output and the final state match a replay over a dictionary.
+    @Test func aStatePastTheCacheMatchesAReplayThroughInsertsAndRemovals() throws {
+        let keys = 200_000
+        var random = SeededGenerator(seed: 77)
+        let batches: [[(Int, Int)]] = (0..<4).map { _ in
+            (0..<3_000).map { _ in
+                let key = switch Int.random(in: 0..<4, using: &random) {
+                case 0, 1: Int.random(in: 0..<48, using: &random)  // hot: back within a run of 32 records
+                case 2: keys + Int.random(in: 0..<16, using: &random)  // new keys, added and removed again
+                default: Int.random(in: 0..<keys, using: &random)
+                }
+                return (key, Int.random(in: -1...5, using: &random))  // -1 removes, 0 only reads
+            }
+        }
+        let spec = StateSpec<Int, Int, Int, String>.function { key, value, state in
+            switch value ?? 0 {
+            case -1:
+                guard state.exists else { return "\(key) absent" }
+                try state.remove()
+                return "\(key) removed"
+            case 0: return "\(key) is \(state.getOption() ?? -1)"
+            case let v:
+                let next = (state.getOption() ?? 0) + v
+                try state.update(next)
+                return "\(key)=\(next)"
+            }
+        }.numPartitions(1)
+        func stream(_ ssc: StreamingContext) -> MapWithStateDStream<Int, Int, Int, String> {
+            let queue = RDDQueue<(Int, Int)>()
+            for batch in batches { queue.enqueue(ssc.parallelize(batch, numSlices: 1)) }
+            return ssc.queueStream(queue).mapWithState(
+                spec.initialState(ssc.parallelize((0..<keys).map { ($0, $0 % 7) }, numSlices: 1)))
+        }
+        var state = Dictionary(uniqueKeysWithValues: (0..<keys).map { ($0, $0 % 7) })
+        var expected: [[String]] = []
+        for batch in batches {
+            expected.append(batch.map { key, value in
+                switch value {
+                case -1: return state.removeValue(forKey: key) == nil ? "\(key) absent" : "\(key) removed"
+                case 0: return "\(key) is \(state[key] ?? -1)"
+                default:
+                    state[key, default: 0] += value
+                    return "\(key)=\(state[key]!)"
+                }
+            })
+        }
+        let conf = StreamingConf().set("spark.default.parallelism", "1")
+        let out = try StreamTest.run(numBatches: batches.count, conf: conf) { stream($0) }
+        #expect(out == expected)
+        let snapshots = try StreamTest.run(numBatches: batches.count, conf: conf) { stream($0).stateSnapshots() }
+        #expect(snapshots.last.map { Dictionary(uniqueKeysWithValues: $0) } == state)
+    }
+
     @Test func idleKeysTimeOutInTheBatchInWhichTheyExpire() throws {
         // Timeout 2 s with 1 s batches: a key last updated at u times out at the first batch t with u < t - 2.
         let input: [[(String, Int)]?] = [[("a", 1), ("b", 1)], [("b", 1)], [], [], [("b", 1)], [], [], [], []]
