@@ -132,20 +132,24 @@ public struct StreamingConf: Sendable, CustomStringConvertible {
     // MARK: Typed reads (values were validated when the context was made)
 
     func duration(_ key: String) throws(ConfigurationError) -> Duration? {
-        guard let value = get(key) else { return nil }
-        guard case .duration(let unit) = ConfigKeys.byName[key]?.kind,
-            let ms = ConfigValues.milliseconds(value, defaultUnit: unit)
-        else { throw ConfigurationError(key: key, value: value, expected: ConfigValueKind.duration(defaultUnit: "ms").form) }
-        return .milliseconds(ms)
+        try durationCount(key, ConfigValues.milliseconds, formUnit: "ms").map { .milliseconds($0) }
     }
 
     /// A duration key read to the microsecond (``duration(_:)`` reads milliseconds).
     func microseconds(_ key: String) throws(ConfigurationError) -> Int64? {
+        try durationCount(key, ConfigValues.microseconds, formUnit: "us")
+    }
+
+    /// Duration key `key`'s value counted by `read` (milliseconds or microseconds), or nil when unset.
+    private func durationCount(
+        _ key: String, _ read: (String, String) -> Int64?, formUnit: String
+    ) throws(ConfigurationError) -> Int64? {
         guard let value = get(key) else { return nil }
-        guard case .duration(let unit) = ConfigKeys.byName[key]?.kind,
-            let us = ConfigValues.microseconds(value, defaultUnit: unit)
-        else { throw ConfigurationError(key: key, value: value, expected: ConfigValueKind.duration(defaultUnit: "us").form) }
-        return us
+        guard case .duration(let unit) = ConfigKeys.byName[key]?.kind, let count = read(value, unit) else {
+            throw ConfigurationError(
+                key: key, value: value, expected: ConfigValueKind.duration(defaultUnit: formUnit).form)
+        }
+        return count
     }
 
     func bytes(_ key: String) throws(ConfigurationError) -> Int? {

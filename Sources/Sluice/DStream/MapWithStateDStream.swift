@@ -163,44 +163,43 @@ struct MapWithStateKernel<K: Hashable & Sendable, V: Sendable, S: Sendable, Mapp
             }
             return false
         }
-        guard store.entries.outgrowsLastLevelCache else {
+        if store.entries.outgrowsLastLevelCache {
+            // A table past the last-level cache: the slots of a run of records are looked up first, then the function
+            // runs for them. The lookup loop, with no call in it, keeps several misses in flight where a prefetch came
+            // too late; across the function's call each one stalled the loop (42% of the kernel's samples sat on a
+            // prefetch). The 10M-key batch's extra over the 100k-key one went from 0.96-1.06 ms to 0.77-0.86 ms, the C
+            // floor's 0.65-0.72 ms, in 4 alternated rounds; tables the cache holds keep the loop below, as the runs
+            // cost them (a 100k-key batch 1.25 -> 1.35 ms). A located slot holds until the table changes shape; after
+            // that the run's records are looked up again.
+            let located = UnsafeMutablePointer<Int>.allocate(capacity: lookupRun)  // a slot found, or ~slot
+            defer { located.deallocate() }
+            var runStart = 0
+            while runStart < chunk.count {
+                let runEnd = min(runStart &+ lookupRun, chunk.count)
+                for j in runStart..<runEnd {
+                    if j &+ ahead < chunk.count { store.entries.prefetch(hash: hashes[j &+ ahead]) }
+                    let (found, slot) = store.entries.find(chunk[j].0, hash: hashes[j])
+                    located[j &- runStart] = found ? slot : ~slot
+                }
+                var shapeKept = true
+                for i in runStart..<runEnd {
+                    let (found, slot): (Bool, Int)
+                    if shapeKept {
+                        let place = located[i &- runStart]
+                        (found, slot) = place >= 0 ? (true, place) : (false, ~place)
+                    } else {
+                        (found, slot) = store.entries.find(chunk[i].0, hash: hashes[i])
+                    }
+                    if try apply(i, found, slot) { shapeKept = false }
+                }
+                runStart = runEnd
+            }
+        } else {
             for i in chunk.indices {
                 if prefetching && i &+ ahead < chunk.count { store.entries.prefetch(hash: hashes[i &+ ahead]) }
                 let (found, slot) = store.entries.find(chunk[i].0, hash: hashes[i])
                 _ = try apply(i, found, slot)
             }
-            if let timeout { store.arm(armed, at: time + timeout) }
-            return
-        }
-        // A table past the last-level cache: the slots of a run of records are looked up first, then the function
-        // runs for them. The lookup loop, with no call in it, keeps several misses in flight where a prefetch came
-        // too late; across the function's call each one stalled the loop (42% of the kernel's samples sat on a
-        // prefetch). The 10M-key batch's extra over the 100k-key one went from 0.96-1.06 ms to 0.77-0.86 ms, the
-        // C floor's 0.65-0.72 ms, in 4 alternated rounds; tables the cache holds keep the loop below, as the
-        // runs cost them (a 100k-key batch 1.25 -> 1.35 ms). A located slot holds until the table changes shape;
-        // after that the run's records are looked up again.
-        let located = UnsafeMutablePointer<Int>.allocate(capacity: lookupRun)  // a slot found, or ~slot
-        defer { located.deallocate() }
-        var runStart = 0
-        while runStart < chunk.count {
-            let runEnd = min(runStart &+ lookupRun, chunk.count)
-            for j in runStart..<runEnd {
-                if j &+ ahead < chunk.count { store.entries.prefetch(hash: hashes[j &+ ahead]) }
-                let (found, slot) = store.entries.find(chunk[j].0, hash: hashes[j])
-                located[j &- runStart] = found ? slot : ~slot
-            }
-            var shapeKept = true
-            for i in runStart..<runEnd {
-                let (found, slot): (Bool, Int)
-                if shapeKept {
-                    let place = located[i &- runStart]
-                    (found, slot) = place >= 0 ? (true, place) : (false, ~place)
-                } else {
-                    (found, slot) = store.entries.find(chunk[i].0, hash: hashes[i])
-                }
-                if try apply(i, found, slot) { shapeKept = false }
-            }
-            runStart = runEnd
         }
         if let timeout { store.arm(armed, at: time + timeout) }
     }

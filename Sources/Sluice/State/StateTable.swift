@@ -135,14 +135,15 @@ struct StateTable<K: Hashable, Value> {
         storage.base[slot].unsafelyUnwrapped.value
     }
 
+    /// The bytes of the slots.
+    @inlinable var slotBytes: Int { storage.capacity &* MemoryLayout<StateSlots<K, Value>.Slot>.stride }
+
     /// Whether the slots are more than a core's L2 cache holds (512 KiB), so that a lookup may miss it.
-    @inlinable var outgrowsCache: Bool { storage.capacity &* MemoryLayout<StateSlots<K, Value>.Slot>.stride > 1 << 19 }
+    @inlinable var outgrowsCache: Bool { slotBytes > 1 << 19 }
 
     /// Whether the slots are more than the last-level cache is likely to hold for them (8 MiB: a quarter of a
     /// 32 MiB L3 shared by every core), so that nearly every lookup misses it.
-    @inlinable var outgrowsLastLevelCache: Bool {
-        storage.capacity &* MemoryLayout<StateSlots<K, Value>.Slot>.stride > 8 << 20
-    }
+    @inlinable var outgrowsLastLevelCache: Bool { slotBytes > 8 << 20 }
 
     /// Brings the slots a key of this hash probes first into cache: its slot's cache line and the next (a probe
     /// often runs on past the end of the first line).

@@ -168,10 +168,10 @@ final class Tally: Sendable {
     }
 }
 
-/// CPU time of the calling thread, in nanoseconds.
-func threadCPUNanoseconds() -> UInt64 {
+/// CPU time of the calling thread (or of the thread whose CPU clock is `clock`), in nanoseconds.
+func threadCPUNanoseconds(_ clock: clockid_t = CLOCK_THREAD_CPUTIME_ID) -> UInt64 {
     var now = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    clock_gettime(clock, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
@@ -215,11 +215,7 @@ func threadCPUNanoseconds() -> UInt64 {
             pthread_getcpuclockid(pthread_t(handle), &clock)
             return clock
         }
-        func cpu(_ clock: clockid_t) -> Duration {
-            var now = timespec()
-            clock_gettime(clock, &now)
-            return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
-        }
+        func cpu(_ clock: clockid_t) -> Duration { .nanoseconds(threadCPUNanoseconds(clock)) }
         let before = clocks.map(cpu)
         usleep(300_000)  // idle: each worker spins once, at most spinWait, then sleeps
         let used = zip(clocks, before).map { cpu($0) - $1 }
