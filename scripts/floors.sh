@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sluice's engine word count and grouped count (Benchmarks/, package-benchmark, local[2]) next to their C floors
-# (Benchmarks/Limits/: hand-written loops, two threads, no engine), run one after the other in this session.
+# (Benchmarks/Limits/: hand-written loops, two threads, no engine), and the word count whose closure makes its own
+# Strings next to that closure run alone on two threads, run one after the other in this session.
 # Read the ratio: machines of one kind differ 2-3x in absolute figures, a ratio from one run is stable.
 #   scripts/floors.sh
 set -euo pipefail
@@ -17,15 +18,23 @@ c_words=$(floor "$scratch/wordcount" 20000000 3)
 c_rows=$(floor "$scratch/grouped_count" 50000000 3)
 
 (cd Benchmarks && swift package benchmark --target Execution \
-    --filter 'Word-count,10M-words,local\[2\]|Grouped-count,50M-Ints,local\[2\]' --format markdown) > "$scratch/sluice.md"
+    --filter 'Word-count,10M-words,local\[2\]|Grouped-count,50M-Ints,local\[2\]' \
+    --filter 'Word-count-owned-Strings,10M-words,local\[2\]|Owned-String-closure-alone,10M-words,2-threads' \
+    --format markdown) > "$scratch/sluice.md"
 # The p50 wall clock (ms) of a benchmark.
 p50() { awk -F'|' -v name="### $1" '$0 == name { found = 1 } found && /Time \(wall clock\)/ { print $5 + 0; exit }' "$scratch/sluice.md"; }
 words_ms=$(p50 'Word-count,10M-words,local[2]')
 rows_ms=$(p50 'Grouped-count,50M-Ints,local[2]')
+owned_ms=$(p50 'Word-count-owned-Strings,10M-words,local[2]')
+closure_ms=$(p50 'Owned-String-closure-alone,10M-words,2-threads')
 
-awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" 'BEGIN {
+awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" -v om="$owned_ms" -v clm="$closure_ms" 'BEGIN {
     sw = 10e6 / (wm / 1000) / 1e6; sr = 50e6 / (rm / 1000) / 1e6
+    so = 10e6 / (om / 1000) / 1e6; sc = 10e6 / (clm / 1000) / 1e6
     printf "%-34s %10s %10s %8s\n", "workload (local[2])", "Sluice", "C floor", "ratio"
     printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "word count, words/s", sw, cw, 100 * sw / cw
     printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "grouped count, rows/s", sr, cr, 100 * sr / cr
+    # Its floor is the closure itself (its String per word), run alone on two threads: no engine beats that.
+    printf "%-34s %8.1f M %8.1f M %7.0f%%  (floor: the closure alone)\n", "owned-String word count, words/s", so, sc,
+        100 * so / sc
 }'

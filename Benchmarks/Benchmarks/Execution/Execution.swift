@@ -1,4 +1,5 @@
 import Benchmark
+import Dispatch
 import SluiceColumnar
 import SluiceExecution
 
@@ -125,6 +126,26 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations { blackHole(try rdd.count()) }
             benchmark.stopMeasurement()
         }
+    }
+
+    // The owned-String word count's own floor: its closure alone, over the same lines on two plain threads (half
+    // each), with no engine and no count (each word's byte count summed, so that nothing is optimized away). No
+    // engine makes that word count faster than this; read the engine's figure as a share of it.
+    Benchmark("Owned-String-closure-alone,10M-words,2-threads") { benchmark in
+        let halves = [lines[..<(lines.count / 2)], lines[(lines.count / 2)...]]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            DispatchQueue.concurrentPerform(iterations: 2) { half in
+                var bytes = 0
+                for line in halves[half] {
+                    for word in line.utf8.split(separator: 32).map({ String(decoding: $0, as: UTF8.self) }) {
+                        bytes &+= word.utf8.count
+                    }
+                }
+                blackHole(bytes)
+            }
+        }
+        benchmark.stopMeasurement()
     }
 
     // A routing shuffle (partitionBy, also under mapWithState and updateStateByKey) into two partitions: every

@@ -34,19 +34,26 @@ public struct Word: Sendable {
     /// unchanged; other bytes read back with U+FFFD in their place).
     @inlinable @inline(__always)
     public init(utf8 bytes: UnsafeRawBufferPointer) {
-        if bytes.count <= Word.inlineCapacity, let base = bytes.baseAddress {
-            let (low, high) = Word.pack(base, bytes.count)
+        if let (low, high) = Word.packed(bytes) {
             self.init(low: low, high: high)
         } else {
             self = Word.long(bytes)
         }
     }
 
-    /// A word of more than 15 bytes (or the empty word).
+    /// A word of more than 15 bytes.
     @usableFromInline
     static func long(_ bytes: UnsafeRawBufferPointer) -> Word {
-        if bytes.isEmpty { return Word(low: 0, high: 0) }
-        return Word(storage: .string(String(decoding: bytes, as: UTF8.self)), hash: hashBytes(bytes))
+        Word(storage: .string(String(decoding: bytes, as: UTF8.self)), hash: hashBytes(bytes))
+    }
+
+    /// `bytes` packed as an inline word's two integers, or nil when they are more than 15.
+    @inlinable @inline(__always)
+    static func packed(_ bytes: UnsafeRawBufferPointer) -> (low: UInt64, high: UInt64)? {
+        guard bytes.count <= Word.inlineCapacity else { return nil }
+        // No bytes, maybe no address: the empty word.
+        guard let base = bytes.baseAddress else { return (0, 0) }
+        return pack(base, bytes.count)
     }
 
     /// The word of more than 15 bytes that `string` holds, keeping that `String` (no copy of its bytes): how a

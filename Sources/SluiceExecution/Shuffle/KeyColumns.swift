@@ -192,114 +192,94 @@ struct IntKeys: KeyColumn {
     }
 }
 
-/// `String` keys: their UTF-8 bytes end to end in one buffer, with end offsets.
+/// `String` keys, stored as ``WordKeys`` stores words: a key of up to 15 UTF-8 bytes packed into two integers
+/// (found by comparing two integers, hashed by one multiplication), a longer one kept as its `String` (shared, not
+/// copied). Never kept as a `String` per key in the table until read out, so that a table of short keys has no
+/// references for the processor to chase or count.
 @usableFromInline
 struct StringKeys: KeyColumn {
-    @usableFromInline var bytes: [UInt8] = []
-    @usableFromInline var ends: [Int] = []
+    @usableFromInline var words = WordKeys()
 
     @usableFromInline
     struct Prober: KeyProber {
         @usableFromInline typealias Key = String
-        @usableFromInline let stored: UnsafeRawBufferPointer
-        @usableFromInline let ends: UnsafeBufferPointer<Int>
+        @usableFromInline let words: WordKeys.Prober
 
-        @inlinable
-        init(stored: UnsafeRawBufferPointer, ends: UnsafeBufferPointer<Int>) {
-            self.stored = stored
-            self.ends = ends
-        }
+        @inlinable init(words: WordKeys.Prober) { self.words = words }
 
         @inlinable @inline(__always)
         func find(
             _ key: String, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            withBytes(of: key) { find($0, slots, hashes) }
-        }
-
-        @inlinable
-        func hash(_ key: String) -> UInt64 { withBytes(of: key) { hashBytes($0) } }
-
-        /// Calls `body` with `key`'s UTF-8 bytes.
-        @inlinable @inline(__always)
-        func withBytes<R>(of key: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-            if let result = key.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
-                return result
+            withBytes(of: key) { bytes in
+                if let (low, high) = Word.packed(bytes) {
+                    return words.findInline(
+                        low: low, high: high, hash: Word.inlineHash(low: low, high: high), slots, hashes)
+                }
+                let hash = hashBytes(bytes)
+                let (entry, slot) = findEntry(hash, slots, hashes) { words.holds(long: $0, bytes) }
+                return (hash, entry, slot)
             }
-            var copy = key  // a bridged or lazy string: make it contiguous once
-            return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
         }
 
-        @inlinable @inline(__always)
-        func find(
-            _ key: UnsafeRawBufferPointer, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
-        ) -> (hash: UInt64, entry: Int, slot: Int) {
-            let hash = hashBytes(key)
-            let (entry, slot) = findEntry(hash, slots, hashes) { holds($0, key) }
-            return (hash, entry, slot)
-        }
-
-        /// Whether entry `e` holds exactly the bytes `key`.
-        @inlinable @inline(__always)
-        func holds(_ e: Int, _ key: UnsafeRawBufferPointer) -> Bool {
-            let start = e == 0 ? 0 : ends[e &- 1]
-            let count = ends[e] &- start
-            guard count == key.count else { return false }
-            guard count > 0 else { return true }
-            // Safe: the entry's range lies within the stored bytes and key holds count bytes.
-            return memcmp(stored.baseAddress! + start, key.baseAddress!, count) == 0
+        /// `key`'s hash: the hash of the ``Word`` holding the same bytes.
+        @inlinable
+        func hash(_ key: String) -> UInt64 {
+            withBytes(of: key) { bytes in
+                guard let (low, high) = Word.packed(bytes) else { return hashBytes(bytes) }
+                return Word.inlineHash(low: low, high: high)
+            }
         }
     }
 
     @inlinable init() {}
-    @inlinable var count: Int { ends.count }
-    @inlinable var extraBytes: Int { bytes.capacity + ends.capacity * 8 }
-
-    @inlinable
-    func range(_ e: Int) -> Range<Int> { (e == 0 ? 0 : ends[e &- 1])..<ends[e] }
+    @inlinable var count: Int { words.count }
+    @inlinable var extraBytes: Int { words.extraBytes }
 
     @inlinable
     func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes { stored in
-            try ends.withUnsafeBufferPointer { ends in try body(Prober(stored: stored, ends: ends)) }
-        }
+        try words.withProber { try body(Prober(words: $0)) }
     }
 
     @inlinable
     mutating func append(_ key: String) {
-        bytes.append(contentsOf: key.utf8)
-        ends.append(bytes.count)
-    }
-
-    @inlinable
-    mutating func append(entry e: Int, of other: StringKeys) {
-        bytes.append(contentsOf: other.bytes[other.range(e)])
-        ends.append(bytes.count)
-    }
-
-    @inlinable
-    func matches(_ e: Int, entry o: Int, of other: StringKeys) -> Bool {
-        withProber { prober in
-            other.bytes.withUnsafeBytes { prober.holds(e, UnsafeRawBufferPointer(rebasing: $0[other.range(o)])) }
+        withBytes(of: key) { bytes in
+            if let (low, high) = Word.packed(bytes) {
+                words.packed.append((low, high))
+            } else {
+                words.append(long: key)
+            }
         }
     }
 
-    @inlinable
-    func key(at e: Int) -> String {
-        bytes.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range(e)]), as: UTF8.self) }
+    @inlinable mutating func append(entry e: Int, of other: StringKeys) { words.append(entry: e, of: other.words) }
+    @inlinable func matches(_ e: Int, entry o: Int, of other: StringKeys) -> Bool {
+        words.matches(e, entry: o, of: other.words)
     }
-
-    @inlinable
-    func hashCode(at e: Int) -> Int32 {
-        bytes.withUnsafeBytes { SparkHashCode.utf8(UnsafeRawBufferPointer(rebasing: $0[range(e)])) }
-    }
-
+    @inlinable func key(at e: Int) -> String { words.key(at: e).string }
+    @inlinable func hashCode(at e: Int) -> Int32 { words.hashCode(at: e) }
     @inlinable static func equal(_ a: String, _ b: String) -> Bool { a == b }
+    @inlinable mutating func removeAll() { words.removeAll() }
+}
 
-    @inlinable
-    mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
+/// Calls `body` with `string`'s UTF-8 bytes (in place for a native string; a bridged or lazy one is made
+/// contiguous once).
+@inlinable @inline(__always)
+func withBytes<R>(of string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+        return result
+    }
+    var copy = string
+    return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+}
+
+/// Whether `string` holds exactly the UTF-8 bytes `bytes`.
+@inlinable
+func holdsBytes(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    withBytes(of: string) { stored in
+        // Safe: both buffers hold `count` bytes when their counts are equal.
+        stored.count == bytes.count
+            && (bytes.isEmpty || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
     }
 }
 
@@ -347,12 +327,17 @@ struct WordKeys: KeyColumn {
             case .inline(let low, let high):
                 return findInline(low: low, high: high, hash: key.hash, slots, hashes)
             case .string(let string):
-                let (entry, slot) = findEntry(key.hash, slots, hashes) {
-                    packed[$0].high == WordKeys.longMarker
-                        && long[Int(truncatingIfNeeded: packed[$0].low)].utf8.elementsEqual(string.utf8)
+                let (entry, slot) = withBytes(of: string) { bytes in
+                    findEntry(key.hash, slots, hashes) { holds(long: $0, bytes) }
                 }
                 return (key.hash, entry, slot)
             }
+        }
+
+        /// Whether entry `e` is a long word of exactly the bytes `bytes`.
+        @inlinable
+        func holds(long e: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+            packed[e].high == WordKeys.longMarker && holdsBytes(long[Int(truncatingIfNeeded: packed[e].low)], bytes)
         }
 
         @inlinable @inline(__always)

@@ -76,19 +76,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
     /// kept beside the packed keys), merged across map tasks and reduce partitions: the same counts as a
     /// dictionary of Strings, unlimited and with the shuffle spilling its tables under a small budget.
     @Test func manyWordKeysInLargeTablesCountAsStringsDo() throws {
-        var g = SeededGenerator(seed: 19)
-        let vocabulary = (0..<12_000).map { i in
-            switch i % 4 {
-            case 0: "w\(i)"
-            case 1: "a-word-longer-than-fifteen-bytes-\(i)"
-            case 2: "fünfzehn-\(i)"  // multi-byte, inline or long by its number's length
-            default: "exactly15bytes\(i % 10)"  // 15 bytes: the longest inline word
-            }
-        }
-        let lines = (0..<6_000).map { _ in
-            (0..<Int.random(in: 1...12, using: &g)).map { _ in vocabulary.randomElement(using: &g)! }
-                .joined(separator: " ")
-        }
+        let lines = mixedLines(seed: 19)
         var expected: [String: Int] = [:]
         for line in lines { for word in line.split(separator: " ") { expected[String(word), default: 0] += 1 } }
         func counts(_ engine: ExecutionEngine, reducers: Int) throws -> [String: Int] {
@@ -106,6 +94,56 @@ struct Coordinate: Hashable, Comparable, Sendable {
             pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 256 << 10), spillDirectory: directory.path)
         #expect(try counts(limited, reducers: 1) == expected)
         #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
+    }
+
+    /// The user's own `String` keys, as the Word test above has them (inline and long in the table's packing:
+    /// up to 15 bytes and past it, multi-byte ones on either side, the empty key, keys alike in their first 15
+    /// bytes), in tables past 4,096 slots, merged across map tasks and reduce partitions and spilled under a small
+    /// budget: the same counts as a dictionary, and each key in the reduce partition of its Java hash code.
+    @Test func manyStringKeysInLargeTablesCountAsADictionaryDoes() throws {
+        let lines = mixedLines(seed: 29)
+        let alike = ["", "é", "exactly15bytesX", "exactly15bytesXY", "exactly15bytesXYZ", "exactly15bytes"]
+        var g = SeededGenerator(seed: 31)
+        let words = lines.flatMap { $0.split(separator: " ").map(String.init) }
+            + (0..<3_000).map { _ in alike.randomElement(using: &g)! }
+        let expected = Dictionary(words.map { ($0, 1) }, uniquingKeysWith: +)
+        func counts(_ engine: ExecutionEngine, reducers: Int) throws -> [String: Int] {
+            let reduced = engine.parallelize(words, numSlices: 3).map { ($0, 1) }.reduceByKey(+, numPartitions: reducers)
+            let partitions = try reduced.glom().collect()
+            for (p, part) in partitions.enumerated() {
+                let misplaced = part.filter { HashPartitioner(numPartitions: reducers).partition(for: $0.0) != p }
+                #expect(misplaced.isEmpty, "keys in partition \(p) of \(reducers) that hash elsewhere")
+            }
+            let pairs = partitions.flatMap { $0 }
+            let byKey = Dictionary(pairs, uniquingKeysWith: +)
+            #expect(byKey.count == pairs.count, "each key comes out once")
+            return byKey
+        }
+        for reducers in [1, 3] { #expect(try counts(engine, reducers: reducers) == expected, "\(reducers) reducers") }
+
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let limited = ExecutionEngine(
+            pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 256 << 10), spillDirectory: directory.path)
+        #expect(try counts(limited, reducers: 2) == expected)
+        #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
+    }
+
+    /// Lines of 1-12 words from a 12,000-word vocabulary of short and long, one- and multi-byte words.
+    func mixedLines(seed: UInt64) -> [String] {
+        var g = SeededGenerator(seed: seed)
+        let vocabulary = (0..<12_000).map { i in
+            switch i % 4 {
+            case 0: "w\(i)"
+            case 1: "a-word-longer-than-fifteen-bytes-\(i)"
+            case 2: "fünfzehn-\(i)"  // multi-byte, inline or long by its number's length
+            default: "exactly15bytes\(i % 10)"  // 15 bytes: the longest inline word
+            }
+        }
+        return (0..<6_000).map { _ in
+            (0..<Int.random(in: 1...12, using: &g)).map { _ in vocabulary.randomElement(using: &g)! }
+                .joined(separator: " ")
+        }
     }
 
     /// Int keys on both sides of the direct-mapped range (0..<4096): negative ones, its edges, large and extreme

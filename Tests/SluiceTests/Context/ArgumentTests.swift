@@ -47,7 +47,9 @@ import Testing
         for (name, operation) in Self.operations {
             try StreamTest.exclusively {
                 let ssc = try StreamingContext(conf: conf, batchDuration: .seconds(1), clock: ManualClock())
-                ssc.checkpoint(try TemporaryDirectory(prefix: "sluice-args").path)
+                let checkpoints = try TemporaryDirectory(prefix: "sluice-args")
+                defer { checkpoints.remove() }
+                ssc.checkpoint(checkpoints.path)
                 operation(ssc.sequenceStream([[("a", 1)]]), numPartitions).foreachRDD { _ in }
                 do {
                     try ssc.start()
