@@ -86,14 +86,7 @@ struct Coordinate: Hashable, Comparable, Sendable {
             #expect(byString.count == pairs.count, "each word comes out once")
             return byString
         }
-        for reducers in [1, 3] { #expect(try counts(engine, reducers: reducers) == expected, "\(reducers) reducers") }
-
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let limited = ExecutionEngine(
-            pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 256 << 10), spillDirectory: directory.path)
-        #expect(try counts(limited, reducers: 1) == expected)
-        #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
+        try expectCounts(expected, spilledReducers: 1, counts)
     }
 
     /// The user's own `String` keys, as the Word test above has them (inline and long in the table's packing:
@@ -119,13 +112,21 @@ struct Coordinate: Hashable, Comparable, Sendable {
             #expect(byKey.count == pairs.count, "each key comes out once")
             return byKey
         }
-        for reducers in [1, 3] { #expect(try counts(engine, reducers: reducers) == expected, "\(reducers) reducers") }
+        try expectCounts(expected, spilledReducers: 2, counts)
+    }
 
+    /// Expects `counts` to give `expected` with 1 and 3 reducers, and with `spilledReducers` on an engine whose
+    /// small budget makes the shuffle spill its tables.
+    func expectCounts(
+        _ expected: [String: Int], spilledReducers: Int,
+        _ counts: (ExecutionEngine, _ reducers: Int) throws -> [String: Int]
+    ) throws {
+        for reducers in [1, 3] { #expect(try counts(engine, reducers) == expected, "\(reducers) reducers") }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let limited = ExecutionEngine(
             pool: try WorkStealingPool(workers: 2), memory: MemoryBudget(limit: 256 << 10), spillDirectory: directory.path)
-        #expect(try counts(limited, reducers: 2) == expected)
+        #expect(try counts(limited, spilledReducers) == expected, "spilled, \(spilledReducers) reducers")
         #expect(limited.spillStatistics.filesWritten > 0, "the tables went past the budget and spilled")
     }
 
