@@ -293,8 +293,11 @@ struct WordKeys: KeyColumn {
     @usableFromInline var packed: [(low: UInt64, high: UInt64)] = []
     /// The long words' strings.
     @usableFromInline var long: [String] = []
-    /// Bytes the long words' strings hold.
+    /// Bytes the long words' strings take: their UTF-8 bytes and each one's heap object.
     @usableFromInline var longBytes = 0
+
+    /// A native `String`'s heap object besides its bytes: the object header, its capacity and its count.
+    @usableFromInline static let stringObjectBytes = 32
 
     /// The `high` of a long word's entry: an inline word's top byte is its length, at most 15.
     @usableFromInline static let longMarker: UInt64 = 0xFF << 56
@@ -387,7 +390,7 @@ struct WordKeys: KeyColumn {
     mutating func append(long string: String) {
         packed.append((UInt64(truncatingIfNeeded: long.count), WordKeys.longMarker))
         long.append(string)
-        longBytes &+= string.utf8.count
+        longBytes &+= string.utf8.count &+ WordKeys.stringObjectBytes
     }
 
     @inlinable

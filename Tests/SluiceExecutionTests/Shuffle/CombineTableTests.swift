@@ -22,4 +22,20 @@ import Testing
         #expect(table.count == 100_000)
         #expect((0..<table.count).allSatisfy { table.combiners[$0] == 2 }, "every key found in the second round")
     }
+
+    /// A table's estimate (what the memory budget is charged) counts what its keys hold: a short `String` key
+    /// nothing past its packed entry, a long one its bytes and its `String`'s heap object.
+    @Test func longStringKeysAreChargedTheirBytesAndTheirObjects() {
+        var table = CombineTable<StringKeys, Int>()
+        let short = (0..<1_000).map { ("k\($0)", 1) }
+        short.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
+        let withShort = table.estimatedBytes(bytesPerValue: 0)
+        #expect(table.keys.extraBytes == 0, "short keys are packed: nothing besides the entries")
+        let long = (0..<1_000).map { (String(repeating: "x", count: 100) + "\($0)", 1) }
+        long.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
+        let longBytes = long.reduce(0) { $0 + $1.0.utf8.count + WordKeys.stringObjectBytes }
+        #expect(table.keys.extraBytes == longBytes)
+        #expect(table.estimatedBytes(bytesPerValue: 0) >= withShort + longBytes)
+        #expect(table.count == 2_000)
+    }
 }
