@@ -1,9 +1,9 @@
 import CSluiceIntrinsics
 import Glibc
 
-/// How a combine table stores, hashes and compares its keys. Three kinds: `Int` keys (hashed by a bijective
-/// mix, so an equal hash means an equal key), `String` keys (hashed over their UTF-8 bytes and stored in one
-/// byte buffer, never as `String`s, until read out) and any other `Hashable` key.
+/// How a combine table stores, hashes and compares its keys. Four kinds: `Int` keys (hashed by a bijective
+/// mix, so an equal hash means an equal key), ``Word`` and `String` keys (up to 15 UTF-8 bytes packed into two
+/// integers, longer ones kept as their `String`) and any other `Hashable` key.
 @usableFromInline
 protocol KeyColumn<Key>: Sendable {
     associatedtype Key: Sendable
