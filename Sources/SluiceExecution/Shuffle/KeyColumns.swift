@@ -404,8 +404,9 @@ struct WordKeys: KeyColumn {
     func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool {
         let (mine, theirs) = (packed[e], other.packed[o])
         if mine.high == WordKeys.longMarker && theirs.high == WordKeys.longMarker {
-            return long[Int(truncatingIfNeeded: mine.low)].utf8
-                .elementsEqual(other.long[Int(truncatingIfNeeded: theirs.low)].utf8)
+            return withBytes(of: other.long[Int(truncatingIfNeeded: theirs.low)]) {
+                holdsBytes(long[Int(truncatingIfNeeded: mine.low)], $0)
+            }
         }
         return mine == theirs
     }
