@@ -33,6 +33,9 @@ let lines: [String] = {
 
 let spillRecords = (0..<2_000_000).map { ($0 % 50_000, "record-\($0)") }
 
+/// 5M pairs keyed by 10,000 URL-like Strings of 40-45 bytes, spread.
+let longKeyPairs = (0..<5_000_000).map { ("https://example.com/articles/section/page-\(($0 &* 7_919) % 10_000)", 1) }
+
 // One engine per worker count for the whole process, so that threads are not started and stopped per benchmark.
 let engines = [1, 2].map { workers in
     // Safe to force: a pool of 1 or 2 workers is only refused when the system cannot start a thread.
@@ -53,6 +56,7 @@ func warmUpMetadata() throws {
         .flatMap { $0.utf8.split(separator: 32).map { String(decoding: $0, as: UTF8.self) } }.map { ($0, 1) }
         .reduceByKey(+).count()
     _ = try engine.parallelize(Array(0..<1_000), numSlices: 2).map { $0 &* 3 }.filter { $0 % 7 != 0 }.count()
+    _ = try engine.parallelize(Array(longKeyPairs.prefix(1_000)), numSlices: 2).cache().reduceByKey(+).count()
     let cached = engine.parallelize(Array(spillRecords.prefix(1_000)), numSlices: 2).persist(.diskOnly)
     _ = try cached.count()
     _ = try cached.count()
@@ -126,6 +130,17 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations { blackHole(try rdd.count()) }
             benchmark.stopMeasurement()
         }
+    }
+
+    // A grouped count by long String keys (URL-like, 40-45 bytes: past the 15 bytes a key packs), 10,000 of them,
+    // over a cached RDD of 5M pairs: what a key kept as its String costs to find and compare.
+    Benchmark("Reduce-by-long-String-keys,5M-pairs,local[2]") { benchmark in
+        let engine = engines[1]
+        let cached = engine.parallelize(longKeyPairs, numSlices: 8).cache()
+        blackHole(try cached.count())
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try cached.reduceByKey(+).count()) }
+        benchmark.stopMeasurement()
     }
 
     // The owned-String word count's own floor: its closure alone, over the same lines on two plain threads (half

@@ -192,34 +192,49 @@ struct IntKeys: KeyColumn {
     }
 }
 
-/// `String` keys, stored as ``WordKeys`` stores words: a key of up to 15 UTF-8 bytes packed into two integers
-/// (found by comparing two integers, hashed by one multiplication), a longer one kept as its `String` (shared, not
-/// copied). Never kept as a `String` per key in the table until read out, so that a table of short keys has no
-/// references for the processor to chase or count.
+/// `String` keys, never kept as `String`s until read out: a key of up to 15 UTF-8 bytes packed into two integers
+/// as ``WordKeys`` packs a word (found by comparing two integers, hashed by one multiplication), a longer one's
+/// bytes copied into one buffer, its entry their offset and length. Keeping a long key's `String` instead cost a
+/// grouped count by 40-byte keys 60% more: each compare went through the `String`'s object, whose reference count
+/// both workers' tables changed (the keys of a cached RDD are the same objects in every task).
 @usableFromInline
 struct StringKeys: KeyColumn {
-    @usableFromInline var words = WordKeys()
+    /// An inline key's packed bytes, or a long key's offset in `long` (`low`) and its length under
+    /// ``WordKeys/longMarker`` (`high`).
+    @usableFromInline var packed: [(low: UInt64, high: UInt64)] = []
+    /// The long keys' bytes, end to end.
+    @usableFromInline var long: [UInt8] = []
 
     @usableFromInline
     struct Prober: KeyProber {
         @usableFromInline typealias Key = String
-        @usableFromInline let words: WordKeys.Prober
+        @usableFromInline let packed: UnsafeBufferPointer<(low: UInt64, high: UInt64)>
+        @usableFromInline let long: UnsafeRawBufferPointer
 
-        @inlinable init(words: WordKeys.Prober) { self.words = words }
+        @inlinable
+        init(packed: UnsafeBufferPointer<(low: UInt64, high: UInt64)>, long: UnsafeRawBufferPointer) {
+            self.packed = packed
+            self.long = long
+        }
 
         @inlinable @inline(__always)
         func find(
             _ key: String, _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            withBytes(of: key) { bytes in
-                if let (low, high) = Word.packed(bytes) {
-                    return words.findInline(
-                        low: low, high: high, hash: Word.inlineHash(low: low, high: high), slots, hashes)
+            // Two paths, each reading the bytes in a closure of its own: one closure holding both was too large for
+            // the compiler to inline into a table's loop, which then paid a call and a release a key (a grouped
+            // count by long keys 20% slower).
+            if key.utf8.count > Word.inlineCapacity {
+                return withBytes(of: key) { bytes in
+                    let hash = hashBytes(bytes)
+                    let (entry, slot) = findEntry(hash, slots, hashes) { holds(long: $0, bytes) }
+                    return (hash, entry, slot)
                 }
-                let hash = hashBytes(bytes)
-                let (entry, slot) = findEntry(hash, slots, hashes) { words.holds(long: $0, bytes) }
-                return (hash, entry, slot)
             }
+            let (low, high) = withBytes(of: key) { Word.packed($0) ?? (0, 0) }  // at most 15 bytes: packed
+            let hash = Word.inlineHash(low: low, high: high)
+            let (entry, slot) = findPacked(low: low, high: high, hash: hash, packed, slots, hashes)
+            return (hash, entry, slot)
         }
 
         /// `key`'s hash: the hash of the ``Word`` holding the same bytes.
@@ -230,36 +245,94 @@ struct StringKeys: KeyColumn {
                 return Word.inlineHash(low: low, high: high)
             }
         }
+
+        /// Whether entry `e` is a long key of exactly the bytes `bytes`.
+        @inlinable @inline(__always)
+        func holds(long e: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard packed[e].high == WordKeys.longMarker | UInt64(truncatingIfNeeded: bytes.count),
+                let stored = long.baseAddress, let key = bytes.baseAddress
+            else { return false }
+            // Safe: a long entry's offset and length lie within the stored bytes, and its length is bytes.count.
+            return memcmp(stored + Int(truncatingIfNeeded: packed[e].low), key, bytes.count) == 0
+        }
     }
 
     @inlinable init() {}
-    @inlinable var count: Int { words.count }
-    @inlinable var extraBytes: Int { words.extraBytes }
+    @inlinable var count: Int { packed.count }
+    @inlinable var extraBytes: Int { long.capacity }
 
     @inlinable
     func withProber<R>(_ body: (Prober) throws -> R) rethrows -> R {
-        try words.withProber { try body(Prober(words: $0)) }
+        try packed.withUnsafeBufferPointer { packed in
+            try long.withUnsafeBytes { long in try body(Prober(packed: packed, long: long)) }
+        }
+    }
+
+    /// Entry `e`'s bytes when it is a long key.
+    @inlinable
+    func longRange(_ e: Int) -> Range<Int>? {
+        let (low, high) = packed[e]
+        guard high >> 56 == WordKeys.longMarker >> 56 else { return nil }
+        let start = Int(truncatingIfNeeded: low)
+        return start..<start + Int(truncatingIfNeeded: high & ~WordKeys.longMarker)
     }
 
     @inlinable
     mutating func append(_ key: String) {
-        withBytes(of: key) { bytes in
-            if let (low, high) = Word.packed(bytes) {
-                words.packed.append((low, high))
-            } else {
-                words.append(long: key)
-            }
+        withBytes(of: key) { append(bytes: $0) }
+    }
+
+    @inlinable
+    mutating func append(bytes: UnsafeRawBufferPointer) {
+        if let (low, high) = Word.packed(bytes) { return packed.append((low, high)) }
+        let length = UInt64(truncatingIfNeeded: bytes.count)
+        packed.append((UInt64(truncatingIfNeeded: long.count), WordKeys.longMarker | length))
+        long.append(contentsOf: bytes)
+    }
+
+    @inlinable
+    mutating func append(entry e: Int, of other: StringKeys) {
+        guard let range = other.longRange(e) else { return packed.append(other.packed[e]) }
+        other.long.withUnsafeBytes { append(bytes: UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    @inlinable
+    func matches(_ e: Int, entry o: Int, of other: StringKeys) -> Bool {
+        guard let range = other.longRange(o) else { return packed[e] == other.packed[o] }
+        return withProber { prober in
+            other.long.withUnsafeBytes { prober.holds(long: e, UnsafeRawBufferPointer(rebasing: $0[range])) }
         }
     }
 
-    @inlinable mutating func append(entry e: Int, of other: StringKeys) { words.append(entry: e, of: other.words) }
-    @inlinable func matches(_ e: Int, entry o: Int, of other: StringKeys) -> Bool {
-        words.matches(e, entry: o, of: other.words)
+    /// Calls `body` with entry `e`'s UTF-8 bytes.
+    @inlinable
+    func withEntryBytes<R>(_ e: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let range = longRange(e) else { return Word(low: packed[e].low, high: packed[e].high).withUTF8(body) }
+        return long.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
-    @inlinable func key(at e: Int) -> String { words.key(at: e).string }
-    @inlinable func hashCode(at e: Int) -> Int32 { words.hashCode(at: e) }
+
+    @inlinable
+    func key(at e: Int) -> String { withEntryBytes(e) { String(decoding: $0, as: UTF8.self) } }
+    @inlinable func hashCode(at e: Int) -> Int32 { withEntryBytes(e) { SparkHashCode.utf8($0) } }
     @inlinable static func equal(_ a: String, _ b: String) -> Bool { a == b }
-    @inlinable mutating func removeAll() { words.removeAll() }
+
+    @inlinable
+    mutating func removeAll() {
+        packed.removeAll(keepingCapacity: true)
+        long.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The entry among `packed` entries holding the key of up to 15 bytes packed in `low` and `high` (-1 when absent),
+/// and the slot probed last.
+@inlinable @inline(__always)
+func findPacked(
+    low: UInt64, high: UInt64, hash: UInt64, _ packed: UnsafeBufferPointer<(low: UInt64, high: UInt64)>,
+    _ slots: UnsafeBufferPointer<UInt64>, _ hashes: UnsafeBufferPointer<UInt64>
+) -> (entry: Int, slot: Int) {
+    // Equal packed integers are equal bytes (a long key's entry never equals a packed one: its top byte is 0xFF,
+    // a packed key's its length); the slot's tag has already ruled out most entries.
+    findEntry(hash, slots, hashes, checkHash: false) { packed[$0].low == low && packed[$0].high == high }
 }
 
 /// Calls `body` with `string`'s UTF-8 bytes (in place for a native string; a bridged or lazy one is made
@@ -358,10 +431,7 @@ struct WordKeys: KeyColumn {
             low: UInt64, high: UInt64, hash: UInt64, _ slots: UnsafeBufferPointer<UInt64>,
             _ hashes: UnsafeBufferPointer<UInt64>
         ) -> (hash: UInt64, entry: Int, slot: Int) {
-            // Equal packed integers are equal bytes; the slot's tag has already ruled out most entries.
-            let (entry, slot) = findEntry(hash, slots, hashes, checkHash: false) {
-                packed[$0].low == low && packed[$0].high == high
-            }
+            let (entry, slot) = findPacked(low: low, high: high, hash: hash, packed, slots, hashes)
             return (hash, entry, slot)
         }
     }

@@ -23,19 +23,27 @@ import Testing
         #expect((0..<table.count).allSatisfy { table.combiners[$0] == 2 }, "every key found in the second round")
     }
 
-    /// A table's estimate (what the memory budget is charged) counts what its keys hold: a short `String` key
-    /// nothing past its packed entry, a long one its bytes and its `String`'s heap object.
-    @Test func longStringKeysAreChargedTheirBytesAndTheirObjects() {
-        var table = CombineTable<StringKeys, Int>()
-        let short = (0..<1_000).map { ("k\($0)", 1) }
-        short.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
-        let withShort = table.estimatedBytes(bytesPerValue: 0)
-        #expect(table.keys.extraBytes == 0, "short keys are packed: nothing besides the entries")
-        let long = (0..<1_000).map { (String(repeating: "x", count: 100) + "\($0)", 1) }
-        long.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
-        let longBytes = long.reduce(0) { $0 + $1.0.utf8.count + WordKeys.stringObjectBytes }
-        #expect(table.keys.extraBytes == longBytes)
-        #expect(table.estimatedBytes(bytesPerValue: 0) >= withShort + longBytes)
-        #expect(table.count == 2_000)
+    /// A table's estimate (what the memory budget is charged) counts what its keys hold besides their packed
+    /// entries: nothing for short keys; a long `String` key's bytes (copied into the table), a long word's bytes
+    /// and its `String`'s heap object (kept, shared).
+    @Test func longKeysAreChargedWhatTheyHold() {
+        func charged<Keys: KeyColumn>(_ keys: Keys.Type, _ make: (String) -> Keys.Key) -> (short: Int, long: Int) {
+            var table = CombineTable<Keys, Int>()
+            let short = (0..<1_000).map { (make("k\($0)"), 1) }
+            short.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
+            let withShort = table.keys.extraBytes
+            let long = (0..<1_000).map { (make(String(repeating: "x", count: 100) + "\($0)"), 1) }
+            long.withUnsafeBufferPointer { table.upsert($0, create: { $0 }, merge: { $0 += $1 }) }
+            #expect(table.count == 2_000)
+            #expect(table.estimatedBytes(bytesPerValue: 0) >= table.keys.extraBytes + 2_000 * 16)
+            return (withShort, table.keys.extraBytes)
+        }
+        let longBytes = (0..<1_000).reduce(0) { $0 + 100 + "\($1)".utf8.count }
+        let strings = charged(StringKeys.self) { $0 }
+        #expect(strings.short == 0, "short String keys are packed: nothing besides the entries")
+        #expect(strings.long >= longBytes, "long String keys' bytes, copied")
+        let words = charged(WordKeys.self) { Word($0) }
+        #expect(words.short == 0)
+        #expect(words.long == longBytes + 1_000 * WordKeys.stringObjectBytes, "long words' bytes and objects")
     }
 }
