@@ -17,29 +17,19 @@ floor() { "$@" | awk '/RESULT/ && / 2T / && !/bytes/ { for (i = 1; i <= NF; i++)
 c_words=$(floor "$scratch/wordcount" 20000000 3)
 c_rows=$(floor "$scratch/grouped_count" 50000000 3)
 
-# The suite's binary runs directly (package-benchmark's debug mode: every iteration, its percentiles on stdout),
-# not through `swift package benchmark`: its malloc interposer makes every allocation slower, which the
-# owned-String count (two arrays and ten Strings a line) pays far more than the others (10.6M words/s under it
-# against 14.1M without, the same build).
-if ! (cd Benchmarks && swift build -c release --product Execution >"$scratch/build.log" 2>&1); then
-    echo "floors: building the Benchmarks' Execution suite failed:" >&2
-    tail -20 "$scratch/build.log" >&2
-    exit 1
-fi
-bin=$(cd Benchmarks && swift build -c release --show-bin-path)
-# "benchmark<TAB>p50_ms" for each benchmark: its wall clock at the first percentile line >= 0.5 of its histogram.
-LD_LIBRARY_PATH="$bin" "$bin/Execution" \
+# The suite's binary runs directly (see scripts/lib/suite.sh): under `swift package benchmark` the malloc
+# interposer makes every allocation slower, which the owned-String count (two arrays and ten Strings a line) pays
+# far more than the others (10.6M words/s under it against 14.1M without, the same build).
+. scripts/lib/suite.sh
+build_suite floors Execution "$scratch/build.log"
+suite_p50s Execution \
     --filter 'Word-count,10M-words,local.2.' --filter 'Grouped-count,50M-Ints,local.2.' \
     --filter 'Word-count-owned-Strings,10M-words,local.2.' --filter 'Owned-String-closure-alone,10M-words,2-threads' \
-    2>&1 | tr -d '\r' | awk '
-    /Debug results for/ { bench = $4; sub(/:$/, "", bench) }
-    /^Time \(wall clock\):/ { inTime = 1; next }
-    inTime && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s\t%.1f\n", bench, $1 / 1e6; inTime = 0 }
-' > "$scratch/sluice.txt"
+    > "$scratch/sluice.txt"
 # The p50 wall clock (ms) of a benchmark.
 p50() {
     local ms
-    ms=$(awk -F'\t' -v name="$1" '$1 == name { print $2 }' "$scratch/sluice.txt")
+    ms=$(awk -F'\t' -v name="$1/Time (wall clock)" '$1 == name { printf "%.1f\n", $2 / 1e6 }' "$scratch/sluice.txt")
     if [ -z "$ms" ]; then
         echo "floors: the Execution suite printed no figure for $1" >&2
         exit 1

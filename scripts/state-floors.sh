@@ -10,9 +10,7 @@
 # Each of ROUNDS rounds (default 3) runs the suite's two benchmarks and then the floor; each round's figures
 # are printed, then their medians. This machine kind runs a job 1.5x slower for seconds at a time: a single
 # round's figures move with it, the median of several rounds less.
-# The suite's binary runs directly (package-benchmark's debug mode: every iteration, its percentiles on
-# stdout), not through `swift package benchmark`, whose malloc interposer (malloc-interposer 1.6.1) crashes this
-# suite on Linux when it frees a page-aligned block it did not allocate.
+# The suite's binary runs directly (see scripts/lib/suite.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -23,30 +21,21 @@ fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+. scripts/lib/suite.sh
 cc -O2 -o "$scratch/state_lookup" Benchmarks/Limits/state_lookup.c -lpthread
-if ! (cd Benchmarks && swift build -c release --product Streaming >"$scratch/build.log" 2>&1); then
-    echo "state-floors: building the Benchmarks' Streaming suite failed:" >&2
-    tail -20 "$scratch/build.log" >&2
-    exit 1
-fi
-bin=$(cd Benchmarks && swift build -c release --show-bin-path)
+build_suite state-floors Streaming "$scratch/build.log"
 
 # p50 of a size's line ("state_lookup: KEYS keys, ... p50 N ...") in the floor's output.
 floor() { awk -v keys="$1" '$2 == keys { for (i = 1; i <= NF; i++) if ($i == "p50") print $(i + 1) }' "$scratch/floor.txt"; }
-# p50 of a metric of the suite's output, in microseconds.
-p50() { awk -F'\t' -v metric="$1" '$1 == metric { print $2 }' "$scratch/sluice.txt"; }
+# p50 of a metric of the suite's output (recorded in ns), in microseconds.
+p50() { awk -F'\t' -v metric="$1" '$1 == metric { printf "%.0f\n", $2 / 1000 }' "$scratch/sluice.txt"; }
 
 printf "%-6s %14s %14s %14s %12s %12s %8s\n" "round" "1k ns/record" "100k job us" "10M job us" "floor 100k" "floor 10M" "ratio"
 : > "$scratch/rounds.txt"
 for round in $(seq "$rounds"); do
-    # "metric<TAB>p50_us" for each metric of the two benchmarks: the value at the first percentile line >= 0.5
-    # of its histogram (the 1k benchmark's wall clock; the in-turn benchmark's two jobs, recorded in ns).
-    LD_LIBRARY_PATH="$bin" "$bin/Streaming" --filter 'mapWithState,1k-keys.*' --filter 'mapWithState,100k-keys-then-10M-keys.*' \
-        2>&1 | tr -d '\r' | awk '
-        /Debug results for/ { bench = $4; sub(/:$/, "", bench) }
-        /^[A-Za-z0-9].*:$/ && !/Debug results/ { metric = bench "/" $0; sub(/:$/, "", metric); inMetric = 1; done = 0; next }
-        inMetric && !done && $1 ~ /^[0-9.]+$/ && $2 >= 0.5 { printf "%s\t%.0f\n", metric, $1 / 1000; done = 1; inMetric = 0 }
-    ' > "$scratch/sluice.txt"
+    # The 1k benchmark's wall clock; the in-turn benchmark's two jobs, recorded in ns.
+    suite_p50s Streaming --filter 'mapWithState,1k-keys.*' --filter 'mapWithState,100k-keys-then-10M-keys.*' \
+        > "$scratch/sluice.txt"
     s1k=$(p50 "mapWithState,1k-keys,100k-records-a-batch/Time (wall clock)")
     s100k=$(p50 "mapWithState,100k-keys-then-10M-keys,100k-records-a-batch-each/100k-keys job (ns)")
     s10m=$(p50 "mapWithState,100k-keys-then-10M-keys,100k-records-a-batch-each/10M-keys job (ns)")
