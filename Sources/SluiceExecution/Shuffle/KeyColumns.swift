@@ -3,7 +3,8 @@ import Glibc
 
 /// How a combine table stores, hashes and compares its keys. Four kinds: `Int` keys (hashed by a bijective
 /// mix, so an equal hash means an equal key), ``Word`` and `String` keys (up to 15 UTF-8 bytes packed into two
-/// integers, longer ones kept as their `String`) and any other `Hashable` key.
+/// integers; a longer word kept as its `String`, a longer `String` key's bytes copied into one buffer) and any
+/// other `Hashable` key.
 @usableFromInline
 protocol KeyColumn<Key>: Sendable {
     associatedtype Key: Sendable
