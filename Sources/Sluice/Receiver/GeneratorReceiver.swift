@@ -148,7 +148,7 @@ extension StreamingContext {
             },
             write: { random, n, builder in
                 builder.withColumn(0) { column in
-                    column.withBytesAppender { a in lines.lines(n, &random) { a.append(bytes: $0) } }
+                    column.withBytesAppender { lines.write(n, &random, to: &$0) }
                 }
             })
         return ReceiverInputDStream(context: self, receiver: receiver, name: "generatedLineStream")
@@ -195,20 +195,41 @@ package struct LineMaker: Sendable {
 
     /// Calls `body` with `n` lines, one after the other, each valid during the call.
     package func lines(_ n: Int, _ random: inout SplitMix, _ body: (UnsafeRawBufferPointer) -> Void) {
+        runs(n, &random) { base, starts, run in
+            for i in run {
+                // Safe: starts[i] <= starts[i + 1] <= the pool's size.
+                body(UnsafeRawBufferPointer(start: base + starts[i], count: starts[i &+ 1] &- starts[i]))
+            }
+        }
+    }
+
+    /// Appends `n` lines (the same lines as ``lines(_:_:_:)`` for the same `random`) to a string column: each run
+    /// of lines in one copy, since they lie end to end in the pool.
+    package func write(_ n: Int, _ random: inout SplitMix, to appender: inout BytesAppender) {
+        runs(n, &random) { base, starts, run in
+            // Safe: run.upperBound < starts.count, and starts[run.lowerBound] is within the pool.
+            appender.append(
+                rows: UnsafeBufferPointer(rebasing: starts[(run.lowerBound &+ 1)...run.upperBound]),
+                from: base + starts[run.lowerBound], origin: starts[run.lowerBound])
+        }
+    }
+
+    /// Draws the runs of `n` lines: calls `body` with the pool's bytes, the lines' starts in it and each run's
+    /// line numbers.
+    private func runs(
+        _ n: Int, _ random: inout SplitMix,
+        _ body: (UnsafeRawPointer, UnsafeBufferPointer<Int>, Range<Int>) -> Void
+    ) {
         bytes.withUnsafeBytes { bytes in
             starts.withUnsafeBufferPointer { starts in
                 guard let base = bytes.baseAddress else { return }
                 let firsts = starts.count - LineMaker.runLines  // a run starts at 0 ..< pool - runLines + 1
                 var made = 0
                 while made < n {
-                    var i = random.next(below: firsts)
-                    let end = i + min(LineMaker.runLines, n - made)
-                    made += end - i
-                    while i < end {
-                        // Safe: starts[i] <= starts[i + 1] <= bytes.count.
-                        body(UnsafeRawBufferPointer(start: base + starts[i], count: starts[i &+ 1] &- starts[i]))
-                        i &+= 1
-                    }
+                    let first = random.next(below: firsts)
+                    let count = min(LineMaker.runLines, n - made)
+                    made += count
+                    body(base, starts, first..<first + count)
                 }
             }
         }

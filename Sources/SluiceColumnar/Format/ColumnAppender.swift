@@ -120,6 +120,35 @@ public struct BytesAppender: ~Copyable {
         _appended &+= 1
     }
 
+    /// Appends `ends.count` rows whose bytes lie end to end from `bytes`: row k ends `ends[k] - origin` bytes after
+    /// `bytes` (and starts where row k - 1 ends, the first at `bytes`), so `ends` may be positions in a larger
+    /// buffer of which `bytes` is position `origin`. The rows' bytes go in one copy: what a source holding rows
+    /// contiguously (the generator's pool of lines) pays per row is then one offset, not a copy call.
+    /// The ends must not decrease, nor the first be below `origin`.
+    @inlinable
+    public mutating func append(rows ends: UnsafeBufferPointer<Int>, from bytes: UnsafeRawPointer, origin: Int) {
+        guard let last = ends.last else { return }
+        let n = last &- origin
+        guard dataLimit - dataCursor >= n, offsetLimit - offsetCursor >= 4 &* ends.count else {
+            // Out of room: row by row, each refilling (or left out, past maxDataBytes) as append(bytes:) does.
+            var start = origin
+            for end in ends {
+                append(bytes: UnsafeRawBufferPointer(start: bytes + (start &- origin), count: end &- start))
+                start = end
+            }
+            return
+        }
+        copyBytes(to: dataCursor, from: bytes, count: n)
+        // Safe: room for n data bytes and ends.count offsets was checked above; the data stays under 4 GiB.
+        let first = (dataCursor - dataBase) &- origin
+        for end in ends {
+            offsetCursor.storeBytes(of: UInt32(truncatingIfNeeded: first &+ end).littleEndian, as: UInt32.self)
+            offsetCursor += 4
+        }
+        dataCursor += n
+        _appended &+= ends.count
+    }
+
     /// Appends one `string` row.
     @inlinable @inline(__always)
     public mutating func append(_ string: String) {

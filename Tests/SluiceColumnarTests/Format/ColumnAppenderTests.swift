@@ -60,6 +60,62 @@ struct ProducerFailed: Error {}
         #expect(column.nullCount == (nullable ? 1 : 0))
     }
 
+    /// Rows appended a run at a time from bytes that lie end to end (empty rows, rows past a refill, runs of one
+    /// row and of hundreds) read back as the same rows appended one by one.
+    @Test func rowsAppendedInRunsMatchRowsAppendedOneByOne() throws {
+        var g = SeededGenerator(seed: 12)
+        let rows = (0..<20_000).map { i -> [UInt8] in
+            switch i % 97 {
+            case 0: []
+            case 1: Array(repeating: UInt8(ascii: "x"), count: Int.random(in: 1_000...5_000, using: &g))
+            default: Array("w\(Int.random(in: 0..<10_000, using: &g)) é".utf8)
+            }
+        }
+        let pool = rows.flatMap { $0 }
+        var ends: [Int] = []
+        for row in rows { ends.append((ends.last ?? 0) + row.count) }
+        var builder = try BlockBuilder(schema: [ColumnType(.string)])
+        builder.withColumn(0) { c in
+            c.append(string: "first")
+            c.withBytesAppender { a in
+                pool.withUnsafeBytes { bytes in
+                    ends.withUnsafeBufferPointer { ends in
+                        var row = 0
+                        while row < rows.count {
+                            let run = min(rows.count - row, Int.random(in: 0...300, using: &g))
+                            let origin = row == 0 ? 0 : ends[row - 1]
+                            a.append(
+                                rows: UnsafeBufferPointer(rebasing: ends[row..<row + run]), from: bytes.baseAddress! + origin,
+                                origin: origin)
+                            row += run
+                        }
+                    }
+                }
+                #expect(a.appended == rows.count)
+            }
+            c.append(string: "last")
+        }
+        let column = try builder.seal().column(0)
+        #expect(column.count == rows.count + 2)
+        #expect(column.string(at: 0) == "first" && column.string(at: rows.count + 1) == "last")
+        #expect((0..<rows.count).allSatisfy { column.bytes(at: $0 + 1) == rows[$0] })
+    }
+
+    /// A run that would take the data past the column's limit keeps the rows that fit, as rows appended one by
+    /// one do, and the column says it overflowed.
+    @Test func aRunPastTheDataLimitKeepsTheRowsThatFit() throws {
+        let pool = [UInt8](repeating: UInt8(ascii: "w"), count: 1_500)
+        let ends = (1...15).map { $0 * 100 }  // 15 rows of 100 bytes
+        var builder = try ColumnBuilder(type: ColumnType(.string))
+        builder.maxDataBytes = 1_050
+        builder.withBytesAppender { a in
+            pool.withUnsafeBytes { bytes in
+                ends.withUnsafeBufferPointer { a.append(rows: $0, from: bytes.baseAddress!, origin: 0) }
+            }
+        }
+        #expect(builder.overflowed && builder.count == 10)
+    }
+
     @Test func aFinishedColumnIsUnchangedByALaterAppender() throws {
         var builder = try ColumnBuilder(type: ColumnType(.double))
         builder.withAppender(of: Double.self) { a in a.append(1.5) }
