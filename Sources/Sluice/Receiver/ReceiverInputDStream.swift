@@ -318,8 +318,7 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
         // The tasks read the blocks from `allocated`, not from a copy the RDD keeps: the stream decides when a
         // batch's blocks go (see clearMetadata), however long its RDDs are referenced.
         // Sliceable: a task may compute part of a block (a batch of few large blocks spreads over every worker).
-        return RDD.custom(engine: context.engine, numPartitions: count, lineage: Lineage(), sliceable: true) {
-            [weak self] p, sink in
+        let block: @Sendable (Int) throws -> ReceivedBlock<Element> = { [weak self] p in
             guard let block = self?.blocks.withLock({ b in b.allocated[time].flatMap { p < $0.count ? $0[p] : nil } })
             else {
                 throw StreamingError(
@@ -327,6 +326,25 @@ public final class ReceiverInputDStream<Element: Sendable>: InputDStream<Element
                     "the received blocks of \(stream) for batch \(time) were released when the batch completed: "
                         + "read a batch's RDD while it runs, or keep it longer with StreamingContext.remember")
             }
+            return block
+        }
+        // A block in memory knows its count (`count()` reads no record); a spilled one is read back and counted, so
+        // that a block the disk damaged fails the count as it fails any other job.
+        let knownSize: @Sendable (Int) throws -> Int? = { p in
+            let block = try block(p)
+            switch block.data {
+            case .columnar(let columns):
+                guard let codec else { return nil }  // the producer's error
+                try codec.checkSchema(of: columns)
+                return block.count
+            case .elements: return block.count
+            case .spilled: return nil
+            }
+        }
+        return RDD.custom(
+            engine: context.engine, numPartitions: count, lineage: Lineage(), sliceable: true, knownSize: knownSize
+        ) { p, sink in
+            let block = try block(p)
             switch block.data {
             case .columnar, .spilled:
                 guard let codec, let columns = try block.columns() else {

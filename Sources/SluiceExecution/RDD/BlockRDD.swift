@@ -6,7 +6,13 @@ extension ExecutionEngine {
     /// - Note: a block whose columns do not match `codec` fails the job that reads it with a ``FormatError``
     ///   naming both schemas.
     public func blockRDD<T: Sendable>(_ blocks: [Block], codec: ElementCodec<T>) -> RDD<T> {
-        RDD(engine: self, numPartitions: blocks.count, sliceable: true) { p, sink in
+        RDD(
+            engine: self, numPartitions: blocks.count, sliceable: true,
+            knownSize: { p in
+                try codec.checkSchema(of: blocks[p])
+                return blocks[p].rowCount
+            }
+        ) { p, sink in
             try decodeChunks(blocks[p], codec, sink)
         }
     }

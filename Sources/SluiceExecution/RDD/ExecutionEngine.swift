@@ -134,7 +134,8 @@ public final class ExecutionEngine: Sendable {
         }
         let p = numSlices ?? defaultParallelism
         let n = elements.count
-        return RDD(engine: self, numPartitions: p, sliceable: true) { partition, sink in
+        return RDD(engine: self, numPartitions: p, sliceable: true, knownSize: { (($0 + 1) * n / p) - ($0 * n / p) }) {
+            partition, sink in
             let start = partition * n / p
             let end = (partition + 1) * n / p
             let slice = TaskContext.slice.range(of: end - start)

@@ -17,11 +17,7 @@ extension RDD {
 
     /// The number of elements.
     public func count() throws -> Int {
-        try runJob { _, drive in
-            var n = 0
-            try drive { n += $0.count }
-            return n
-        }.reduce(0, +)
+        try runJob { p, drive in try size(of: p, drive) }.reduce(0, +)
     }
 
     /// The elements combined with `f` (within each partition, then across partitions in order); `nil` when

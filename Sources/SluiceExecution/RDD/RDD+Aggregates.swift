@@ -17,10 +17,8 @@ extension RDD {
 
     /// One element per partition: how many elements it has.
     package func partitionCounts() -> RDD<Int> {
-        let parent = produce
-        return derive { p, sink in
-            var n = 0
-            try parent(p) { n += $0.count }
+        return derive { [self] p, sink in
+            let n = try size(of: p) { try produce(p, $0) }
             try withUnsafePointer(to: n) { try sink(UnsafeBufferPointer(start: $0, count: 1)) }
         }
     }

@@ -35,14 +35,19 @@ public struct RDD<Element: Sendable>: Sendable {
     /// Whether a task may compute a slice of a partition (``TaskContext/slice``): the sources can produce one
     /// and every operator after them works element by element.
     @usableFromInline package let isSliceable: Bool
+    /// How many elements partition `p` has, where the source knows without producing them (a received block's
+    /// row count, a slice of a parallelized array); nil from it, or no function: produce them and count. Only
+    /// sources set it: an operator's closure runs (and may throw) for every element, counted or not.
+    @usableFromInline let knownSize: (@Sendable (_ partition: Int) throws -> Int?)?
 
     @usableFromInline
     init(
         engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil,
         lineage: Lineage = Lineage(), persistence: (any PersistenceHandle)? = nil, sliceable: Bool = false,
-        produce: @escaping Producer
+        knownSize: (@Sendable (_ partition: Int) throws -> Int?)? = nil, produce: @escaping Producer
     ) {
         self.isSliceable = sliceable
+        self.knownSize = knownSize
         self.engine = engine
         self.numPartitions = numPartitions
         self.partitioner = partitioner
@@ -66,14 +71,16 @@ public struct RDD<Element: Sendable>: Sendable {
 
     /// An RDD whose partitions `produce` computes, reading from RDDs whose stages are in `lineage` (for streams
     /// that combine several RDDs in their own partitions).
-    /// `sliceable`: `produce` emits only ``TaskContext/slice`` of the partition.
+    /// `sliceable`: `produce` emits only ``TaskContext/slice`` of the partition. `knownSize`: how many elements a
+    /// partition has, where that is known without producing them (nil from it: produce and count).
     package static func custom(
         engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil, lineage: Lineage,
-        sliceable: Bool = false, produce: @escaping @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
+        sliceable: Bool = false, knownSize: (@Sendable (_ partition: Int) throws -> Int?)? = nil,
+        produce: @escaping @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
     ) -> RDD<Element> {
         RDD(
             engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage,
-            sliceable: sliceable, produce: produce)
+            sliceable: sliceable, knownSize: knownSize, produce: produce)
     }
 
     /// The stages this RDD's tasks read from.
@@ -83,6 +90,16 @@ public struct RDD<Element: Sendable>: Sendable {
     /// run: include ``stages`` in that RDD's lineage).
     package func computePartition(_ partition: Int, into sink: Sink) throws {
         try produce(partition, sink)
+    }
+
+    /// The number of elements in partition `p`: from ``knownSize`` when the source knows it, else by producing
+    /// them through `drive`.
+    @usableFromInline
+    func size(of p: Int, _ drive: Drive) throws -> Int {
+        if let n = try knownSize?(p) { return n }
+        var n = 0
+        try drive { n += $0.count }
+        return n
     }
 
     // MARK: Running

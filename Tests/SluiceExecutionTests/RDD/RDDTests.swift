@@ -156,6 +156,42 @@ func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
         #expect(try pairs.reduceByKey(+).collectAsMap() == ["a": 4, "b": 2])
     }
 
+    /// A reading in a block of one Int column, decoded row by row (no Int fast path), each decode counted.
+    struct Reading: Sendable, Equatable { let value: Int }
+
+    /// `count()` of blocks reads their row counts and decodes no record (directly, and as a stream's per-batch
+    /// count); an operator before the count still runs on every element, and its error still fails the count.
+    @Test func countReadsRowCountsAndOperatorsBeforeItStillRun() throws {
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2))
+        let decoded = Atomic(0)
+        let int = ElementCodecs.standard(Int.self)
+        let codec = ElementCodec<Reading>(
+            columnTypes: int.columnTypes, writeColumns: { try int.write($0.value, to: &$1) },
+            readColumns: { row in
+                decoded.add(1, ordering: .relaxed)
+                return Reading(value: try int.read(from: &row))
+            },
+            encode: { try int.encode($0.value, to: &$1) }, decode: { Reading(value: try int.decode(from: &$0)) })
+        let sizes = [3_000, 0, 1, 70_000]
+        let total = sizes.reduce(0, +)
+        let values = sizes.enumerated().map { i, n in (0..<n).map { $0 * 10 + i } }
+        let blocks = try values.map { try codec.encode($0.map(Reading.init)) }
+        let rdd = engine.blockRDD(blocks, codec: codec)
+        #expect(try rdd.count() == total)
+        #expect(try rdd.countAsRDD().collect() == [total])
+        #expect(decoded.load(ordering: .relaxed) == 0, "no record decoded to count")
+
+        #expect(try rdd.filter { $0.value % 3 == 0 }.count() == values.joined().count { $0 % 3 == 0 })
+        #expect(decoded.load(ordering: .relaxed) == total, "every record decoded for the filter")
+        #expect(try rdd.map { $0.value }.countAsRDD().collect() == [total])
+        let error = #expect(throws: Boom.self) {
+            try rdd.map { r -> Int in if r.value == 699_993 { throw Boom(value: r.value) }; return r.value }.count()
+        }
+        #expect(error == Boom(value: 699_993))
+        #expect(try engine.parallelize(Array(0..<1_001), numSlices: 7).count() == 1_001)
+        #expect(try engine.parallelize([Int](), numSlices: 3).countAsRDD().collect() == [0])
+    }
+
     @Test func aBlockOfTheWrongSchemaFailsTheJobClearly() throws {
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1))
         let rdd = engine.blockRDD([try ElementCodecs.standard(String.self).encode(["x"])],

@@ -15,6 +15,8 @@ import SluiceTesting
             #expect(try StreamTest.run(input: input) { $0.mapPartitions { [$0.reduce(0, +)] } }
                 == present.map { referenceSlices($0, 2).map { $0.reduce(0, +) } })
             #expect(try StreamTest.run(input: input) { $0.glom() } == present.map { referenceSlices($0, 2) })
+            let full = randomBatches(12, seed: seed + 100, allowMissing: false)  // count needs every batch's RDD
+            #expect(try StreamTest.run(input: full) { $0.count() } == full.map { [$0?.count ?? -1] })
             #expect(try StreamTest.run(input: input) { $0.reduce(+) }
                 == present.map { $0.isEmpty ? [] : [$0.reduce(0, +)] })
             let counted = try StreamTest.run(input: input) { $0.countByValue() }

@@ -88,11 +88,14 @@ func driveReceiving(
             let stream = ssc.receiverStream(receiver)
             let seen = Collected<Int>()
             stream.map { $0 * 2 }.foreachRDD { rdd in for x in try rdd.collect() { seen.append(x) } }
+            let counted = Collected<Int>()
+            stream.count().foreachRDD { rdd in for n in try rdd.collect() { counted.append(n) } }
             try ssc.start()
             #expect(receiver.streamId == stream.streamId)
             driveReceiving(ssc, clock) { seen.values.count >= 3_500 }
             ssc.stop()
             #expect(seen.values.sorted() == (Array(0..<3_000) + Array(10_000..<10_500)).map { $0 * 2 })
+            #expect(counted.values.reduce(0, +) == 3_500, "the batches' counts: \(counted.values)")
             ssc.waitForListeners()
             #expect(events.completed.reduce(0) { $0 + ($1.streamIdToInputInfo[stream.streamId]?.numRecords ?? 0) } == 3_500)
             #expect(events.all.first == "started" && events.all.last == "stopped")

@@ -16,6 +16,8 @@ import SluiceTesting
         var receiveAfterNext: Int
         /// The batch's RDD read again (through `slice`) after it was handled: its elements, or the error.
         var readAgain: Result<[Int], any Error>
+        /// Its count, read the same way (from the blocks' row counts).
+        var countAgain: Result<Int, any Error>
     }
 
     /// One block of 0..<1000, stored by a receiver; the job collects each batch.
@@ -40,12 +42,13 @@ import SluiceTesting
         let readAgain = Result<[Int], any Error> {
             try #require(try stream.slice(from: time, to: time).first).collect()
         }
+        let countAgain = Result<Int, any Error> { try #require(try stream.slice(from: time, to: time).first).count() }
         clock.advance(by: .seconds(1))
         #expect(ssc.waitUntilBatchHandled(clock.time, timeout: .seconds(30)))
         let receiveAfterNext = ssc.engine.memory.reservedByCategory[.receive] ?? 0
         return Outcome(
             time: time, seen: seen, receiveAfterBatch: receiveAfterBatch, receiveAfterNext: receiveAfterNext,
-            readAgain: readAgain)
+            readAgain: readAgain, countAgain: countAgain)
     }
 
     @Test func aBatchsBlocksGoWhenItsJobsFinish() throws {
@@ -54,13 +57,15 @@ import SluiceTesting
             #expect(outcome.seen == Array(0..<1_000), "the job saw the whole block")
             #expect(outcome.receiveAfterBatch == 0, "the block's memory went back when its batch completed")
             // Read again afterwards (a slice of a completed batch), the RDD says what happened and what to do.
-            guard case .failure(let error) = outcome.readAgain else {
-                Issue.record("a released batch read again gave \(outcome.readAgain)")
-                return
+            for again in [outcome.readAgain.map(\.count), outcome.countAgain] {
+                guard case .failure(let error) = again else {
+                    Issue.record("a released batch read again gave \(again)")
+                    continue
+                }
+                let message = "\(error)"
+                #expect(message.contains("released when the batch completed"), "\(message)")
+                #expect(message.contains("\(outcome.time)") && message.contains("remember"), "\(message)")
             }
-            let message = "\(error)"
-            #expect(message.contains("released when the batch completed"), "\(message)")
-            #expect(message.contains("\(outcome.time)") && message.contains("remember"), "\(message)")
         }
     }
 
@@ -70,6 +75,7 @@ import SluiceTesting
             #expect(outcome.seen == Array(0..<1_000))
             #expect(outcome.receiveAfterBatch > 0, "kept while the batch is the last one")
             #expect(try outcome.readAgain.get() == Array(0..<1_000))
+            #expect(try outcome.countAgain.get() == 1_000)
             #expect(outcome.receiveAfterNext == 0, "gone once the next batch completed")
         }
     }
@@ -79,6 +85,7 @@ import SluiceTesting
             let outcome = try run(remember: .seconds(3))
             #expect(outcome.receiveAfterBatch > 0 && outcome.receiveAfterNext > 0, "remembered for 3 batches")
             #expect(try outcome.readAgain.get() == Array(0..<1_000))
+            #expect(try outcome.countAgain.get() == 1_000)
         }
     }
 
