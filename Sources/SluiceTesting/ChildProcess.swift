@@ -9,9 +9,10 @@ public final class ChildProcess: Sendable {
     /// The file its standard output and error go to.
     public let logPath: String
 
-    /// Starts `executable` with `arguments`, appending its output to `logPath`.
+    /// Starts `executable` with `arguments`, appending its output to `logPath`, in this process's environment
+    /// with `environment`'s variables added (or replaced).
     /// - Throws: ``StreamingError`` when the process cannot be started.
-    public init(_ executable: String, _ arguments: [String], logPath: String) throws {
+    public init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -30,8 +31,17 @@ public final class ChildProcess: Sendable {
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var inherited: [String] = []
+        var entry = environ
+        while let variable = entry.pointee {
+            let text = String(cString: variable)
+            if !environment.keys.contains(where: { text.hasPrefix("\($0)=") }) { inherited.append(text) }
+            entry += 1
+        }
+        let envp = (inherited + environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+        defer { for variable in envp { free(variable) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else {
             throw StreamingError(.internalFailure, "cannot start \(executable): \(String(cString: strerror(rc)))")
         }

@@ -88,7 +88,13 @@ enum ShutdownHook {
                 context.log(.notice, .context, "signal \(number): stopping gracefully (spark.streaming.stopGracefullyOnShutdown)")
                 context.stop(gracefully: true)
             }
-            // The signal again, with the action it had before the hook (the default ends the process).
+            // The signal again, with the action it had before the hook. The default ends the process, without
+            // the exit handlers that remove the engines' spill directories: removed here first (a handler of the
+            // program's own may go on running, and spilling).
+            let ends = installed.withLock { s in
+                s.previous[number].map { $0.__sigaction_handler.sa_handler == nil && $0.sa_flags & SA_SIGINFO == 0 } ?? true
+            }
+            if ends { SpillDirectory.removeLiveDirectories() }
             installed.withLock { restorePrevious(&$0) }
             raise(number)
         }

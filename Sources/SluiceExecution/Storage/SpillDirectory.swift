@@ -24,6 +24,9 @@ public struct SpillStatistics: Sendable, Equatable {
 /// spill and removed, with anything left in it, when the engine goes away. Files are removed as soon as the
 /// data they hold is dropped.
 ///
+/// An engine that is never deinitialized (a program's global context, a process that ends with `exit`) has its
+/// subdirectory removed when the process exits, as Spark's shutdown hook deletes its local directories.
+///
 /// A process that is killed leaves its subdirectory behind. Each subdirectory holds a lock file its engine keeps
 /// locked (`flock`) while it lives; the kernel drops the lock when the process ends however it ends. An engine's
 /// first spill removes the subdirectories whose lock nobody holds: those of engines that are gone, never one of a
@@ -58,6 +61,7 @@ public final class SpillDirectory: Sendable {
         let (path, live, lock) = state.withLock { ($0.path, $0.live, $0.lock) }
         for file in live { _ = calls.unlink(file) }
         if let path {
+            SpillDirectory.removedAtExit.withLock { _ = $0.remove(path) }
             _ = calls.unlink("\(path)/\(Self.lockName)")
             _ = calls.rmdir(path)
         }
@@ -89,6 +93,8 @@ public final class SpillDirectory: Sendable {
                 let made = try makeDirectory()
                 (directory, state.lock) = (made.path, made.lock)
                 state.path = directory
+                _ = SpillDirectory.exitHook
+                SpillDirectory.removedAtExit.withLock { _ = $0.insert(directory) }
                 state.statistics.directoriesReclaimed += Self.reclaimLeftovers(in: made.parent, calls: calls).count
             }
             state.nextFile += 1
@@ -154,6 +160,20 @@ public final class SpillDirectory: Sendable {
             removed.append(directory)
         }
         return removed
+    }
+
+    /// The subdirectories of this process's live engines: removed by ``exitHook`` if the process exits with them.
+    private static let removedAtExit = Mutex<Set<String>>([])
+
+    /// Installs, once, the handler that removes ``removedAtExit``'s directories when the process exits (`exit` or
+    /// a return from `main`; a killed process leaves them to the next engine's reclaim). Other threads may still
+    /// run then: one holding the set's lock releases it, and the lock is the only one the handler takes.
+    private static let exitHook: Void = { atexit { SpillDirectory.removeLiveDirectories() } }()
+
+    /// Removes the subdirectories of this process's live engines: what the process does as it exits (by `exit`,
+    /// or after a graceful stop on SIGTERM, before the signal ends it). The engines must not spill again.
+    package static func removeLiveDirectories() {
+        for path in removedAtExit.withLock({ $0 }) { removeTree(path, calls: .live) }
     }
 
     /// Removes a spill file whose data was dropped.
