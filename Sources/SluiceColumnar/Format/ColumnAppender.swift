@@ -152,10 +152,7 @@ public struct BytesAppender: ~Copyable {
     /// Appends one `string` row.
     @inlinable @inline(__always)
     public mutating func append(_ string: String) {
-        if string.utf8.withContiguousStorageIfAvailable({ append(bytes: UnsafeRawBufferPointer($0)) }) == nil {
-            var copy = string
-            copy.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
-        }
+        withUTF8Bytes(of: string) { append(bytes: $0) }
     }
 
     /// Makes room for a row of `n` bytes; false (and `overflowed`) when it would pass `maxDataBytes`.

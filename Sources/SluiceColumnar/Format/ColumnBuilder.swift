@@ -125,10 +125,7 @@ public struct ColumnBuilder: Sendable {
     /// Appends a `string` row.
     @inlinable @inline(__always)
     public mutating func append(string: String) {
-        if string.utf8.withContiguousStorageIfAvailable({ append(bytes: UnsafeRawBufferPointer($0)) }) == nil {
-            var copy = string  // a bridged or lazily stored string: make it contiguous once
-            copy.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
-        }
+        withUTF8Bytes(of: string) { append(bytes: $0) }
     }
 
     /// Appends a null row; the column must be nullable.

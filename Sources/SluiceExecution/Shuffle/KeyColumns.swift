@@ -1,5 +1,6 @@
 import CSluiceIntrinsics
 import Glibc
+import SluiceColumnar
 
 /// How a combine table stores, hashes and compares its keys. Four kinds: `Int` keys (hashed by a bijective
 /// mix, so an equal hash means an equal key), ``Word`` and `String` keys (up to 15 UTF-8 bytes packed into two
@@ -226,13 +227,13 @@ struct StringKeys: KeyColumn {
             // the compiler to inline into a table's loop, which then paid a call and a release a key (a grouped
             // count by long keys 20% slower).
             if key.utf8.count > Word.inlineCapacity {
-                return withBytes(of: key) { bytes in
+                return withUTF8Bytes(of: key) { bytes in
                     let hash = hashBytes(bytes)
                     let (entry, slot) = findEntry(hash, slots, hashes) { holds(long: $0, bytes) }
                     return (hash, entry, slot)
                 }
             }
-            let (low, high) = withBytes(of: key) { Word.packed($0) ?? (0, 0) }  // at most 15 bytes: packed
+            let (low, high) = withUTF8Bytes(of: key) { Word.packed($0) ?? (0, 0) }  // at most 15 bytes: packed
             let hash = Word.inlineHash(low: low, high: high)
             let (entry, slot) = findPacked(low: low, high: high, hash: hash, packed, slots, hashes)
             return (hash, entry, slot)
@@ -241,7 +242,7 @@ struct StringKeys: KeyColumn {
         /// `key`'s hash: the hash of the ``Word`` holding the same bytes.
         @inlinable
         func hash(_ key: String) -> UInt64 {
-            withBytes(of: key) { bytes in
+            withUTF8Bytes(of: key) { bytes in
                 guard let (low, high) = Word.packed(bytes) else { return hashBytes(bytes) }
                 return Word.inlineHash(low: low, high: high)
             }
@@ -280,7 +281,7 @@ struct StringKeys: KeyColumn {
 
     @inlinable
     mutating func append(_ key: String) {
-        withBytes(of: key) { append(bytes: $0) }
+        withUTF8Bytes(of: key) { append(bytes: $0) }
     }
 
     @inlinable
@@ -336,21 +337,10 @@ func findPacked(
     findEntry(hash, slots, hashes, checkHash: false) { packed[$0].low == low && packed[$0].high == high }
 }
 
-/// Calls `body` with `string`'s UTF-8 bytes (in place for a native string; a bridged or lazy one is made
-/// contiguous once).
-@inlinable @inline(__always)
-func withBytes<R>(of string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-    if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
-        return result
-    }
-    var copy = string
-    return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
-}
-
 /// Whether `string` holds exactly the UTF-8 bytes `bytes`.
 @inlinable
 func holdsBytes(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    withBytes(of: string) { stored in
+    withUTF8Bytes(of: string) { stored in
         // Safe: both buffers hold `count` bytes when their counts are equal.
         stored.count == bytes.count
             && (bytes.isEmpty || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
@@ -404,7 +394,7 @@ struct WordKeys: KeyColumn {
             case .inline(let low, let high):
                 return findInline(low: low, high: high, hash: key.hash, slots, hashes)
             case .string(let string):
-                let (entry, slot) = withBytes(of: string) { bytes in
+                let (entry, slot) = withUTF8Bytes(of: string) { bytes in
                     findEntry(key.hash, slots, hashes) { holds(long: $0, bytes) }
                 }
                 return (key.hash, entry, slot)
@@ -475,7 +465,7 @@ struct WordKeys: KeyColumn {
     func matches(_ e: Int, entry o: Int, of other: WordKeys) -> Bool {
         let (mine, theirs) = (packed[e], other.packed[o])
         if mine.high == WordKeys.longMarker && theirs.high == WordKeys.longMarker {
-            return withBytes(of: other.long[Int(truncatingIfNeeded: theirs.low)]) {
+            return withUTF8Bytes(of: other.long[Int(truncatingIfNeeded: theirs.low)]) {
                 holdsBytes(long[Int(truncatingIfNeeded: mine.low)], $0)
             }
         }
