@@ -8,9 +8,11 @@ extension DStream {
     }
 
     /// Applies `f` to every element, where `f` makes pairs (the pair-making form of `RDD.map`: the pair's halves
-    /// come back each in its own memory).
+    /// come back each in its own memory; `f` owns the element, so that a pair holding it needs no copy).
     @inlinable
-    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> DStream<(K, V)> {
+    public func map<K: Sendable, V: Sendable>(
+        _ f: @escaping @Sendable (consuming Element) throws -> (K, V)
+    ) -> DStream<(K, V)> {
         MappedDStream(parent: self, name: "map") { $0.map(f) }
     }
 

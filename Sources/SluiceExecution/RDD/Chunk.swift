@@ -80,6 +80,15 @@ package struct ChunkBuffer<Element>: ~Copyable {
         }
     }
 
+    /// Hands the elements over to `sink`, which takes them (moves out or deinitializes each, even when it throws),
+    /// and empties the buffer.
+    @inlinable
+    package mutating func flush(handingOverTo sink: (UnsafeMutableBufferPointer<Element>) throws -> Void) throws {
+        guard count > 0 else { return }
+        defer { count = 0 }  // the sink took them, thrown or not
+        try sink(UnsafeMutableBufferPointer(start: base, count: count))
+    }
+
     /// Hands the elements to `sink` (if there are any) and empties the buffer.
     @inlinable
     package mutating func flush(to sink: (UnsafeBufferPointer<Element>) throws -> Void) throws {

@@ -11,36 +11,44 @@ extension RDD {
     /// generic ``map(_:)`` for a pair-making `f`, which hands back the pair's two halves each in its own memory.
     /// As one generic result, the pair is written a half at a time and copied out at once, wider than either
     /// write, which the processor cannot forward from the stores: a stall of some 15 cycles a pair.
+    /// `f` owns the element it is handed, so that a pair holding it (`map { ($0, 1) }`) needs no copy of it: where
+    /// the parent hands its elements over (`flatMap`'s), each is moved to `f`.
     @inlinable
-    public func map<K: Sendable, V: Sendable>(_ f: @escaping @Sendable (Element) throws -> (K, V)) -> RDD<(K, V)> {
-        mapped(by: PairFunction(f: f))
+    public func map<K: Sendable, V: Sendable>(
+        _ f: @escaping @Sendable (consuming Element) throws -> (K, V)
+    ) -> RDD<(K, V)> {
+        if let parent = produceHandingOver {
+            return derive(elementwise: true) { p, sink in try mapTaking(from: parent, p, to: sink, f) }
+        }
+        return mapped(by: PairFunction(f: f))
     }
 
     /// Applies `f` to every element and flattens the sequences it returns.
+    /// Elements that hold references (`String`s, say) are also handed over to a consumer that takes them (the
+    /// pair-making ``map(_:)``): see ``produceHandingOver``.
     @inlinable
     public func flatMap<S: Sequence & SendableMetatype>(
         _ f: @escaping @Sendable (Element) throws -> S
     ) -> RDD<S.Element> where S.Element: Sendable {
         let parent = produce
-        return derive(elementwise: true) { p, sink in
-            var out = ChunkBuffer<S.Element>()
-            try parent(p) { chunk in
-                for i in chunk.indices {
-                    let ys = try f(chunk[i])
-                    if S.self == ASCIIWords.self {
-                        // The word path: a line's words cut out in one pass over its bytes, straight into the
-                        // buffer (the type check is resolved where the call is specialized; S is ASCIIWords, so
-                        // its elements are words).
-                        try unsafeBitCast(ys, to: ASCIIWords.self).appendWords(to: &out, sink)
-                        continue
-                    }
-                    for y in ys {
-                        out.append(y)
-                        if out.isFull { try out.flush(to: sink) }
-                    }
+        if S.self == ASCIIWords.self {
+            // The word path: a line's words cut out in one pass over its bytes, straight into the buffer (the type
+            // check is resolved where the call is specialized; S is ASCIIWords, so its elements are words).
+            return derive(elementwise: true) { p, sink in
+                var out = ChunkBuffer<S.Element>()
+                try parent(p) { chunk in
+                    for i in chunk.indices { try unsafeBitCast(f(chunk[i]), to: ASCIIWords.self).appendWords(to: &out, sink) }
+                    try out.flush(to: sink)
                 }
-                try out.flush(to: sink)
             }
+        }
+        // Elements with no references gain nothing from being taken: nobody copies or drops them.
+        var handingOver: RDD<S.Element>.HandingProducer?
+        if !_isPOD(S.Element.self) {
+            handingOver = { @Sendable p, sink in try flatMapChunks(of: parent, p, f) { try $0.flush(handingOverTo: sink) } }
+        }
+        return derive(elementwise: true, handingOver: handingOver) { p, sink in
+            try flatMapChunks(of: parent, p, f) { try $0.flush(to: sink) }
         }
     }
 
@@ -178,8 +186,8 @@ struct WordFunction<Output>: ChunkElementFunction {
 /// memory as one value).
 @usableFromInline
 struct PairFunction<Input, K, V>: ChunkElementFunction {
-    @usableFromInline let f: @Sendable (Input) throws -> (K, V)
-    @inlinable init(f: @escaping @Sendable (Input) throws -> (K, V)) { self.f = f }
+    @usableFromInline let f: @Sendable (consuming Input) throws -> (K, V)
+    @inlinable init(f: @escaping @Sendable (consuming Input) throws -> (K, V)) { self.f = f }
     @inlinable @inline(__always)
     func callAsFunction(_ chunk: UnsafeBufferPointer<Input>, _ i: Int) throws -> (K, V) { try f(chunk[i]) }
 }
@@ -213,6 +221,62 @@ extension RDD {
     func mapped<F: ChunkElementFunction>(by call: F) -> RDD<F.Output> where F.Input == Element {
         let parent = produce
         return derive(elementwise: true) { p, sink in try mapChunks(of: parent, p, to: sink, call) }
+    }
+}
+
+/// The loop of `flatMap`: the elements of `f` of each element `parent` produces for partition `p`, gathered into
+/// chunks that `flush` hands on (to a sink that reads them, or one that takes them).
+@inlinable
+func flatMapChunks<T, S: Sequence>(
+    of parent: @escaping RDD<T>.Producer, _ p: Int, _ f: (T) throws -> S,
+    flush: (inout ChunkBuffer<S.Element>) throws -> Void
+) throws {
+    var out = ChunkBuffer<S.Element>()
+    try parent(p) { chunk in
+        for i in chunk.indices {
+            for y in try f(chunk[i]) {
+                out.append(y)
+                if out.isFull { try flush(&out) }
+            }
+        }
+        try flush(&out)
+    }
+}
+
+/// The loop of the pair-making `map` over a parent that hands its elements over: each element moved out of its
+/// chunk into `f`, four calls before their four appends as in ``mapChunks(of:_:to:_:)``. When `f` or `sink` throws,
+/// the chunk's elements not yet taken are dropped (the sink owns them).
+@inlinable
+func mapTaking<T, K, V>(
+    from parent: @escaping RDD<T>.HandingProducer, _ p: Int, to sink: RDD<(K, V)>.Sink,
+    _ f: (consuming T) throws -> (K, V)
+) throws {
+    var out = ChunkBuffer<(K, V)>()
+    try parent(p) { chunk in
+        guard let base = chunk.baseAddress else { return }
+        var taken = 0
+        defer { if taken < chunk.count { (base + taken).deinitialize(count: chunk.count &- taken) } }
+        // Element `taken` moved out (it is initialized: those below were taken), and no longer the chunk's to drop.
+        func take() -> T {
+            taken &+= 1
+            return (base + (taken &- 1)).move()
+        }
+        while taken &+ 4 <= chunk.count {
+            if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
+            let r0 = try f(take())
+            let r1 = try f(take())
+            let r2 = try f(take())
+            let r3 = try f(take())
+            out.append(r0)
+            out.append(r1)
+            out.append(r2)
+            out.append(r3)
+        }
+        while taken < chunk.count {
+            if out.isFull { try out.flush(to: sink) }
+            out.append(try f(take()))
+        }
+        try out.flush(to: sink)
     }
 }
 

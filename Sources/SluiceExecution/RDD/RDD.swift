@@ -18,6 +18,11 @@ public struct RDD<Element: Sendable>: Sendable {
     @usableFromInline package typealias Sink = (UnsafeBufferPointer<Element>) throws -> Void
     /// Pushes partition `partition`'s elements, in order and in chunks, into `sink`.
     @usableFromInline typealias Producer = @Sendable (_ partition: Int, _ sink: Sink) throws -> Void
+    /// Receives chunks whose elements it takes: it must move out or deinitialize every element of each chunk,
+    /// whether or not it throws.
+    @usableFromInline typealias TakingSink = (UnsafeMutableBufferPointer<Element>) throws -> Void
+    /// Pushes partition `partition`'s elements, as ``Producer`` does, into a sink that takes them.
+    @usableFromInline typealias HandingProducer = @Sendable (_ partition: Int, _ sink: TakingSink) throws -> Void
 
     /// The engine the RDD runs on.
     public let engine: ExecutionEngine
@@ -39,15 +44,21 @@ public struct RDD<Element: Sendable>: Sendable {
     /// row count, a slice of a parallelized array); nil from it, or no function: produce them and count. Only
     /// sources set it: an operator's closure runs (and may throw) for every element, counted or not.
     @usableFromInline let knownSize: (@Sendable (_ partition: Int) throws -> Int?)?
+    /// The same elements as `produce`, handed over to a consumer that takes them, where the elements hold
+    /// references and the operator makes them itself (`flatMap`'s results): a consumer that moves each element
+    /// out (the pair-making `map`) then pays no copy of it, nor the producer's drop of each after the chunk.
+    @usableFromInline let produceHandingOver: HandingProducer?
 
     @usableFromInline
     init(
         engine: ExecutionEngine, numPartitions: Int, partitioner: HashPartitioner? = nil,
         lineage: Lineage = Lineage(), persistence: (any PersistenceHandle)? = nil, sliceable: Bool = false,
-        knownSize: (@Sendable (_ partition: Int) throws -> Int?)? = nil, produce: @escaping Producer
+        knownSize: (@Sendable (_ partition: Int) throws -> Int?)? = nil, handingOver: HandingProducer? = nil,
+        produce: @escaping Producer
     ) {
         self.isSliceable = sliceable
         self.knownSize = knownSize
+        self.produceHandingOver = handingOver
         self.engine = engine
         self.numPartitions = numPartitions
         self.partitioner = partitioner
@@ -58,13 +69,15 @@ public struct RDD<Element: Sendable>: Sendable {
 
     /// A narrow child: same partitions and lineage, a new producer. `elementwise`: the child handles each
     /// element on its own (map, filter, ...), so it can compute a slice of a partition when this RDD can.
+    /// `handingOver`: the same elements for a consumer that takes them.
     @inlinable
     func derive<U>(
-        keepingPartitioner: Bool = false, elementwise: Bool = false, _ produce: @escaping RDD<U>.Producer
+        keepingPartitioner: Bool = false, elementwise: Bool = false, handingOver: RDD<U>.HandingProducer? = nil,
+        _ produce: @escaping RDD<U>.Producer
     ) -> RDD<U> {
         RDD<U>(
             engine: engine, numPartitions: numPartitions, partitioner: keepingPartitioner ? partitioner : nil,
-            lineage: lineage, sliceable: elementwise && isSliceable, produce: produce)
+            lineage: lineage, sliceable: elementwise && isSliceable, handingOver: handingOver, produce: produce)
     }
 
     // MARK: Building blocks for other layers

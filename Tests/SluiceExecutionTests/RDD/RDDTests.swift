@@ -6,6 +6,19 @@ import SluiceTesting
 
 struct Boom: Error, Equatable { let value: Int }
 
+/// An element that counts how many of its kind are alive (made and not yet dropped).
+final class Tracked: Sendable {
+    static let live = Atomic(0)
+    static let made = Atomic(0)
+    let value: Int
+    init(_ value: Int) {
+        self.value = value
+        Tracked.live.add(1, ordering: .relaxed)
+        Tracked.made.add(1, ordering: .relaxed)
+    }
+    deinit { Tracked.live.subtract(1, ordering: .relaxed) }
+}
+
 /// Spark's slicing rule, written plainly: partition i of p holds elements [i*n/p, (i+1)*n/p).
 func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
     (0..<p).map { i in Array(xs[(i * xs.count / p)..<((i + 1) * xs.count / p)]) }
@@ -116,6 +129,44 @@ func referenceSlices<T>(_ xs: [T], _ p: Int) -> [[T]] {
         let sum = Mutex(0)
         try engine.parallelize(Array(1...100), numSlices: 7).foreach { x in sum.withLock { $0 += x } }
         #expect(sum.withLock { $0 } == 5_050)
+    }
+
+    /// `flatMap`'s elements that hold references are handed over to the pair-making `map`, which takes each (no
+    /// copy): the pairs are what the closures give element by element, in order, short and long `String`s alike,
+    /// reduced as a dictionary counts them.
+    @Test func pairsOfHandedOverElementsMatchAPlainComputation() throws {
+        var g = SeededGenerator(seed: 23)
+        for trial in 0..<20 {
+            let xs = (0..<Int.random(in: 0...3_000, using: &g)).map { _ in Int.random(in: 0...1_000, using: &g) }
+            let p = Int.random(in: 1...6, using: &g)
+            @Sendable func words(_ x: Int) -> [String] {
+                (0..<(x % 5)).map { x % 3 == 0 ? "a-string-longer-than-fifteen-bytes-\(x)-\($0)" : "s\(x % 50)" }
+            }
+            let expected = xs.flatMap(words).map { ($0, $0.utf8.count) }
+            let rdd = engine.parallelize(xs, numSlices: p).flatMap(words).map { ($0, $0.utf8.count) }
+            #expect(try rdd.collect().map(Pair.init) == expected.map(Pair.init), "trial \(trial)")
+            let t = Int.random(in: 0...2_000, using: &g)
+            #expect(try rdd.take(t).map(Pair.init) == expected.prefix(t).map(Pair.init), "trial \(trial)")
+            #expect(try rdd.reduceByKey(+).collectAsMap() == Dictionary(expected, uniquingKeysWith: +), "trial \(trial)")
+        }
+    }
+
+    /// Each element handed over is dropped exactly once: after a job that keeps them in pairs, one whose `map`
+    /// throws part-way through a chunk, and a `take` that stops its partition early.
+    @Test func handedOverElementsAreDroppedOnceWhateverTheJobDoes() throws {
+        let xs = Array(0..<5_000)
+        let pairs = engine.parallelize(xs, numSlices: 3).flatMap { x in [Tracked(x), Tracked(-x)] }.map { ($0.value, $0) }
+        #expect(try pairs.count() == 10_000)
+        #expect(try pairs.collect().map(\.0) == xs.flatMap { [$0, -$0] })
+        #expect(try pairs.take(3).map(\.1.value) == [0, 0, 1])
+        let failing = engine.parallelize(xs, numSlices: 3).flatMap { x in [Tracked(x), Tracked(-x)] }
+            .map { tracked -> (Int, Tracked) in
+                if tracked.value == 2_001 { throw Boom(value: tracked.value) }
+                return (tracked.value, tracked)
+            }
+        #expect(throws: Boom(value: 2_001)) { try failing.collect() }
+        #expect(Tracked.live.load(ordering: .relaxed) == 0, "every element made was dropped once")
+        #expect(Tracked.made.load(ordering: .relaxed) >= 20_000, "the jobs made their elements")
     }
 
     @Test func aThrowingClosureFailsTheActionWithItsError() throws {
