@@ -12,7 +12,9 @@ public final class ChildProcess: Sendable {
     /// Starts `executable` with `arguments`, appending its output to `logPath`, in this process's environment
     /// with `environment`'s variables added (or replaced).
     /// - Throws: ``StreamingError`` when the process cannot be started.
-    public init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    public init(
+        _ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

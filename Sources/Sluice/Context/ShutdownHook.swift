@@ -92,7 +92,9 @@ enum ShutdownHook {
             // the exit handlers that remove the engines' spill directories: removed here first (a handler of the
             // program's own may go on running, and spilling).
             let ends = installed.withLock { s in
-                s.previous[number].map { $0.__sigaction_handler.sa_handler == nil && $0.sa_flags & SA_SIGINFO == 0 } ?? true
+                s.previous[number].map { previous in
+                    previous.__sigaction_handler.sa_handler == nil && previous.sa_flags & SA_SIGINFO == 0
+                } ?? true
             }
             if ends { SpillDirectory.removeLiveDirectories() }
             installed.withLock { restorePrevious(&$0) }

@@ -37,7 +37,9 @@ extension RDD {
             return derive(elementwise: true) { p, sink in
                 var out = ChunkBuffer<S.Element>()
                 try parent(p) { chunk in
-                    for i in chunk.indices { try unsafeBitCast(f(chunk[i]), to: ASCIIWords.self).appendWords(to: &out, sink) }
+                    for i in chunk.indices {
+                        try unsafeBitCast(f(chunk[i]), to: ASCIIWords.self).appendWords(to: &out, sink)
+                    }
                     try out.flush(to: sink)
                 }
             }
@@ -45,7 +47,9 @@ extension RDD {
         // Elements with no references gain nothing from being taken: nobody copies or drops them.
         var handingOver: RDD<S.Element>.HandingProducer?
         if !_isPOD(S.Element.self) {
-            handingOver = { @Sendable p, sink in try flatMapChunks(of: parent, p, f) { try $0.flush(handingOverTo: sink) } }
+            handingOver = { @Sendable p, sink in
+                try flatMapChunks(of: parent, p, f) { try $0.flush(handingOverTo: sink) }
+            }
         }
         return derive(elementwise: true, handingOver: handingOver) { p, sink in
             try flatMapChunks(of: parent, p, f) { try $0.flush(to: sink) }
