@@ -248,8 +248,7 @@ func flatMapChunks<T, S: Sequence>(
 }
 
 /// The loop of the pair-making `map` over a parent that hands its elements over: each element moved out of its
-/// chunk into `f`, four calls before their four appends as in ``mapChunks(of:_:to:_:)``. When `f` or `sink` throws,
-/// the chunk's elements not yet taken are dropped (the sink owns them).
+/// chunk into `f`. When `f` or `sink` throws, the chunk's elements not yet taken are dropped (the sink owns them).
 @inlinable
 func mapTaking<T, K, V>(
     from parent: @escaping RDD<T>.HandingProducer, _ p: Int, to sink: RDD<(K, V)>.Sink,
@@ -260,27 +259,12 @@ func mapTaking<T, K, V>(
         guard let base = chunk.baseAddress else { return }
         var taken = 0
         defer { if taken < chunk.count { (base + taken).deinitialize(count: chunk.count &- taken) } }
-        // Element `taken` moved out (it is initialized: those below were taken), and no longer the chunk's to drop.
-        func take() -> T {
-            taken &+= 1
-            return (base + (taken &- 1)).move()
+        try mapChunk(count: chunk.count, into: &out, sink) { i in
+            // Element i is the next one (mapChunk calls in order): initialized, and once moved out no longer the
+            // chunk's to drop.
+            taken = i &+ 1
+            return try f((base + i).move())
         }
-        while taken &+ 4 <= chunk.count {
-            if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
-            let r0 = try f(take())
-            let r1 = try f(take())
-            let r2 = try f(take())
-            let r3 = try f(take())
-            out.append(r0)
-            out.append(r1)
-            out.append(r2)
-            out.append(r3)
-        }
-        while taken < chunk.count {
-            if out.isFull { try out.flush(to: sink) }
-            out.append(try f(take()))
-        }
-        try out.flush(to: sink)
     }
 }
 
@@ -291,29 +275,35 @@ func mapChunks<T, U, F: ChunkElementFunction<T, U>>(
     of parent: @escaping RDD<T>.Producer, _ p: Int, to sink: RDD<U>.Sink, _ call: F
 ) throws {
     var out = ChunkBuffer<U>()
-    try parent(p) { chunk in
-        // Four calls, then four appends: a closure's result comes back through memory it has just written
-        // a field at a time, and copying it out at once (16 bytes wide) cannot be forwarded from those
-        // stores, a stall of some 15 cycles a call. Copied after the next three calls, the first three
-        // results are in cache by then.
-        var i = 0
-        while i &+ 4 <= chunk.count {
-            if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
-            let r0 = try call(chunk, i)
-            let r1 = try call(chunk, i &+ 1)
-            let r2 = try call(chunk, i &+ 2)
-            let r3 = try call(chunk, i &+ 3)
-            out.append(r0)
-            out.append(r1)
-            out.append(r2)
-            out.append(r3)
-            i &+= 4
-        }
-        while i < chunk.count {
-            if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
-            out.append(try call(chunk, i))
-            i &+= 1
-        }
-        try out.flush(to: sink)
+    try parent(p) { chunk in try mapChunk(count: chunk.count, into: &out, sink) { try call(chunk, $0) } }
+}
+
+/// Appends `call(i)` for each `i` of `0..<count`, in order, to `out`, handing it to `sink` whenever it fills and
+/// at the end: the body of every form of `map`.
+@inlinable @inline(__always)
+func mapChunk<U>(
+    count: Int, into out: inout ChunkBuffer<U>, _ sink: RDD<U>.Sink, _ call: (Int) throws -> U
+) throws {
+    // Four calls, then four appends: a closure's result comes back through memory it has just written a field at a
+    // time, and copying it out at once (16 bytes wide) cannot be forwarded from those stores, a stall of some 15
+    // cycles a call. Copied after the next three calls, the first three results are in cache by then.
+    var i = 0
+    while i &+ 4 <= count {
+        if out.count &+ 4 > chunkCapacity { try out.flush(to: sink) }
+        let r0 = try call(i)
+        let r1 = try call(i &+ 1)
+        let r2 = try call(i &+ 2)
+        let r3 = try call(i &+ 3)
+        out.append(r0)
+        out.append(r1)
+        out.append(r2)
+        out.append(r3)
+        i &+= 4
     }
+    while i < count {
+        if out.isFull { try out.flush(to: sink) }  // a producer's chunk may exceed the capacity
+        out.append(try call(i))
+        i &+= 1
+    }
+    try out.flush(to: sink)
 }
