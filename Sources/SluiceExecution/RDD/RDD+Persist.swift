@@ -23,7 +23,7 @@ extension RDD {
         let count = numPartitions
         return RDD(
             engine: engine, numPartitions: numPartitions, partitioner: partitioner, lineage: lineage,
-            persistence: cache
+            persistence: cache, knownSize: { cache.knownCount($0) }
         ) { p, sink in
             if try cache.read(p, into: sink) { return }
             guard let parent = source.withLock({ $0 }) else {

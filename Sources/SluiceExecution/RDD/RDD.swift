@@ -41,8 +41,9 @@ public struct RDD<Element: Sendable>: Sendable {
     /// and every operator after them works element by element.
     @usableFromInline package let isSliceable: Bool
     /// How many elements partition `p` has, where the source knows without producing them (a received block's
-    /// row count, a slice of a parallelized array); nil from it, or no function: produce them and count. Only
-    /// sources set it: an operator's closure runs (and may throw) for every element, counted or not.
+    /// row count, a slice of a parallelized array, a persisted partition cached in memory); nil from it, or no
+    /// function: produce them and count. Only sources (and a persisted RDD, for what it has cached) set it: an
+    /// operator's closure runs (and may throw) for every element, counted or not.
     @usableFromInline let knownSize: (@Sendable (_ partition: Int) throws -> Int?)?
     /// The same elements as `produce`, handed over to a consumer that takes them, where the elements hold
     /// references and the operator makes them itself (`flatMap`'s results): a consumer that moves each element

@@ -100,6 +100,23 @@ final class PersistedPartitions<Element: Sendable>: CacheOwner, PersistenceHandl
         return true
     }
 
+    /// How many elements cached partition `p` holds, where that is known without reading them: values in memory,
+    /// or blocks in memory (their row counts); nil when it is on disk (read back, so that a file the disk
+    /// damaged fails the count as it fails any job) or not cached.
+    func knownCount(_ p: Int) -> Int? {
+        guard let stored = partitions.withLock({ $0[p] }) else { return nil }
+        switch stored {
+        case .values(let elements, _):
+            engine.blockStore.touch(owner: id, partition: p)
+            return elements.count
+        case .blocks(let blocks, _, _):  // encoded here, by this codec: no schema to check
+            engine.blockStore.touch(owner: id, partition: p)
+            return blocks.reduce(0) { $0 + $1.rowCount }
+        case .disk:
+            return nil
+        }
+    }
+
     /// Caches computed partition `p` as the storage level says, if there is room.
     /// - Throws: ``StorageError`` when it must go to disk and cannot (a full disk, no block encoding).
     func put(_ p: Int, _ elements: [Element]) throws {

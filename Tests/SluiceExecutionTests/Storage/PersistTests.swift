@@ -8,6 +8,25 @@ struct Unstorable: Sendable, Equatable {
     let value: Int
 }
 
+/// A value whose decoding (its `Decodable` initializer) is counted: what tells a cache read from a cache counted.
+/// Only `countOfACachedRDDReadsNoElementItHoldsInMemory` uses it.
+struct DecodeCounted: Codable, Sendable, Equatable {
+    static let decoded = Atomic(0)
+    let value: Int
+
+    init(_ value: Int) { self.value = value }
+
+    init(from decoder: any Decoder) throws {
+        DecodeCounted.decoded.add(1, ordering: .relaxed)
+        value = try decoder.singleValueContainer().decode(Int.self)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+}
+
 @Suite struct PersistTests {
     static let levels: [StorageLevel] = [
         .memoryOnly, .memoryOnly2, .memoryOnlySer, .memoryOnlySer2, .memoryAndDisk, .memoryAndDisk2,
@@ -41,6 +60,44 @@ struct Unstorable: Sendable, Equatable {
         #expect(computed.withLock { $0 } == 10_000, "after unpersist it is computed again")
     }
 
+    /// `count()` of a persisted RDD takes the sizes of the partitions cached in memory (values, or blocks' row
+    /// counts) without reading an element; a partition on disk is read back, an operator after the cache runs on
+    /// every element, and after `unpersist()` the count computes again.
+    @Test func countOfACachedRDDReadsNoElementItHoldsInMemory() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 2), spillDirectory: directory.path)
+        let n = 6_001
+        // One level after another: the decode counter is one for the whole test.
+        for level in [StorageLevel.memoryOnly, .memoryOnlySer, .memoryAndDiskSer, .diskOnly] {
+            let computed = Mutex(0)
+            let rdd = engine.parallelize(Array(0..<n), numSlices: 4).map { x -> DecodeCounted in
+                computed.withLock { $0 += 1 }
+                return DecodeCounted(x)
+            }.persist(level)
+            #expect(try rdd.count() == n, "\(level)")
+            #expect(computed.withLock { $0 } == n, "\(level): computed once, by the first count")
+            DecodeCounted.decoded.store(0, ordering: .relaxed)
+
+            #expect(try rdd.count() == n, "\(level)")
+            #expect(try rdd.countAsRDD().collect() == [n], "\(level)")
+            let read = level.useMemory ? 0 : 2 * n
+            #expect(DecodeCounted.decoded.load(ordering: .relaxed) == read, "\(level): on disk it is read back")
+            #expect(try rdd.filter { $0.value % 3 == 0 }.count() == (n + 2) / 3, "\(level)")
+            #expect(try rdd.collect() == (0..<n).map(DecodeCounted.init), "\(level)")
+            let serialized = !level.deserialized
+            #expect(
+                DecodeCounted.decoded.load(ordering: .relaxed) == read + (serialized ? 2 * n : 0),
+                "\(level): the filter and the collect read every element")
+            #expect(computed.withLock { $0 } == n, "\(level): every count read the cache")
+
+            rdd.unpersist()
+            #expect(try rdd.count() == n, "\(level)")
+            #expect(computed.withLock { $0 } == 2 * n, "\(level): after unpersist the count computes again")
+            rdd.unpersist()
+        }
+    }
+
     @Test func memoryOnlyPartitionsThatDoNotFitAreRecomputed() throws {
         let engine = ExecutionEngine(pool: try WorkStealingPool(workers: 1), memory: MemoryBudget(limit: 100_000))
         let computed = Mutex(0)
@@ -51,8 +108,10 @@ struct Unstorable: Sendable, Equatable {
         #expect(try rdd.count() == 40_000)
         let cached = rdd.cachedPlacement.count
         #expect(cached > 0 && cached < 8, "some partitions fit the budget (each is 40 kB), not all")
+        #expect(try rdd.count() == 40_000)
+        #expect(computed.withLock { $0 } == 40_000 + (8 - cached) * 5_000, "counted again: the rest recomputed")
         #expect(try rdd.collect() == Array(0..<40_000))
-        #expect(computed.withLock { $0 } == 40_000 + (8 - cached) * 5_000)
+        #expect(computed.withLock { $0 } == 40_000 + 2 * (8 - cached) * 5_000)
         #expect(engine.memory.reservedBytes <= 100_000)
     }
 
