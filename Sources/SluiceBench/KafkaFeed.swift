@@ -68,7 +68,7 @@ final class KafkaFeed {
             return 1
         }
         let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
-        var random = SplitMix(seed: 1)
+        var random = WyRand(seed: 1)
         var failure: (any Error)?
         sendPaced(rate: rate) { n in
             do {

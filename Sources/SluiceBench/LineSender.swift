@@ -39,7 +39,7 @@ final class LineSender {
         guard connection >= 0 else { return 1 }
         close(listening)
         let maker = LineMaker(wordsPerLine: 10, vocabulary: 10_000)
-        var random = SplitMix(seed: 1)
+        var random = WyRand(seed: 1)
         var buffer: [UInt8] = []
         buffer.reserveCapacity(max(1, rate / 1_000) * (maker.maxLineBytes + 1))
         sendPaced(rate: rate) { n in

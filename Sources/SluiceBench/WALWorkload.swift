@@ -55,7 +55,7 @@ struct WALWorkload {
             rollInterval: .seconds(60), maxFailures: 1)
         defer { log.close() }
         var lines: [String] = []
-        var random = SplitMix(seed: 42)
+        var random = WyRand(seed: 42)
         LineMaker(wordsPerLine: 10, vocabulary: 10_000).lines(linesPerBlock, &random) {
             lines.append(String(decoding: $0, as: UTF8.self))
         }

@@ -13,7 +13,7 @@ import SluiceTesting
         defer { ssc.stop() }
         let stream = ssc.generatedIntStream(ratePerSecond: nil, distinctValues: 1_000, seed: 9)
         let generator = try #require(stream.receiver as? GeneratorReceiver<Int>)
-        var (making, writing) = (SplitMix(seed: 9), SplitMix(seed: 9))
+        var (making, writing) = (WyRand(seed: 9), WyRand(seed: 9))
         var all: [Int] = []
         for n in [0, 1, 63, 64, 65, 4_096, 50_000] {
             let made = generator.make(&making, n)
@@ -37,7 +37,7 @@ import SluiceTesting
         defer { ssc.stop() }
         let stream = ssc.generatedLineStream(ratePerSecond: nil, wordsPerLine: 10, vocabulary: 500, seed: 4)
         let generator = try #require(stream.receiver as? GeneratorReceiver<String>)
-        var (making, writing) = (SplitMix(seed: 4), SplitMix(seed: 4))
+        var (making, writing) = (WyRand(seed: 4), WyRand(seed: 4))
         var builder = try BlockBuilder(schema: [ColumnType(.string)])
         var all: [String] = []
         for n in [0, 1, 15, 16, 17, 33, 4_096, 50_000] {
