@@ -12,8 +12,7 @@ extension StreamingContext {
         _ host: String, _ port: Int, storageLevel: StorageLevel = .memoryAndDiskSer2
     ) -> ReceiverInputDStream<String> {
         let receiver = SocketReceiver<String>(
-            host: host, port: port, framing: .lines, storageLevel: storageLevel, maxRecordBytes: maxSocketRecordBytes
-        ) { String(decoding: $0, as: UTF8.self) }
+            textFrom: host, port: port, framing: .lines, storageLevel: storageLevel, maxRecordBytes: maxSocketRecordBytes)
         return ReceiverInputDStream(context: self, receiver: receiver, name: "socketTextStream")
     }
 

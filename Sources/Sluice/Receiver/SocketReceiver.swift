@@ -1,4 +1,5 @@
 import Glibc
+import SluiceColumnar
 import Synchronization
 
 /// How a socket stream cuts the connection's bytes into records.
@@ -27,6 +28,10 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     /// methods are not: there, `records.append(try convert(bytes))` looked up the array's type metadata at run
     /// time (a hash-map lookup) for every record, 6% of a socket word count's CPU.
     let collect: @Sendable (UnsafeRawBufferPointer, inout [Element]) throws -> Void
+    /// For text records (`socketTextStream`): stores a read's records, gathered as UTF-8 bytes, straight into
+    /// the block's string column (no `String` made for each), or as `String`s where the stream keeps elements.
+    /// nil: each record goes through `collect`.
+    let storeText: (@Sendable (SocketReceiver<Element>, borrowing TextRecords) throws -> Void)?
     private let socket = Mutex<Int32?>(nil)
 
     init(
@@ -38,6 +43,27 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         self.framing = framing
         self.maxRecordBytes = max(1, maxRecordBytes)
         self.collect = { bytes, records in records.append(try convert(bytes)) }
+        self.storeText = nil
+        super.init(storageLevel: storageLevel)
+    }
+
+    /// Text records: each record's bytes as UTF-8 (invalid sequences replaced by U+FFFD, as
+    /// `String(decoding:as:)` does), written into the block's string column without a `String` each.
+    init(
+        textFrom host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int
+    ) where Element == String {
+        self.host = host
+        self.port = port
+        self.framing = framing
+        self.maxRecordBytes = max(1, maxRecordBytes)
+        self.collect = { bytes, records in records.append(String(decoding: bytes, as: UTF8.self)) }
+        self.storeText = { receiver, text in
+            guard text.count > 0 else { return }
+            let written = try receiver.storeEncoded(rows: text.count) { builder in
+                builder.withColumn(0) { column in column.withBytesAppender { text.write(to: &$0) } }
+            }
+            if !written { try receiver.storeBuffered(text.strings()) }
+        }
         super.init(storageLevel: storageLevel)
     }
 
@@ -121,6 +147,7 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     private func read(_ fd: Int32) throws {
         var framer = SocketFramer(framing: framing, maxRecordBytes: maxRecordBytes)
         var records: [Element] = []
+        var text = TextRecords()
         while !isStopped {
             let n = framer.read { space in recv(fd, space.baseAddress, space.count, 0) }
             if n < 0 {
@@ -129,19 +156,19 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
                 throw SocketError(message: String(cString: strerror(errno)))
             }
             if n == 0 {
-                framer.finish { handle($0, &records) }
-                try flush(&records)
+                framer.finish { handle($0, &records, &text) }
+                try flush(&records, &text)
                 return
             }
-            framer.cut { handle($0, &records) }
-            try flush(&records)
+            framer.cut { handle($0, &records, &text) }
+            try flush(&records, &text)
         }
     }
 
-    private func handle(_ event: SocketFramer.Event, _ records: inout [Element]) {
+    private func handle(_ event: SocketFramer.Event, _ records: inout [Element], _ text: inout TextRecords) {
         switch event {
         case .record(let bytes, let offset):
-            append(bytes, offset, &records)
+            if storeText != nil { text.append(bytes) } else { append(bytes, offset, &records) }
         case .tooLong(let offset):
             reportError(
                 "The record at offset \(offset) of \(host):\(port) is longer than sluice.receiver.maxRecordBytes "
@@ -162,10 +189,78 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         }
     }
 
-    private func flush(_ records: inout [Element]) throws {
+    private func flush(_ records: inout [Element], _ text: inout TextRecords) throws {
+        if let storeText, text.count > 0 {
+            defer { text.removeAll() }
+            try storeText(self, text)
+        }
         guard !records.isEmpty else { return }
         try storeBuffered(records)
         records.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Text records gathered from a read: their UTF-8 bytes end to end and where each ends. A record that is not
+/// valid UTF-8 is kept as `String(decoding:as:)` repairs it, so that the column holds what a `String` per record
+/// would have.
+struct TextRecords: ~Copyable {
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+
+    var count: Int { ends.count }
+
+    mutating func append(_ record: UnsafeRawBufferPointer) {
+        if isASCII(record) {
+            bytes.append(contentsOf: record)
+        } else {
+            // Valid UTF-8 comes back as it was; invalid sequences become U+FFFD.
+            var repaired = String(decoding: record, as: UTF8.self)
+            repaired.withUTF8 { bytes.append(contentsOf: $0) }
+        }
+        ends.append(bytes.count)
+    }
+
+    /// Writes the records into a string column, one row each, in one copy.
+    func write(to appender: inout BytesAppender) {
+        var none: UInt8 = 0  // where empty rows are read from when no record has a byte
+        withUnsafeBytes(of: &none) { none in
+            bytes.withUnsafeBytes { bytes in
+                ends.withUnsafeBufferPointer { ends in
+                    guard let base = bytes.baseAddress ?? none.baseAddress else { return }
+                    appender.append(rows: ends, from: base, origin: 0)
+                }
+            }
+        }
+    }
+
+    /// The records as `String`s (for a stream that keeps elements).
+    func strings() -> [String] {
+        var start = 0
+        return ends.map { end in
+            defer { start = end }
+            return String(decoding: bytes[start..<end], as: UTF8.self)
+        }
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+    }
+
+    /// Whether every byte is below 0x80, eight at a time.
+    private func isASCII(_ record: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        var high: UInt64 = 0
+        // Safe: each load reads 8 bytes within the record.
+        while i &+ 8 <= record.count {
+            high |= record.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i &+= 8
+        }
+        while i < record.count {
+            high |= UInt64(record[i])
+            i &+= 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
     }
 }
 

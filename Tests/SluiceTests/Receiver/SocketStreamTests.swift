@@ -44,6 +44,86 @@ import SluiceTesting
         }
     }
 
+    /// `socketTextStream` writes each line's bytes into the block's string column, no `String` made for it: each
+    /// line arrives as `String(decoding:as:)` makes it from its bytes (invalid UTF-8 repaired), and its words
+    /// count as those of that `String`, checked against a plain split of random bytes (ASCII, multi-byte and
+    /// invalid sequences, empty lines, "\r\n") sent in random pieces, at a serialized and a deserialized level.
+    @Test(arguments: [StorageLevel.memoryAndDiskSer2, .memoryOnly])
+    func textLinesArriveAsStringsOfTheirBytes(level: StorageLevel) throws {
+        var random = SeededGenerator(seed: 17)
+        let pieces: [[UInt8]] = [
+            Array("plain ascii".utf8), Array("é ü 日本 🙂".utf8), [0xFF, 0x41], [0xE2, 0x82], [0xC3], Array("\r".utf8), [],
+            Array(String(repeating: "long words ", count: 40).utf8),
+        ]
+        var data: [UInt8] = []
+        for _ in 0..<3_000 {
+            for _ in 0..<Int.random(in: 0...3, using: &random) { data += pieces.randomElement(using: &random)! }
+            data.append(UInt8(ascii: "\n"))
+        }
+        // The reference: split at "\n", a "\r" before it dropped, each line decoded as a String would be.
+        let expected = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast().map { line in
+            String(decoding: line.last == UInt8(ascii: "\r") ? line.dropLast() : line, as: UTF8.self)
+        }
+        try StreamTest.exclusively {
+            let server = try LoopbackServer()
+            let (clock, ssc, _) = try setUp()
+            let lines = Collected<String>()
+            let words = Collected<(String, Int)>()
+            let stream = ssc.socketTextStream("127.0.0.1", server.port, storageLevel: level)
+            stream.foreachRDD { rdd in
+                for line in try rdd.collect() { lines.append(line) }
+            }
+            // The word path reads the column's bytes: an invalid sequence must be there as U+FFFD already.
+            stream.flatMap { $0.split(ascii: " ") }.map { ($0.string, 1) }.reduceByKey(+).foreachRDD { rdd in
+                for pair in try rdd.collect() { words.append(pair) }
+            }
+            try ssc.start()
+            let connection = try #require(server.accept())
+            var start = 0
+            while start < data.count {
+                let end = min(data.count, start + Int.random(in: 1...20_000, using: &random))
+                try connection.send(Array(data[start..<end]))
+                start = end
+            }
+            driveReceiving(ssc, clock) { lines.values.count >= expected.count }
+            ssc.stop()
+            connection.close()
+            #expect(lines.values.count == expected.count)
+            #expect(lines.values.sorted() == expected.sorted(), "\(level)")
+            let counts = words.values.reduce(into: [String: Int]()) { $0[$1.0, default: 0] += $1.1 }
+            let expectedCounts = expected.flatMap { $0.split(separator: " ").map(String.init) }
+                .reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            #expect(counts == expectedCounts, "\(level)")
+            #expect(words.values.count == counts.count, "\(level): one pair a word, however its bytes came")
+        }
+    }
+
+    /// Text records written into a string column hold the bytes that a `String` made of each record holds
+    /// (invalid UTF-8 repaired when written, not only when read back), in one copy per read; as `String`s, the
+    /// same records.
+    @Test func textRecordsHoldTheBytesOfTheirStrings() throws {
+        var random = SeededGenerator(seed: 5)
+        let pieces: [[UInt8]] = [Array("ascii".utf8), Array("é 日本 🙂".utf8), [0xFF], [0xE2, 0x82], [0xC3], [], [0x80, 0x41]]
+        // An invalid byte at each position of two 8-byte words, among ASCII: the ASCII check must see every one.
+        let placed = (0..<16).map { at in [UInt8](repeating: 0x61, count: at) + [0xFF] + [UInt8](repeating: 0x62, count: 15 - at) }
+        let records = placed + (0..<2_000).map { _ in
+            (0..<Int.random(in: 0...4, using: &random)).flatMap { _ in pieces.randomElement(using: &random)! }
+        }
+        var text = TextRecords()
+        for record in records { record.withUnsafeBytes { text.append($0) } }
+        var written = try BlockBuilder(schema: [ColumnType(.string)])
+        written.withColumn(0) { column in column.withBytesAppender { text.write(to: &$0) } }
+        var made = try BlockBuilder(schema: [ColumnType(.string)])
+        let strings = records.map { String(decoding: $0, as: UTF8.self) }
+        made.withColumn(0) { column in column.withBytesAppender { a in for s in strings { a.append(s) } } }
+        let (ours, theirs) = (try written.seal(), try made.seal())
+        #expect(ours.rowCount == records.count)
+        ours.withUnsafeBytes { ours in theirs.withUnsafeBytes { theirs in #expect(Array(ours) == Array(theirs)) } }
+        #expect(text.strings() == strings)
+        text.removeAll()
+        #expect(text.count == 0)
+    }
+
     @Test func aRefusedConnectionIsReportedAndRetried() throws {
         try StreamTest.exclusively {
             let server = try LoopbackServer()
