@@ -208,6 +208,8 @@ struct TextRecords: ~Copyable {
     private var ends: [Int] = []
 
     var count: Int { ends.count }
+    /// Bytes of records it can hold without growing.
+    var capacity: Int { bytes.capacity }
 
     mutating func append(_ record: UnsafeRawBufferPointer) {
         if isASCII(record) {
@@ -242,10 +244,16 @@ struct TextRecords: ~Copyable {
         }
     }
 
+    /// Empties the records, keeping the memory of an ordinary read (the framer reads 64 KiB at first) but not
+    /// that of a read of one very long line, which would otherwise stay as long as the connection.
     mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
+        let keep = bytes.capacity <= TextRecords.keptBytes
+        bytes.removeAll(keepingCapacity: keep)
+        ends.removeAll(keepingCapacity: keep)
     }
+
+    /// The most memory of records kept between reads.
+    static let keptBytes = 1 << 20
 
     /// Whether every byte is below 0x80, eight at a time.
     private func isASCII(_ record: UnsafeRawBufferPointer) -> Bool {

@@ -121,7 +121,10 @@ import SluiceTesting
         ours.withUnsafeBytes { ours in theirs.withUnsafeBytes { theirs in #expect(Array(ours) == Array(theirs)) } }
         #expect(text.strings() == strings)
         text.removeAll()
-        #expect(text.count == 0)
+        #expect(text.count == 0 && text.capacity > 0, "an ordinary read's memory is kept")
+        [UInt8](repeating: 0x61, count: TextRecords.keptBytes + 1).withUnsafeBytes { text.append($0) }
+        text.removeAll()
+        #expect(text.capacity == 0, "a very long line's memory is not")
     }
 
     @Test func aRefusedConnectionIsReportedAndRetried() throws {
