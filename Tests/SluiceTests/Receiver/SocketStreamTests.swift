@@ -73,7 +73,7 @@ import SluiceTesting
             stream.foreachRDD { rdd in
                 for line in try rdd.collect() { lines.append(line) }
             }
-            // The word path reads the column's bytes: an invalid sequence must be there as U+FFFD already.
+            // The words count as those of each line's String (every invalid sequence one U+FFFD, one key).
             stream.flatMap { $0.split(ascii: " ") }.map { ($0.string, 1) }.reduceByKey(+).foreachRDD { rdd in
                 for pair in try rdd.collect() { words.append(pair) }
             }
