@@ -23,48 +23,54 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     /// The longest delimited record kept (`sluice.receiver.maxRecordBytes`): a longer one is reported and dropped
     /// up to its end, so the buffer never holds more than about twice this.
     let maxRecordBytes: Int
-    /// Appends the record made of some bytes to an array: the converter and the append in one closure, made in
-    /// the initializer, which is specialized where it is called with a concrete `Element`. The receiver's own
-    /// methods are not: there, `records.append(try convert(bytes))` looked up the array's type metadata at run
-    /// time (a hash-map lookup) for every record, 6% of a socket word count's CPU.
-    let collect: @Sendable (UnsafeRawBufferPointer, inout [Element]) throws -> Void
-    /// For text records (`socketTextStream`): stores a read's records, gathered as UTF-8 bytes, straight into
-    /// the block's string column (no `String` made for each), or as `String`s where the stream keeps elements.
-    /// nil: each record goes through `collect`.
-    let storeText: (@Sendable (SocketReceiver<Element>, borrowing TextRecords) throws -> Void)?
+    /// How records are kept: each converted into an element, or, for text, gathered as bytes and stored in one go.
+    enum Keeping: Sendable {
+        /// Appends the record made of some bytes to an array: the converter and the append in one closure, made
+        /// in the initializer, which is specialized where it is called with a concrete `Element`. The receiver's
+        /// own methods are not: there, `records.append(try convert(bytes))` looked up the array's type metadata at
+        /// run time (a hash-map lookup) for every record, 6% of a socket word count's CPU.
+        case converting(@Sendable (UnsafeRawBufferPointer, inout [Element]) throws -> Void)
+        /// Text records (`socketTextStream`): stores a read's records, gathered as UTF-8 bytes, straight into the
+        /// block's string column (no `String` made for each), or as `String`s where the stream keeps elements.
+        case text(@Sendable (SocketReceiver<Element>, borrowing TextRecords) throws -> Void)
+    }
+    let keeping: Keeping
     private let socket = Mutex<Int32?>(nil)
 
-    init(
+    private init(
         host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int,
-        convert: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Element
+        keeping: Keeping
     ) {
         self.host = host
         self.port = port
         self.framing = framing
         self.maxRecordBytes = max(1, maxRecordBytes)
-        self.collect = { bytes, records in records.append(try convert(bytes)) }
-        self.storeText = nil
+        self.keeping = keeping
         super.init(storageLevel: storageLevel)
+    }
+
+    convenience init(
+        host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int,
+        convert: @escaping @Sendable (UnsafeRawBufferPointer) throws -> Element
+    ) {
+        self.init(
+            host: host, port: port, framing: framing, storageLevel: storageLevel, maxRecordBytes: maxRecordBytes,
+            keeping: .converting { bytes, records in records.append(try convert(bytes)) })
     }
 
     /// Text records: each record's bytes as UTF-8 (invalid sequences replaced by U+FFFD, as
     /// `String(decoding:as:)` does), written into the block's string column without a `String` each.
-    init(
+    convenience init(
         textFrom host: String, port: Int, framing: SocketFraming, storageLevel: StorageLevel, maxRecordBytes: Int
     ) where Element == String {
-        self.host = host
-        self.port = port
-        self.framing = framing
-        self.maxRecordBytes = max(1, maxRecordBytes)
-        self.collect = { bytes, records in records.append(String(decoding: bytes, as: UTF8.self)) }
-        self.storeText = { receiver, text in
-            guard text.count > 0 else { return }
-            let written = try receiver.storeEncoded(rows: text.count) { builder in
-                builder.withColumn(0) { column in column.withBytesAppender { text.write(to: &$0) } }
-            }
-            if !written { try receiver.storeBuffered(text.strings()) }
-        }
-        super.init(storageLevel: storageLevel)
+        self.init(
+            host: host, port: port, framing: framing, storageLevel: storageLevel, maxRecordBytes: maxRecordBytes,
+            keeping: .text { receiver, text in
+                let written = try receiver.storeEncoded(rows: text.count) { builder in
+                    builder.withColumn(0) { column in column.withBytesAppender { text.write(to: &$0) } }
+                }
+                if !written { try receiver.storeBuffered(text.strings()) }
+            })
     }
 
     override func validate() throws {
@@ -168,7 +174,10 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     private func handle(_ event: SocketFramer.Event, _ records: inout [Element], _ text: inout TextRecords) {
         switch event {
         case .record(let bytes, let offset):
-            if storeText != nil { text.append(bytes) } else { append(bytes, offset, &records) }
+            switch keeping {
+            case .converting(let collect): append(bytes, offset, collect, &records)
+            case .text: text.append(bytes)
+            }
         case .tooLong(let offset):
             reportError(
                 "The record at offset \(offset) of \(host):\(port) is longer than sluice.receiver.maxRecordBytes "
@@ -181,7 +190,10 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
         }
     }
 
-    private func append(_ record: UnsafeRawBufferPointer, _ offset: Int64, _ records: inout [Element]) {
+    private func append(
+        _ record: UnsafeRawBufferPointer, _ offset: Int64,
+        _ collect: (UnsafeRawBufferPointer, inout [Element]) throws -> Void, _ records: inout [Element]
+    ) {
         do {
             try collect(record, &records)
         } catch {
@@ -190,9 +202,9 @@ final class SocketReceiver<Element: Sendable>: Receiver<Element>, @unchecked Sen
     }
 
     private func flush(_ records: inout [Element], _ text: inout TextRecords) throws {
-        if let storeText, text.count > 0 {
+        if case .text(let store) = keeping, text.count > 0 {
             defer { text.removeAll() }
-            try storeText(self, text)
+            try store(self, text)
         }
         guard !records.isEmpty else { return }
         try storeBuffered(records)
