@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sluice's engine word count and grouped count (Benchmarks/, package-benchmark, local[2]) next to their C floors
 # (Benchmarks/Limits/: hand-written loops, two threads, no engine), and the word count whose closure makes its own
-# Strings next to that closure run alone on two threads and to the same count written by hand (the closure and a
-# [String: Int] on each of two threads, merged), run one after the other in this session.
+# Strings next to that closure run alone on two threads (and the standard library's split it starts with, alone) and
+# to the same count written by hand (the closure and a [String: Int] on each of two threads, merged), run one after
+# the other in this session.
 # Read the ratio: machines of one kind differ 2-3x in absolute figures, a ratio from one run is stable.
 #   scripts/floors.sh
 set -euo pipefail
@@ -26,6 +27,7 @@ build_suite floors Execution "$scratch/build.log"
 suite_p50s Execution \
     --filter 'Word-count,10M-words,local.2.' --filter 'Grouped-count,50M-Ints,local.2.' \
     --filter 'Word-count-owned-Strings,10M-words,local.2.' --filter 'Owned-String-closure-alone,10M-words,2-threads' \
+    --filter 'Owned-String-split-alone,10M-words,2-threads' \
     --filter 'Owned-String-count-by-hand,10M-words,2-threads' \
     > "$scratch/sluice.txt"
 # The p50 wall clock (ms) of a benchmark.
@@ -42,10 +44,11 @@ words_ms=$(p50 'Word-count,10M-words,local[2]')
 rows_ms=$(p50 'Grouped-count,50M-Ints,local[2]')
 owned_ms=$(p50 'Word-count-owned-Strings,10M-words,local[2]')
 closure_ms=$(p50 'Owned-String-closure-alone,10M-words,2-threads')
+split_ms=$(p50 'Owned-String-split-alone,10M-words,2-threads')
 by_hand_ms=$(p50 'Owned-String-count-by-hand,10M-words,2-threads')
 
 awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" -v om="$owned_ms" -v clm="$closure_ms" \
-    -v hm="$by_hand_ms" 'BEGIN {
+    -v hm="$by_hand_ms" -v spm="$split_ms" 'BEGIN {
     sw = 10e6 / (wm / 1000) / 1e6; sr = 50e6 / (rm / 1000) / 1e6
     so = 10e6 / (om / 1000) / 1e6; sc = 10e6 / (clm / 1000) / 1e6
     printf "%-34s %10s %10s %8s\n", "workload (local[2])", "Sluice", "C floor", "ratio"
@@ -54,6 +57,9 @@ awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" -v om="$
     # Its floor is the closure itself (its String per word), run alone on two threads: no engine beats that.
     printf "%-34s %8.1f M %8.1f M %7.0f%%  (floor: the closure alone)\n", "owned-String word count, words/s", so, sc,
         100 * so / sc
+    # The first half of the closure, the standard library split of each line into an array of slices, alone.
+    ss = 10e6 / (spm / 1000) / 1e6
+    printf "%-34s %8s   %8.1f M %8s  (its split alone, no String made)\n", "  of which", "", ss, ""
     # What a program with no engine gets: the same closure and a [String: Int] a thread, merged.
     sh = 10e6 / (hm / 1000) / 1e6
     printf "%-34s %8.1f M %8.1f M %7.0f%%  (the same count by hand: [String: Int] a thread)\n",
