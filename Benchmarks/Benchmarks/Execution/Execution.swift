@@ -77,6 +77,24 @@ var executionThresholds: [BenchmarkMetric: BenchmarkThresholds] {
     ]
 }
 
+/// Runs `work` over each half of `lines` on a thread of its own (two threads), every iteration of `benchmark`, and
+/// `merge` of the two results: the owned-String figures made with no engine.
+func onTwoThreads<R: Sendable>(
+    _ benchmark: Benchmark, merge: ([R]) -> Int, _ work: @escaping @Sendable (ArraySlice<String>) -> R
+) {
+    let halves = [lines[..<(lines.count / 2)], lines[(lines.count / 2)...]]
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+        let results = Mutex<[Int: R]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            let result = work(halves[half])
+            results.withLock { $0[half] = result }
+        }
+        blackHole(merge(results.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }))
+    }
+    benchmark.stopMeasurement()
+}
+
 let benchmarks: @Sendable () -> Void = {
     // Safe to force: the warm-up runs the benchmarks' own workloads, which do not throw.
     try! warmUpMetadata()
@@ -150,63 +168,44 @@ let benchmarks: @Sendable () -> Void = {
     // each), with no engine and no count (each word's byte count summed, so that nothing is optimized away). No
     // engine makes that word count faster than this; read the engine's figure as a share of it.
     Benchmark("Owned-String-closure-alone,10M-words,2-threads") { benchmark in
-        let halves = [lines[..<(lines.count / 2)], lines[(lines.count / 2)...]]
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            DispatchQueue.concurrentPerform(iterations: 2) { half in
-                var bytes = 0
-                for line in halves[half] {
-                    for word in line.utf8.split(separator: 32).map({ String(decoding: $0, as: UTF8.self) }) {
-                        bytes &+= word.utf8.count
-                    }
+        onTwoThreads(benchmark, merge: { $0.reduce(0, +) }) { half in
+            var bytes = 0
+            for line in half {
+                for word in line.utf8.split(separator: 32).map({ String(decoding: $0, as: UTF8.self) }) {
+                    bytes &+= word.utf8.count
                 }
-                blackHole(bytes)
             }
+            return bytes
         }
-        benchmark.stopMeasurement()
     }
 
     // The first half of that closure alone: the standard library's `split` of each line's UTF-8 view into
     // slices (an array a line, grown as it fills), no `String` made, each slice's byte count summed. What the
     // closure costs before it makes a single `String`: no engine's count of its words can be faster.
     Benchmark("Owned-String-split-alone,10M-words,2-threads") { benchmark in
-        let halves = [lines[..<(lines.count / 2)], lines[(lines.count / 2)...]]
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            DispatchQueue.concurrentPerform(iterations: 2) { half in
-                var bytes = 0
-                for line in halves[half] {
-                    for piece in line.utf8.split(separator: 32) { bytes &+= piece.count }
-                }
-                blackHole(bytes)
+        onTwoThreads(benchmark, merge: { $0.reduce(0, +) }) { half in
+            var bytes = 0
+            for line in half {
+                for piece in line.utf8.split(separator: 32) { bytes &+= piece.count }
             }
+            return bytes
         }
-        benchmark.stopMeasurement()
     }
 
     // The same word count written by hand, as a Swift program with no engine would: the closure over half the
     // lines on each of two threads, each counting its words in a `[String: Int]`, the two merged. What the
     // engine's figure is worth next to the code a user would otherwise write.
     Benchmark("Owned-String-count-by-hand,10M-words,2-threads") { benchmark in
-        let halves = [lines[..<(lines.count / 2)], lines[(lines.count / 2)...]]
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            let counts = Mutex([[String: Int]](repeating: [:], count: 2))
-            DispatchQueue.concurrentPerform(iterations: 2) { half in
-                var mine: [String: Int] = [:]
-                for line in halves[half] {
-                    for word in line.utf8.split(separator: 32).map({ String(decoding: $0, as: UTF8.self) }) {
-                        mine[word, default: 0] += 1
-                    }
+        let merged: ([[String: Int]]) -> Int = { $0.reduce(into: [:]) { $0.merge($1, uniquingKeysWith: +) }.count }
+        onTwoThreads(benchmark, merge: merged) { half in
+            var mine: [String: Int] = [:]
+            for line in half {
+                for word in line.utf8.split(separator: 32).map({ String(decoding: $0, as: UTF8.self) }) {
+                    mine[word, default: 0] += 1
                 }
-                counts.withLock { $0[half] = mine }
             }
-            let merged = counts.withLock { counts in
-                counts[0].merging(counts[1], uniquingKeysWith: +)
-            }
-            blackHole(merged.count)
+            return mine
         }
-        benchmark.stopMeasurement()
     }
 
     // A routing shuffle (partitionBy, also under mapWithState and updateStateByKey) into two partitions: every
