@@ -48,9 +48,11 @@ split_ms=$(p50 'Owned-String-split-alone,10M-words,2-threads')
 by_hand_ms=$(p50 'Owned-String-count-by-hand,10M-words,2-threads')
 
 awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" -v om="$owned_ms" -v clm="$closure_ms" \
-    -v hm="$by_hand_ms" -v spm="$split_ms" 'BEGIN {
-    sw = 10e6 / (wm / 1000) / 1e6; sr = 50e6 / (rm / 1000) / 1e6
-    so = 10e6 / (om / 1000) / 1e6; sc = 10e6 / (clm / 1000) / 1e6
+    -v hm="$by_hand_ms" -v spm="$split_ms" '
+# Millions a second of n items done in ms milliseconds.
+function rate(n, ms) { return n / (ms / 1000) / 1e6 }
+BEGIN {
+    sw = rate(10e6, wm); sr = rate(50e6, rm); so = rate(10e6, om); sc = rate(10e6, clm)
     printf "%-34s %10s %10s %8s\n", "workload (local[2])", "Sluice", "C floor", "ratio"
     printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "word count, words/s", sw, cw, 100 * sw / cw
     printf "%-34s %8.1f M %8.1f M %7.0f%%\n", "grouped count, rows/s", sr, cr, 100 * sr / cr
@@ -58,10 +60,10 @@ awk -v cw="$c_words" -v cr="$c_rows" -v wm="$words_ms" -v rm="$rows_ms" -v om="$
     printf "%-34s %8.1f M %8.1f M %7.0f%%  (floor: the closure alone)\n", "owned-String word count, words/s", so, sc,
         100 * so / sc
     # The first half of the closure, the standard library split of each line into an array of slices, alone.
-    ss = 10e6 / (spm / 1000) / 1e6
+    ss = rate(10e6, spm)
     printf "%-34s %8s   %8.1f M %8s  (its split alone, no String made)\n", "  of which", "", ss, ""
     # What a program with no engine gets: the same closure and a [String: Int] a thread, merged.
-    sh = 10e6 / (hm / 1000) / 1e6
+    sh = rate(10e6, hm)
     printf "%-34s %8.1f M %8.1f M %7.0f%%  (the same count by hand: [String: Int] a thread)\n",
         "  next to a program with no engine", so, sh, 100 * so / sh
 }'
